@@ -1,0 +1,287 @@
+//! The key-value store behind `wasi:keyvalue`, with the semantics of Spin's default store.
+//!
+//! A [`Backend`] is the blocking storage engine (SQLite or memory). [`Store`] wraps one backend
+//! for one store label and runs every call on tokio's blocking pool, so that a guest pauses at
+//! every store call exactly as it does on Spin, where store calls go through tokio too. The
+//! compare-and-swap handle [`Cas`] mirrors Spin's `CompareAndSwap`: `new` does not read,
+//! `current` reads and keeps a snapshot, and `swap` is an unconditional upsert when there is no
+//! snapshot, or a value-compare update otherwise.
+
+mod memory;
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub use memory::MemoryBackend;
+pub use sqlite::{SqliteBackend, SqliteSettings, default_database_path};
+
+/// An error from a store operation, shaped like `wasi:keyvalue/store.error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvError {
+    /// The label is not configured in this runtime.
+    NoSuchStore,
+    /// The component did not list the label in `key_value_stores`.
+    AccessDenied,
+    /// An implementation-specific failure, such as an I/O or SQL error.
+    Other(String),
+}
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSuchStore => f.write_str("no such store"),
+            Self::AccessDenied => f.write_str("access denied"),
+            Self::Other(message) => write!(f, "key-value error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for KvError {}
+
+/// The result type of every store operation.
+pub type KvResult<T> = Result<T, KvError>;
+
+/// A blocking key-value engine holding the rows of one store label.
+///
+/// Implementations are shared by many tasks at once, so every method takes `&self` and does its
+/// own locking; each method is one atomic step, which is what Spin's SQLite store offers.
+pub trait Backend: Send + Sync + 'static {
+    /// Reads one value.
+    fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>>;
+    /// Inserts or replaces one value.
+    fn set(&self, key: &str, value: &[u8]) -> KvResult<()>;
+    /// Removes one key; a missing key is not an error.
+    fn delete(&self, key: &str) -> KvResult<()>;
+    /// Tells whether a key is present.
+    fn exists(&self, key: &str) -> KvResult<bool>;
+    /// Lists every key of the store.
+    fn keys(&self) -> KvResult<Vec<String>>;
+    /// Reads many values; like Spin's SQLite store, keys that are absent are left out.
+    fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>>;
+    /// Writes many values in one transaction.
+    fn set_many(&self, key_values: &[(String, Vec<u8>)]) -> KvResult<()>;
+    /// Removes many keys.
+    fn delete_many(&self, keys: &[String]) -> KvResult<()>;
+    /// Adds `delta` to the little-endian i64 at `key` (absent means 0) and returns the sum.
+    fn increment(&self, key: &str, delta: i64) -> KvResult<i64>;
+    /// Writes `new` if the stored value still equals `expected`, returning whether a row changed.
+    ///
+    /// `expected == None` means "no snapshot": the write is an unconditional upsert that always
+    /// succeeds, which is the quirk of Spin's store that lets two racing creators both win.
+    fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
+}
+
+/// Decodes a stored counter, rejecting values that are not 8 bytes long.
+///
+/// Spin panics on such a value; an error is kinder and the guest sees the same failure.
+fn decode_counter(value: Option<Vec<u8>>) -> KvResult<i64> {
+    match value {
+        None => Ok(0),
+        Some(bytes) => {
+            let array: [u8; 8] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+                KvError::Other(format!(
+                    "increment: stored value has {} bytes, expected an 8-byte little-endian i64",
+                    bytes.len()
+                ))
+            })?;
+            Ok(i64::from_le_bytes(array))
+        }
+    }
+}
+
+/// Adds with overflow reported as a store error instead of a host panic.
+fn add_delta(current: i64, delta: i64) -> KvResult<i64> {
+    current
+        .checked_add(delta)
+        .ok_or_else(|| KvError::Other("increment: i64 overflow".to_owned()))
+}
+
+/// One opened store label, cheap to clone, whose calls run on tokio's blocking pool.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Wraps a backend.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self { backend }
+    }
+
+    /// Runs one backend call on the blocking pool and waits for it.
+    ///
+    /// Awaiting here is deliberate: the calling guest is suspended while the call runs, and other
+    /// requests proceed, which keeps the interleavings (and CAS races) as frequent as on Spin.
+    async fn run<T, F>(&self, call: F) -> KvResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend) -> KvResult<T> + Send + 'static,
+    {
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || call(backend.as_ref()))
+            .await
+            .map_err(|join_error| KvError::Other(format!("store task failed: {join_error}")))?
+    }
+
+    /// See [`Backend::get`].
+    pub async fn get(&self, key: String) -> KvResult<Option<Vec<u8>>> {
+        self.run(move |b| b.get(&key)).await
+    }
+
+    /// See [`Backend::set`].
+    pub async fn set(&self, key: String, value: Vec<u8>) -> KvResult<()> {
+        self.run(move |b| b.set(&key, &value)).await
+    }
+
+    /// See [`Backend::delete`].
+    pub async fn delete(&self, key: String) -> KvResult<()> {
+        self.run(move |b| b.delete(&key)).await
+    }
+
+    /// See [`Backend::exists`].
+    pub async fn exists(&self, key: String) -> KvResult<bool> {
+        self.run(move |b| b.exists(&key)).await
+    }
+
+    /// See [`Backend::keys`].
+    pub async fn keys(&self) -> KvResult<Vec<String>> {
+        self.run(|b| b.keys()).await
+    }
+
+    /// See [`Backend::get_many`]; an empty request does not touch the store, as on Spin.
+    pub async fn get_many(&self, keys: Vec<String>) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |b| b.get_many(&keys)).await
+    }
+
+    /// See [`Backend::set_many`]; an empty request does not touch the store, as on Spin.
+    pub async fn set_many(&self, key_values: Vec<(String, Vec<u8>)>) -> KvResult<()> {
+        if key_values.is_empty() {
+            return Ok(());
+        }
+        self.run(move |b| b.set_many(&key_values)).await
+    }
+
+    /// See [`Backend::delete_many`]; an empty request does not touch the store, as on Spin.
+    pub async fn delete_many(&self, keys: Vec<String>) -> KvResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run(move |b| b.delete_many(&keys)).await
+    }
+
+    /// See [`Backend::increment`].
+    pub async fn increment(&self, key: String, delta: i64) -> KvResult<i64> {
+        self.run(move |b| b.increment(&key, delta)).await
+    }
+
+    /// Starts a compare-and-swap on `key` without reading it, like Spin's `Cas::new`.
+    pub fn new_cas(&self, key: String) -> Cas {
+        Cas {
+            store: self.clone(),
+            key,
+            snapshot: None,
+        }
+    }
+}
+
+/// The outcome of [`Cas::swap`].
+#[derive(Debug)]
+pub enum SwapError {
+    /// The value changed since `current()`: here is a fresh handle to retry with.
+    CasFailed(Cas),
+    /// The store itself failed.
+    Store(KvError),
+}
+
+/// A compare-and-swap handle with Spin's semantics.
+#[derive(Debug)]
+pub struct Cas {
+    store: Store,
+    key: String,
+    /// The value read by the last `current()`; `None` both before any read and after reading an
+    /// absent key, exactly as in Spin, which is why both cases swap unconditionally.
+    snapshot: Option<Vec<u8>>,
+}
+
+impl Cas {
+    /// The key this handle works on.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Reads the current value and remembers it as the value `swap` will compare against.
+    pub async fn current(&mut self) -> KvResult<Option<Vec<u8>>> {
+        let value = self.store.get(self.key.clone()).await?;
+        self.snapshot.clone_from(&value);
+        Ok(value)
+    }
+
+    /// Writes `value`, conditionally on the snapshot if there is one.
+    ///
+    /// On a failed compare, Spin opens a new handle for the same key and calls `current()` on
+    /// it before returning it, so the returned handle already holds the latest value as its
+    /// snapshot; this does the same.
+    pub async fn swap(self, value: Vec<u8>) -> Result<(), SwapError> {
+        let key = self.key.clone();
+        let expected = self.snapshot;
+        let changed = self
+            .store
+            .run(move |b| b.swap(&key, expected.as_deref(), &value))
+            .await
+            .map_err(SwapError::Store)?;
+        if changed {
+            return Ok(());
+        }
+        let mut retry = self.store.new_cas(self.key);
+        retry.current().await.map_err(SwapError::Store)?;
+        Err(SwapError::CasFailed(retry))
+    }
+}
+
+/// Every configured store label of the runtime.
+#[derive(Debug, Clone, Default)]
+pub struct Stores {
+    by_label: HashMap<String, Store>,
+}
+
+impl Stores {
+    /// Creates an empty set of stores.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the store for a label.
+    pub fn insert(&mut self, label: impl Into<String>, store: Store) {
+        self.by_label.insert(label.into(), store);
+    }
+
+    /// Tells whether a label is configured.
+    pub fn contains(&self, label: &str) -> bool {
+        self.by_label.contains_key(label)
+    }
+
+    /// Opens a store for a component, checking its `key_value_stores` list first as Spin does:
+    /// an unlisted label is `access-denied` whether or not it exists.
+    pub fn open(&self, allowed: &HashSet<String>, label: &str) -> KvResult<Store> {
+        if !allowed.contains(label) {
+            return Err(KvError::AccessDenied);
+        }
+        self.by_label
+            .get(label)
+            .cloned()
+            .ok_or(KvError::NoSuchStore)
+    }
+}

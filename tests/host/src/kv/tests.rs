@@ -1,0 +1,324 @@
+//! Semantics tests run against both backends through the same [`Store`] API.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{KvError, MemoryBackend, SqliteBackend, SqliteSettings, Store, Stores, SwapError};
+
+/// Concurrent tasks used by the contention tests.
+const CONCURRENT_TASKS: usize = 32;
+/// Operations each concurrent task performs.
+const OPERATIONS_PER_TASK: usize = 25;
+
+/// Distinguishes the database files of tests running in parallel.
+static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
+
+/// A SQLite database file that is removed when the test ends.
+struct TempDatabase {
+    path: PathBuf,
+}
+
+impl TempDatabase {
+    fn new() -> Self {
+        let number = NEXT_DATABASE.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "booking-host-test-{}-{number}.db",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        Self { path }
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
+/// The backends every semantic is checked on.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sqlite,
+    SqliteWal,
+    Memory,
+}
+
+const ALL_KINDS: [Kind; 3] = [Kind::Sqlite, Kind::SqliteWal, Kind::Memory];
+
+/// Builds a fresh store of the given kind; the guard keeps its file alive.
+fn make_store(kind: Kind) -> (Store, Option<TempDatabase>) {
+    match kind {
+        Kind::Memory => (Store::new(Arc::new(MemoryBackend::new())), None),
+        Kind::Sqlite | Kind::SqliteWal => {
+            let database = TempDatabase::new();
+            let settings = SqliteSettings {
+                wal: matches!(kind, Kind::SqliteWal),
+            };
+            let backend = SqliteBackend::open(&database.path, "default", settings)
+                .expect("open the test database");
+            (Store::new(Arc::new(backend)), Some(database))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn basic_operations() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        assert_eq!(store.get("a".into()).await?, None, "{kind:?}");
+        assert!(!store.exists("a".into()).await?, "{kind:?}");
+        store.set("a".into(), b"1".to_vec()).await?;
+        store.set("a".into(), b"2".to_vec()).await?;
+        assert_eq!(store.get("a".into()).await?, Some(b"2".to_vec()), "{kind:?}");
+        assert!(store.exists("a".into()).await?, "{kind:?}");
+        store
+            .set_many(vec![("b".into(), b"x".to_vec()), ("c".into(), b"y".to_vec())])
+            .await?;
+        let mut keys = store.keys().await?;
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "c"], "{kind:?}");
+        store.delete("a".into()).await?;
+        store.delete("missing".into()).await?;
+        store.delete_many(vec!["b".into(), "zzz".into()]).await?;
+        assert_eq!(store.keys().await?, ["c"], "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn get_many_leaves_out_absent_keys_like_spin() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        store.set("a".into(), b"1".to_vec()).await?;
+        store.set("b".into(), b"2".to_vec()).await?;
+        let found = store
+            .get_many(vec!["a".into(), "missing".into(), "b".into(), "a".into()])
+            .await?;
+        assert_eq!(
+            found,
+            vec![
+                ("a".to_owned(), Some(b"1".to_vec())),
+                ("b".to_owned(), Some(b"2".to_vec()))
+            ],
+            "{kind:?}"
+        );
+        assert!(store.get_many(Vec::new()).await?.is_empty(), "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_succeeds_when_value_unchanged() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        store.set("k".into(), b"old".to_vec()).await?;
+        let mut cas = store.new_cas("k".into());
+        assert_eq!(cas.current().await?, Some(b"old".to_vec()), "{kind:?}");
+        cas.swap(b"new".to_vec())
+            .await
+            .map_err(|error| anyhow::anyhow!("{kind:?}: swap failed: {error:?}"))?;
+        assert_eq!(store.get("k".into()).await?, Some(b"new".to_vec()), "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_fails_when_value_changed_and_returns_a_fresh_handle() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        store.set("k".into(), b"old".to_vec()).await?;
+        let mut cas = store.new_cas("k".into());
+        cas.current().await?;
+        store.set("k".into(), b"other".to_vec()).await?;
+        let retry = match cas.swap(b"mine".to_vec()).await {
+            Err(SwapError::CasFailed(retry)) => retry,
+            other => anyhow::bail!("{kind:?}: expected cas-failed, got {other:?}"),
+        };
+        assert_eq!(store.get("k".into()).await?, Some(b"other".to_vec()), "{kind:?}");
+        assert_eq!(retry.key(), "k", "{kind:?}");
+        // Spin reads the latest value into the new handle, so swapping it right away succeeds.
+        retry
+            .swap(b"mine".to_vec())
+            .await
+            .map_err(|error| anyhow::anyhow!("{kind:?}: retry failed: {error:?}"))?;
+        assert_eq!(store.get("k".into()).await?, Some(b"mine".to_vec()), "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_fails_when_key_deleted() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        store.set("k".into(), b"old".to_vec()).await?;
+        let mut cas = store.new_cas("k".into());
+        cas.current().await?;
+        store.delete("k".into()).await?;
+        assert!(
+            matches!(cas.swap(b"x".to_vec()).await, Err(SwapError::CasFailed(_))),
+            "{kind:?}"
+        );
+        assert_eq!(store.get("k".into()).await?, None, "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_without_snapshot_is_an_unconditional_upsert() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        // Two creators both read "absent": both swaps succeed and the last one wins.
+        let mut first = store.new_cas("new".into());
+        let mut second = store.new_cas("new".into());
+        assert_eq!(first.current().await?, None, "{kind:?}");
+        assert_eq!(second.current().await?, None, "{kind:?}");
+        first
+            .swap(b"first".to_vec())
+            .await
+            .map_err(|error| anyhow::anyhow!("{kind:?}: {error:?}"))?;
+        second
+            .swap(b"second".to_vec())
+            .await
+            .map_err(|error| anyhow::anyhow!("{kind:?}: {error:?}"))?;
+        assert_eq!(store.get("new".into()).await?, Some(b"second".to_vec()), "{kind:?}");
+
+        // Without any current() call the swap overwrites whatever is stored.
+        store.set("existing".into(), b"stored".to_vec()).await?;
+        let blind_one = store.new_cas("existing".into());
+        let blind_two = store.new_cas("existing".into());
+        blind_one
+            .swap(b"one".to_vec())
+            .await
+            .map_err(|error| anyhow::anyhow!("{kind:?}: {error:?}"))?;
+        blind_two
+            .swap(b"two".to_vec())
+            .await
+            .map_err(|error| anyhow::anyhow!("{kind:?}: {error:?}"))?;
+        assert_eq!(store.get("existing".into()).await?, Some(b"two".to_vec()), "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn increment_is_atomic_under_concurrency() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        let mut tasks = Vec::new();
+        for _ in 0..CONCURRENT_TASKS {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..OPERATIONS_PER_TASK {
+                    store.increment("counter".into(), 1).await?;
+                }
+                Ok::<_, KvError>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let expected = i64::try_from(CONCURRENT_TASKS * OPERATIONS_PER_TASK)?;
+        assert_eq!(
+            store.get("counter".into()).await?,
+            Some(expected.to_le_bytes().to_vec()),
+            "{kind:?}"
+        );
+        assert_eq!(store.increment("counter".into(), -expected).await?, 0, "{kind:?}");
+        store.set("text".into(), b"abc".to_vec()).await?;
+        assert!(store.increment("text".into(), 1).await.is_err(), "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_retry_loops_share_the_store_safely() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        store.set("total".into(), b"0".to_vec()).await?;
+        let mut tasks = Vec::new();
+        for task_number in 0..CONCURRENT_TASKS {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut retries = 0_u64;
+                for operation in 0..OPERATIONS_PER_TASK {
+                    // Unrelated traffic on other keys interleaves with the CAS loop.
+                    store
+                        .set(format!("own-{task_number}"), operation.to_le_bytes().to_vec())
+                        .await?;
+                    let mut cas = store.new_cas("total".into());
+                    loop {
+                        let current = cas.current().await?.unwrap_or_default();
+                        let value: u64 = String::from_utf8_lossy(&current).parse().unwrap_or(0);
+                        match cas.swap((value + 1).to_string().into_bytes()).await {
+                            Ok(()) => break,
+                            Err(SwapError::CasFailed(retry)) => {
+                                retries += 1;
+                                cas = retry;
+                            }
+                            Err(SwapError::Store(error)) => return Err(error),
+                        }
+                    }
+                }
+                Ok::<_, KvError>(retries)
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let expected = (CONCURRENT_TASKS * OPERATIONS_PER_TASK).to_string().into_bytes();
+        assert_eq!(store.get("total".into()).await?, Some(expected), "{kind:?}");
+        assert_eq!(store.keys().await?.len(), CONCURRENT_TASKS + 1, "{kind:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_checks_the_component_list_before_the_configuration() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        let mut stores = Stores::new();
+        stores.insert("default", store);
+        let allowed: HashSet<String> = ["default".to_owned(), "listed".to_owned()].into();
+        assert!(stores.open(&allowed, "default").is_ok(), "{kind:?}");
+        assert_eq!(
+            stores.open(&HashSet::new(), "default").err(),
+            Some(KvError::AccessDenied),
+            "{kind:?}"
+        );
+        assert_eq!(
+            stores.open(&allowed, "unlisted").err(),
+            Some(KvError::AccessDenied),
+            "{kind:?}"
+        );
+        assert_eq!(
+            stores.open(&allowed, "listed").err(),
+            Some(KvError::NoSuchStore),
+            "{kind:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_data_survives_reopening() -> anyhow::Result<()> {
+    let database = TempDatabase::new();
+    {
+        let backend = SqliteBackend::open(&database.path, "default", SqliteSettings::default())?;
+        Store::new(Arc::new(backend))
+            .set("kept".into(), b"yes".to_vec())
+            .await?;
+    }
+    let backend = SqliteBackend::open(&database.path, "default", SqliteSettings::default())?;
+    let other = SqliteBackend::open(&database.path, "other", SqliteSettings::default())?;
+    assert_eq!(
+        Store::new(Arc::new(backend)).get("kept".into()).await?,
+        Some(b"yes".to_vec())
+    );
+    // Labels share the table but not their rows.
+    assert_eq!(Store::new(Arc::new(other)).get("kept".into()).await?, None);
+    Ok(())
+}

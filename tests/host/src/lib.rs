@@ -1,0 +1,265 @@
+//! `booking-host`: a small local runtime that serves this project's Spin components without
+//! Spin, on the wasmtime engine that Spin embeds, with the same key-value semantics.
+//!
+//! Module map:
+//! - [`config`]: the `booking-host up` command line, [`HostConfig`], and Spin runtime-config
+//!   files (`[key_value_store.LABEL]`).
+//! - [`manifest`]: reading and validating `spin.toml` (manifest v2): variables, HTTP triggers,
+//!   components, variable templates.
+//! - [`routes`]: Spin's routing rules (`:name` segments, trailing `/...`, most specific wins).
+//! - [`kv`]: the key-value store with Spin's default-store semantics, behind a [`kv::Backend`]
+//!   trait with a SQLite and an in-memory implementation.
+//! - [`bindings`]: `wasi:keyvalue@0.2.0-draft2` and `fermyon:spin/variables@2.0.0` host
+//!   implementations, generated from `wit/`.
+//! - [`runtime`]: engine, linker, pre-instantiation and running one request in a fresh instance.
+//! - [`server`]: hyper HTTP/1.1 serving, Spin's request headers, 404 and 500 answers.
+//!
+//! [`serve`] does all validation before it binds the listener, so configuration errors never
+//! leave a half-started server behind.
+
+pub mod bindings;
+pub mod config;
+pub mod kv;
+pub mod manifest;
+pub mod routes;
+pub mod runtime;
+pub mod server;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use config::HostConfig;
+use config::{DEFAULT_STATE_DIR_NAME, StoreLocation};
+use kv::{MemoryBackend, SqliteBackend, SqliteSettings, Store, Stores};
+use manifest::Manifest;
+use routes::Router;
+use runtime::PreparedComponent;
+
+/// The store label every Spin application gets without configuration.
+pub const DEFAULT_STORE_LABEL: &str = "default";
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServingHost {
+    local_addr: SocketAddr,
+    accept_task: JoinHandle<()>,
+    startup: Duration,
+}
+
+impl ServingHost {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL, `http://ADDRESS`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// How long validation, store opening and component preparation took.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// Serves until the accept loop ends (it only ends if the task is cancelled or panics).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.accept_task.await.context("the accept loop stopped")
+    }
+
+    /// Stops accepting new connections; requests in flight finish on their own tasks.
+    pub fn shutdown(&self) {
+        self.accept_task.abort();
+    }
+}
+
+/// Resolves which backend serves each store label.
+fn store_locations(
+    config: &HostConfig,
+    manifest: &Manifest,
+) -> anyhow::Result<BTreeMap<String, StoreLocation>> {
+    let mut locations = match &config.runtime_config_file {
+        Some(file) => config::load_runtime_config(file)?,
+        None => BTreeMap::new(),
+    };
+    if !locations.contains_key(DEFAULT_STORE_LABEL) {
+        let state_dir = state_dir(config, manifest);
+        locations.insert(
+            DEFAULT_STORE_LABEL.to_owned(),
+            StoreLocation::Sqlite(kv::default_database_path(&state_dir)),
+        );
+    }
+    if config.in_memory {
+        for location in locations.values_mut() {
+            *location = StoreLocation::Memory;
+        }
+    }
+    Ok(locations)
+}
+
+fn state_dir(config: &HostConfig, manifest: &Manifest) -> PathBuf {
+    config
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| manifest.dir.join(DEFAULT_STATE_DIR_NAME))
+}
+
+/// Checks that every label a component lists is configured.
+fn check_store_labels(
+    manifest: &Manifest,
+    locations: &BTreeMap<String, StoreLocation>,
+    runtime_config: Option<&Path>,
+) -> anyhow::Result<()> {
+    for component in manifest.components.values() {
+        let mut labels: Vec<&String> = component.key_value_stores.iter().collect();
+        labels.sort();
+        for label in labels {
+            if !locations.contains_key(label) {
+                let fix = match runtime_config {
+                    Some(file) => format!("add [key_value_store.{label}] to {}", file.display()),
+                    None => format!(
+                        "pass --runtime-config-file with a [key_value_store.{label}] table"
+                    ),
+                };
+                bail!(
+                    "{}: component {:?} lists key-value store {label:?}, which is not \
+                     configured (only \"default\" is built in); {fix}, or remove it from \
+                     key_value_stores",
+                    manifest.path.display(),
+                    component.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens every configured store, printing where each one lives.
+fn open_stores(
+    locations: &BTreeMap<String, StoreLocation>,
+    settings: SqliteSettings,
+) -> anyhow::Result<Stores> {
+    let tuning = if settings.wal {
+        "journal_mode=WAL, synchronous=NORMAL (--sqlite-wal: faster, NOT Spin's default)"
+    } else {
+        "journal_mode=DELETE, synchronous=FULL (Spin's default)"
+    };
+    let mut stores = Stores::new();
+    for (label, location) in locations {
+        let backend: Arc<dyn kv::Backend> = match location {
+            StoreLocation::Memory => {
+                eprintln!("booking-host: key-value store {label:?}: in memory (--in-memory)");
+                Arc::new(MemoryBackend::new())
+            }
+            StoreLocation::SqliteInMemory => {
+                eprintln!("booking-host: key-value store {label:?}: SQLite in memory");
+                Arc::new(SqliteBackend::open_in_memory(label, settings)?)
+            }
+            StoreLocation::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!(
+                            "cannot create the key-value store directory {}; pass a writable \
+                             --state-dir",
+                            parent.display()
+                        )
+                    })?;
+                }
+                eprintln!(
+                    "booking-host: key-value store {label:?}: SQLite {}, {tuning}",
+                    path.display()
+                );
+                Arc::new(SqliteBackend::open(path, label, settings)?)
+            }
+        };
+        stores.insert(label.clone(), Store::new(backend));
+    }
+    Ok(stores)
+}
+
+/// Validates the configuration, prepares every component, binds, and starts serving.
+///
+/// Everything that can be wrong with the configuration (manifest, runtime config, variables,
+/// store labels, missing or invalid `.wasm` files) is reported before the listener is bound.
+pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
+    let started = Instant::now();
+    let manifest = Manifest::load(&config.manifest)?;
+    let locations = store_locations(&config, &manifest)?;
+    check_store_labels(&manifest, &locations, config.runtime_config_file.as_deref())?;
+    let application_variables = manifest.resolve_variables(&|name| config.env_value(name))?;
+    let component_variables = manifest.component_variables(&application_variables)?;
+    manifest.check_sources()?;
+    let (router, warnings) = Router::build(
+        manifest
+            .triggers
+            .iter()
+            .map(|t| (t.route.as_str(), t.component.as_str())),
+    )
+    .with_context(|| format!("{}: invalid route", manifest.path.display()))?;
+    for warning in warnings {
+        eprintln!("booking-host: warning: {warning}");
+    }
+
+    let stores = Arc::new(open_stores(
+        &locations,
+        SqliteSettings {
+            wal: config.sqlite_wal,
+        },
+    )?);
+    let components =
+        prepare_components(&manifest, &stores, &component_variables).await?;
+    let app = Arc::new(server::App { router, components });
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; pick another --listen", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let startup = started.elapsed();
+    let accept_task = tokio::spawn(server::accept_loop(listener, app));
+    Ok(ServingHost {
+        local_addr,
+        accept_task,
+        startup,
+    })
+}
+
+/// Compiles (in parallel, off the async threads) and pre-instantiates the served components.
+async fn prepare_components(
+    manifest: &Manifest,
+    stores: &Arc<Stores>,
+    variables: &HashMap<String, HashMap<String, String>>,
+) -> anyhow::Result<HashMap<String, Arc<PreparedComponent>>> {
+    let (engine, allocator) = runtime::build_engine()?;
+    let linker = runtime::build_linker(&engine)?;
+    let compile_started = Instant::now();
+    let mut compiling = Vec::new();
+    for decl in manifest.served_components() {
+        let engine = engine.clone();
+        let decl = decl.clone();
+        compiling.push(tokio::task::spawn_blocking(move || {
+            let component = runtime::compile(&engine, &decl);
+            (decl, component)
+        }));
+    }
+    let mut prepared = HashMap::new();
+    for task in compiling {
+        let (decl, component) = task.await.context("a compile task panicked")?;
+        let component = component?;
+        let capabilities = runtime::capabilities_for(&decl, stores, variables);
+        let ready = PreparedComponent::prepare(&linker, &component, &decl, capabilities)?;
+        prepared.insert(decl.id.clone(), Arc::new(ready));
+    }
+    eprintln!(
+        "booking-host: {} components ready in {} ms ({allocator} instance allocator)",
+        prepared.len(),
+        compile_started.elapsed().as_millis()
+    );
+    Ok(prepared)
+}

@@ -1,0 +1,46 @@
+//! The `booking-host` binary: `booking-host up [--from spin.toml] [--listen ADDR] ...`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use booking_host::HostConfig;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    let config = match HostConfig::from_args(std::env::args_os()) {
+        Ok(config) => config,
+        // Prints help, version or the usage error, with clap's exit code.
+        Err(error) => error.exit(),
+    };
+    let host = match booking_host::serve(config).await {
+        Ok(host) => host,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "booking-host: started in {} ms",
+        host.startup_time().as_millis()
+    );
+    // Tests read this exact line to learn the port, so it is the only stdout output.
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "Serving {}", host.url())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    drop(stdout);
+
+    tokio::select! {
+        result = host.wait() => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("Error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+    }
+}
