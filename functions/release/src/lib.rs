@@ -1,0 +1,15 @@
+//! Spin component: POST /holds/:hold_id/release, DELETE /holds/:hold_id and GET /holds/:hold_id.
+//! Parsing, the booking logic and the reply all live in the shared core; this
+//! adapter only names which routes it owns.
+
+// The export glue `#[http_component]` generates is unsafe code by necessity.
+#![allow(unsafe_code)]
+
+use booking_core::http::Component;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(request: Request) -> Response {
+    spin_adapter::serve(Component::Release, request)
+}

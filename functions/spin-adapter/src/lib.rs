@@ -1,0 +1,141 @@
+//! The thin Spin binding of the booking core.
+//!
+//! - [`SpinStore`]: the core's [`Store`] over `wasi:keyvalue` (store, atomics
+//!   and batch, as spin-sdk 5.2 exposes them raw).
+//! - [`serve`]: converts a Spin request, reads the Spin variables, calls
+//!   [`booking_core::http::handle`], and converts the reply, adding CORS
+//!   headers to every response.
+
+use booking_core::env::SystemEnv;
+use booking_core::error::BookingError;
+use booking_core::http::{self, Component, Config, Ctx, Reply};
+use booking_core::limits::HOLD_TTL_SECONDS_DEFAULT;
+use booking_core::store::{Snapshot, Store, StoreError, Swap};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+
+/// The key-value store label every component is granted in spin.toml.
+const STORE_LABEL: &str = "default";
+
+/// Headers a browser may send cross-origin.
+const CORS_ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key";
+/// Headers a browser script may read.
+const CORS_EXPOSE_HEADERS: &str = "retry-after, allow, x-cas-retries";
+/// How long a browser may cache a preflight answer.
+const CORS_MAX_AGE_SECONDS: u32 = 600;
+
+/// The core's store on Spin's `wasi:keyvalue` bucket.
+pub struct SpinStore {
+    bucket: store::Bucket,
+}
+
+fn store_error(error: store::Error) -> StoreError {
+    StoreError(match error {
+        store::Error::NoSuchStore => "no such store".into(),
+        store::Error::AccessDenied => "access denied".into(),
+        store::Error::Other(message) => message,
+    })
+}
+
+impl SpinStore {
+    pub fn open() -> Result<Self, StoreError> {
+        store::open(STORE_LABEL)
+            .map(|bucket| Self { bucket })
+            .map_err(store_error)
+    }
+}
+
+impl Store for SpinStore {
+    type Cas = atomics::Cas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bucket.get(key).map_err(store_error)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let found = batch::get_many(&self.bucket, keys).map_err(store_error)?;
+        // The interface returns pairs; match them to the keys asked for
+        // rather than trusting order or count.
+        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> = found.into_iter().collect();
+        Ok(keys.iter().map(|key| by_key.remove(key).flatten()).collect())
+    }
+
+    fn read_for_swap(&self, key: &str) -> Result<Snapshot<atomics::Cas>, StoreError> {
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(store_error)?;
+        let value = cas.current().map_err(store_error)?;
+        Ok(Snapshot { cas, value })
+    }
+
+    fn swap(&self, cas: atomics::Cas, value: &[u8]) -> Result<Swap, StoreError> {
+        match atomics::swap(cas, value) {
+            Ok(()) => Ok(Swap::Done),
+            // The fresh handle is dropped: the core re-reads with a new one.
+            Err(atomics::CasError::CasFailed(_)) => Ok(Swap::Conflict),
+            Err(atomics::CasError::StoreError(error)) => Err(store_error(error)),
+        }
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&self.bucket, key, delta).map_err(store_error)
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.bucket.set(key, value).map_err(store_error)
+    }
+}
+
+/// A Spin variable, or `None` if this component does not declare it or it
+/// is empty.
+fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+}
+
+fn config() -> Config {
+    Config {
+        admin_token: variable("admin_token"),
+        hold_ttl_seconds_default: variable("hold_ttl_seconds")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(HOLD_TTL_SECONDS_DEFAULT),
+    }
+}
+
+/// Answers one request for `component`.
+pub fn serve(component: Component, request: Request) -> Response {
+    let core_request = http::Request {
+        method: request.method().to_string(),
+        path: request.path().to_owned(),
+        headers: request
+            .headers()
+            .filter_map(|(name, value)| Some((name.to_ascii_lowercase(), value.as_str()?.to_owned())))
+            .collect(),
+        body: request.into_body(),
+    };
+    let reply = match SpinStore::open() {
+        Ok(store) => {
+            let config = config();
+            let ctx = Ctx::new(&store, &SystemEnv, &config);
+            http::handle(component, &core_request, &ctx)
+        }
+        Err(error) => BookingError::Store(error).into_reply(),
+    };
+    into_response(reply)
+}
+
+fn into_response(reply: Reply) -> Response {
+    let origin = variable("cors_origin").unwrap_or_else(|| "*".to_owned());
+    let mut builder = Response::builder();
+    builder
+        .status(reply.status)
+        .header("access-control-allow-origin", origin)
+        .header("access-control-allow-headers", CORS_ALLOW_HEADERS)
+        .header("access-control-expose-headers", CORS_EXPOSE_HEADERS)
+        .header("access-control-max-age", CORS_MAX_AGE_SECONDS.to_string())
+        .header("vary", "origin");
+    if !reply.body.is_empty() {
+        builder.header("content-type", reply.content_type);
+    }
+    for (name, value) in reply.headers {
+        builder.header(name, value);
+    }
+    builder.body(reply.body).build()
+}

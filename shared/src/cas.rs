@@ -1,0 +1,87 @@
+//! The read-modify-CAS loop every state change goes through.
+//!
+//! A change is a closure over the decoded document. It must be idempotent by
+//! effect: when it finds its own earlier write (after a swap whose outcome
+//! was ambiguous) it returns [`Change::Keep`] with the same result instead of
+//! applying itself twice.
+
+use crate::env::Env;
+use crate::error::BookingError;
+use crate::http::Ctx;
+use crate::limits::{CAS_ATTEMPTS_MAX, CAS_BACKOFF_BASE_MILLISECONDS, CAS_BACKOFF_CAP_MILLISECONDS};
+use crate::model::Versioned;
+use crate::store::{Store, Swap};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What a change decided.
+#[derive(Debug)]
+pub enum Change<T> {
+    /// Write the modified document, then answer `T`.
+    Write(T),
+    /// Leave the document as it is and answer `T`.
+    Keep(T),
+}
+
+pub fn decode<D: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<D, BookingError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| BookingError::Internal(format!("stored document {key} does not parse: {e}")))
+}
+
+pub fn encode<D: Serialize>(doc: &D) -> Result<Vec<u8>, BookingError> {
+    serde_json::to_vec(doc).map_err(|e| BookingError::Internal(format!("encoding a document: {e}")))
+}
+
+/// Reads and decodes a document that must exist.
+pub fn load<S: Store, E: Env, D: DeserializeOwned>(ctx: &Ctx<'_, S, E>, key: &str) -> Result<Option<D>, BookingError> {
+    match ctx.store.get(key)? {
+        None => Ok(None),
+        Some(bytes) => decode(key, &bytes).map(Some),
+    }
+}
+
+/// Applies `change` to the document at `key` with compare-and-swap, retrying
+/// with jittered exponential back-off up to [`CAS_ATTEMPTS_MAX`] times.
+/// A missing document is `missing`: absent keys are never swapped, because a
+/// swap on an absent key is an unconditional upsert on Spin.
+pub fn update<S, E, D, T>(
+    ctx: &Ctx<'_, S, E>,
+    key: &str,
+    op: &str,
+    missing: impl Fn() -> BookingError,
+    mut change: impl FnMut(&mut D) -> Result<Change<T>, BookingError>,
+) -> Result<T, BookingError>
+where
+    S: Store,
+    E: Env,
+    D: Serialize + DeserializeOwned + Versioned,
+{
+    let mut last_error = BookingError::Contention;
+    for attempt in 0..CAS_ATTEMPTS_MAX {
+        if attempt > 0 {
+            ctx.note_retry();
+            let window = CAS_BACKOFF_BASE_MILLISECONDS
+                .saturating_mul(1 << attempt.min(16))
+                .min(CAS_BACKOFF_CAP_MILLISECONDS);
+            ctx.env.sleep_ms(ctx.env.random_below(window + 1));
+        }
+        let snapshot = ctx.store.read_for_swap(key)?;
+        let Some(bytes) = snapshot.value else {
+            return Err(missing());
+        };
+        let mut doc: D = decode(key, &bytes)?;
+        let result = match change(&mut doc)? {
+            Change::Keep(result) => return Ok(result),
+            Change::Write(result) => result,
+        };
+        doc.stamp(op);
+        match ctx.store.swap(snapshot.cas, &encode(&doc)?) {
+            Ok(Swap::Done) => return Ok(result),
+            Ok(Swap::Conflict) => last_error = BookingError::Contention,
+            // The write may or may not have landed: the next attempt re-reads
+            // and the change recognises its own effect.
+            Err(error) => last_error = BookingError::Store(error),
+        }
+    }
+    Err(last_error)
+}

@@ -1,0 +1,113 @@
+//! `POST /holds/:hold_id/confirm`: turn a live hold into a booking.
+//!
+//! The commit point is one CAS on the hold's primary part (held and not yet
+//! expired → confirmed). Parts in other documents follow; if that is cut
+//! short, a writer that later finds them expired asks the primary, sees
+//! "confirmed", and records them as sold.
+
+use crate::cas::{self, Change};
+use crate::customer;
+use crate::env::Env;
+use crate::error::BookingError;
+use crate::hold_status::{locate, view};
+use crate::http::{Ctx, Reply, Request, parse_json};
+use crate::ids::is_printable_ascii;
+use crate::limits::PAYMENT_REF_LENGTH_MAX;
+use crate::model::{InventoryDoc, PartStatus, inventory_key};
+use crate::parts;
+use crate::store::Store;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    payment_ref: String,
+}
+
+/// Parse step: the payment reference.
+pub fn parse(body: &[u8]) -> Result<String, BookingError> {
+    let body: ConfirmBody = parse_json(body)?;
+    if !is_printable_ascii(&body.payment_ref, PAYMENT_REF_LENGTH_MAX) {
+        return Err(BookingError::invalid(
+            "invalid-payment-ref",
+            format!("payment_ref must be 1..={PAYMENT_REF_LENGTH_MAX} printable ASCII characters"),
+        ));
+    }
+    Ok(body.payment_ref)
+}
+
+/// `POST /holds/:hold_id/confirm`.
+pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str, request: &Request) -> Result<Reply, BookingError> {
+    let (meta, hold, _, _) = locate(ctx, hold_id)?;
+    let payment_ref = parse(&request.body)?;
+    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
+    let op = format!("confirm-{}", hold.nonce);
+    let part = cas::update(
+        ctx,
+        &key,
+        &op,
+        || BookingError::NotFound("no hold with this id".into()),
+        |doc: &mut InventoryDoc| {
+            let now_ms = ctx.env.now_ms();
+            let Some(part) = doc.part_mut(&hold.nonce).filter(|p| p.is_primary()) else {
+                return Err(BookingError::NotFound("no hold with this id".into()));
+            };
+            match part.s {
+                // A repeat (or our own write seen after an ambiguous swap).
+                PartStatus::C => Ok(Change::Keep(part.clone())),
+                PartStatus::R => Err(BookingError::HoldReleased),
+                PartStatus::X => Err(BookingError::HoldExpired),
+                PartStatus::H if now_ms >= part.x => Err(BookingError::HoldExpired),
+                PartStatus::H => {
+                    part.s = PartStatus::C;
+                    part.e = Some(now_ms);
+                    part.p = Some(payment_ref.clone());
+                    let confirmed = part.clone();
+                    parts::prune(doc, now_ms);
+                    Ok(Change::Write(confirmed))
+                }
+            }
+        },
+    )?;
+    // Committed. The rest is follow-up that readers can also work out.
+    for other in &part.o {
+        let _ = mark_secondary_sold(ctx, &hold.event_id, hold.section, *other as usize, &hold.nonce);
+    }
+    if let (Some(customer), Some(_)) = (&part.c, meta.max_per_customer) {
+        let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, true);
+    }
+    let mut body = view(&meta, &hold, &part, ctx.env.now_ms());
+    body["status"] = "confirmed".into();
+    Ok(Reply::json(200, &body))
+}
+
+fn mark_secondary_sold<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    section: usize,
+    doc: usize,
+    nonce: &str,
+) -> Result<(), BookingError> {
+    let key = inventory_key(event_id, section, doc);
+    let op = format!("confirm-{nonce}");
+    cas::update(
+        ctx,
+        &key,
+        &op,
+        || BookingError::Internal(format!("inventory document {key} is missing")),
+        |doc: &mut InventoryDoc| match doc.part_mut(nonce) {
+            Some(part) if part.s == PartStatus::H => {
+                part.s = PartStatus::C;
+                part.e = Some(ctx.env.now_ms());
+                Ok(Change::Write(()))
+            }
+            Some(part) => {
+                // A secondary is freed only after its primary was made final
+                // as expired, which a committed confirm rules out.
+                debug_assert_eq!(part.s, PartStatus::C, "secondary of a confirmed hold was freed");
+                Ok(Change::Keep(()))
+            }
+            None => Ok(Change::Keep(())),
+        },
+    )
+}

@@ -1,0 +1,115 @@
+//! The outside world the core needs: a clock, randomness and a way to wait.
+//! Injected so that tests control time and interleavings.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub trait Env {
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// 128 random bits for ids (uuid v4 carries 122 of them).
+    fn random_id(&self) -> uuid::Uuid;
+    /// A random number below `bound` (for back-off jitter and shard choice).
+    fn random_below(&self, bound: u64) -> u64;
+    /// Waits between CAS attempts.
+    fn sleep_ms(&self, ms: u64);
+}
+
+/// The real clock and random source; works natively and in `wasm32-wasip2`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemEnv;
+
+impl Env for SystemEnv {
+    fn now_ms(&self) -> u64 {
+        // A clock before 1970 is a broken host; treat it as the epoch.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn random_id(&self) -> uuid::Uuid {
+        uuid::Uuid::new_v4()
+    }
+
+    fn random_below(&self, bound: u64) -> u64 {
+        if bound == 0 {
+            return 0;
+        }
+        let bits = uuid::Uuid::new_v4().as_u128();
+        u64::try_from(bits % u128::from(bound)).unwrap_or(0)
+    }
+
+    fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// A clock that tests move by hand, with a seeded random source and no
+/// real waiting.
+#[derive(Debug, Clone)]
+pub struct ManualEnv {
+    now_ms: Arc<AtomicU64>,
+    seed: Arc<AtomicU64>,
+}
+
+impl ManualEnv {
+    pub fn new(now_ms: u64, seed: u64) -> Self {
+        Self {
+            now_ms: Arc::new(AtomicU64::new(now_ms)),
+            seed: Arc::new(AtomicU64::new(seed | 1)),
+        }
+    }
+
+    pub fn advance_ms(&self, ms: u64) {
+        self.now_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn next(&self) -> u64 {
+        // splitmix64: good enough for test randomness, and reproducible.
+        let mut z = self
+            .seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Env for ManualEnv {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.load(Ordering::SeqCst)
+    }
+
+    fn random_id(&self) -> uuid::Uuid {
+        let high = u128::from(self.next()) << 64;
+        uuid::Builder::from_random_bytes((high | u128::from(self.next())).to_be_bytes()).into_uuid()
+    }
+
+    fn random_below(&self, bound: u64) -> u64 {
+        if bound == 0 { 0 } else { self.next() % bound }
+    }
+
+    fn sleep_ms(&self, _ms: u64) {
+        std::thread::yield_now();
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, from Unix milliseconds.
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(1_795_900_000_000), "2026-11-28T21:06:40.000Z");
+    }
+}

@@ -1,0 +1,81 @@
+//! Every bound of the system. A limit that is not written down here is a bug.
+
+/// Largest request body accepted by any route; larger bodies get 413.
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Longest event, section, seat or customer id.
+pub const ID_LENGTH_MAX: usize = 64;
+/// Longest hold or booking id we ever produce or accept.
+pub const HOLD_ID_LENGTH_MAX: usize = 200;
+/// Longest event name.
+pub const EVENT_NAME_LENGTH_MAX: usize = 200;
+/// Longest `Idempotency-Key` header value.
+pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 128;
+/// Longest payment reference.
+pub const PAYMENT_REF_LENGTH_MAX: usize = 128;
+
+/// Sections per event.
+pub const SECTIONS_PER_EVENT_MAX: usize = 100;
+/// Units of a general-admission section.
+pub const SECTION_CAPACITY_MAX: u32 = 1_000_000;
+/// Seats of an assigned-seating section.
+pub const SECTION_SEATS_MAX: usize = 10_000;
+/// Units (or seats) a single hold may take.
+pub const HOLD_UNITS_MAX: u32 = 10;
+/// `max_per_customer` upper bound.
+pub const CUSTOMER_UNITS_MAX: u32 = 1_000;
+
+/// Hold lifetime bounds and the default when neither the event nor the
+/// `hold_ttl_seconds` variable says otherwise.
+pub const HOLD_TTL_SECONDS_MIN: u32 = 1;
+pub const HOLD_TTL_SECONDS_MAX: u32 = 86_400;
+pub const HOLD_TTL_SECONDS_DEFAULT: u32 = 300;
+
+/// A general-admission shard never holds more units than this, because every
+/// booking of a shard lives in its document and every CAS rewrites the whole
+/// document: this bounds a shard document to well under 64 KiB of bookings
+/// in the common case (quantity > 1) and under 1 MB in the worst.
+pub const SHARD_UNITS_MAX: u32 = 1_000;
+/// Default shards aim at this many units each, so that a flash sale of a few
+/// hundred units spreads over several documents.
+pub const SHARD_UNITS_TARGET: u32 = 64;
+/// Upper bound of the default shard count (an explicit `shards` may go higher
+/// up to [`SHARDS_PER_SECTION_MAX`]).
+pub const SHARDS_DEFAULT_MAX: u32 = 16;
+/// Upper bound of an explicit `shards` value.
+pub const SHARDS_PER_SECTION_MAX: u32 = 1_000;
+/// Seats per seat-block document.
+pub const SEAT_BLOCK_SEATS_TARGET: usize = 64;
+/// Inventory documents an event may own: keys are bounded by the layout.
+pub const EVENT_DOCUMENTS_MAX: usize = 4_096;
+
+/// Customer bookkeeping buckets per event (only with `max_per_customer`).
+pub const CUSTOMER_BUCKETS: u32 = 16;
+/// Idempotency record buckets per event.
+pub const IDEMPOTENCY_BUCKETS: u32 = 16;
+/// Idempotency records kept per bucket; the oldest finished ones go first.
+pub const IDEMPOTENCY_RECORDS_PER_BUCKET_MAX: usize = 128;
+/// Finished idempotency records are kept this long.
+pub const IDEMPOTENCY_RETENTION_SECONDS: u64 = 24 * 3_600;
+/// A pending idempotency record older than this belongs to a request that
+/// died; a retry may take it over and finish the same hold.
+pub const IDEMPOTENCY_PENDING_STALE_SECONDS: u64 = 10;
+
+/// Ended (released or expired) hold parts kept per document, so that status
+/// reads keep answering "released"/"expired" for a while.
+pub const ENDED_PARTS_PER_DOCUMENT_MAX: usize = 64;
+/// Ended hold parts are pruned after this long.
+pub const ENDED_PARTS_RETENTION_SECONDS: u64 = 3_600;
+
+/// Attempts of one read-modify-CAS on one document before giving up with 503.
+pub const CAS_ATTEMPTS_MAX: u32 = 12;
+/// Back-off between CAS attempts: full jitter over an exponential window
+/// starting here and capped below.
+pub const CAS_BACKOFF_BASE_MILLISECONDS: u64 = 1;
+pub const CAS_BACKOFF_CAP_MILLISECONDS: u64 = 32;
+/// `Retry-After` sent with a 503 or a 409 request-in-progress.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// A pending event creation older than this may be taken over by a retry of
+/// the same definition.
+pub const EVENT_CREATION_STALE_SECONDS: u64 = 30;

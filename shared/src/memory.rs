@@ -1,0 +1,210 @@
+//! An in-memory store with the exact semantics of Spin's default (SQLite)
+//! key-value store, quirks included, so tests see what production sees:
+//! CAS compares whole values, a swap whose snapshot was `None` is an
+//! unconditional upsert, and increment is atomic.
+
+use crate::store::{Snapshot, Store, StoreError, Swap};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Cheap to clone: clones share one map, like components sharing one store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: HashMap<String, Vec<u8>>,
+    /// Keys whose next store call fails, to test ambiguous outcomes.
+    fail_next: HashMap<String, FailMode>,
+}
+
+/// How an injected failure behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// The swap writes, then reports an error (a lost response).
+    WriteThenError,
+    /// The swap writes, then reports a conflict (Spin's Redis store does this).
+    WriteThenConflict,
+    /// The call fails without writing.
+    ErrorWithoutWrite,
+}
+
+/// The memory store's CAS handle: the key and the snapshot, if one was taken.
+#[derive(Debug)]
+pub struct MemoryCas {
+    key: String,
+    snapshot: Option<Vec<u8>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock only means a test thread panicked; the map itself
+        // is never left half-written, so keep using it.
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Makes the next swap or put of `key` fail as `mode` says.
+    pub fn fail_next(&self, key: &str, mode: FailMode) {
+        self.lock().fail_next.insert(key.to_owned(), mode);
+    }
+
+    /// All keys, sorted; for tests that bound the key count.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.lock().map.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// The raw value of `key`; for tests.
+    pub fn raw(&self, key: &str) -> Option<Vec<u8>> {
+        self.lock().map.get(key).cloned()
+    }
+
+    /// Spin's CAS without a prior `current()`: an unconditional upsert.
+    pub fn swap_without_snapshot(&self, key: &str, value: &[u8]) -> Result<Swap, StoreError> {
+        self.swap(
+            MemoryCas {
+                key: key.to_owned(),
+                snapshot: None,
+            },
+            value,
+        )
+    }
+}
+
+impl Store for MemoryStore {
+    type Cas = MemoryCas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().map.get(key).cloned())
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let inner = self.lock();
+        Ok(keys.iter().map(|key| inner.map.get(key).cloned()).collect())
+    }
+
+    fn read_for_swap(&self, key: &str) -> Result<Snapshot<MemoryCas>, StoreError> {
+        let value = self.lock().map.get(key).cloned();
+        Ok(Snapshot {
+            cas: MemoryCas {
+                key: key.to_owned(),
+                snapshot: value.clone(),
+            },
+            value,
+        })
+    }
+
+    fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap, StoreError> {
+        let mut inner = self.lock();
+        let failure = inner.fail_next.remove(&cas.key);
+        if failure == Some(FailMode::ErrorWithoutWrite) {
+            return Err(StoreError("injected failure before the write".into()));
+        }
+        let matches = match &cas.snapshot {
+            // Spin's SQLite store: no snapshot means INSERT .. ON CONFLICT DO UPDATE.
+            None => true,
+            Some(old) => inner.map.get(&cas.key) == Some(old),
+        };
+        if !matches {
+            return Ok(Swap::Conflict);
+        }
+        inner.map.insert(cas.key, value.to_vec());
+        match failure {
+            Some(FailMode::WriteThenError) => Err(StoreError("injected lost response".into())),
+            Some(FailMode::WriteThenConflict) => Ok(Swap::Conflict),
+            _ => Ok(Swap::Done),
+        }
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let mut inner = self.lock();
+        let current = match inner.map.get(key) {
+            None => 0,
+            Some(bytes) => {
+                let raw: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError(format!("{key} does not hold a counter")))?;
+                i64::from_le_bytes(raw)
+            }
+        };
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| StoreError(format!("{key} would overflow")))?;
+        inner.map.insert(key.to_owned(), next.to_le_bytes().to_vec());
+        Ok(next)
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.fail_next.remove(key) == Some(FailMode::ErrorWithoutWrite) {
+            return Err(StoreError("injected failure before the write".into()));
+        }
+        inner.map.insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_compares_whole_values() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        store.put("k", b"a")?;
+        let first = store.read_for_swap("k")?;
+        let second = store.read_for_swap("k")?;
+        assert!(matches!(store.swap(first.cas, b"b")?, Swap::Done));
+        assert!(matches!(store.swap(second.cas, b"c")?, Swap::Conflict));
+        assert_eq!(store.get("k")?, Some(b"b".to_vec()));
+        Ok(())
+    }
+
+    #[test]
+    fn swap_on_absent_key_is_an_unconditional_upsert() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let a = store.read_for_swap("new")?;
+        let b = store.read_for_swap("new")?;
+        assert_eq!(a.value, None);
+        // Both racing creators "win": the lost update that Spin really shows.
+        assert!(matches!(store.swap(a.cas, b"A")?, Swap::Done));
+        assert!(matches!(store.swap(b.cas, b"B")?, Swap::Done));
+        assert_eq!(store.get("new")?, Some(b"B".to_vec()));
+        assert!(matches!(store.swap_without_snapshot("new", b"C")?, Swap::Done));
+        assert_eq!(store.get("new")?, Some(b"C".to_vec()));
+        Ok(())
+    }
+
+    #[test]
+    fn increment_is_atomic_across_threads() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..500 {
+                        store.increment("n", 1).map(|_| ())?;
+                    }
+                    Ok::<(), StoreError>(())
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().map_err(|_| StoreError("thread".into()))??;
+        }
+        assert_eq!(store.increment("n", 0)?, 4_000);
+        assert_eq!(store.raw("n"), Some(4_000i64.to_le_bytes().to_vec()));
+        Ok(())
+    }
+}
