@@ -174,7 +174,10 @@ pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str, request: &Req
                 Err(_) => None,
             };
             let stored_is_error = stored.as_ref().is_some_and(|s| s.status >= 400);
-            idempotency::finish(ctx, event_id, key, &owner, stored)?;
+            // If the answer cannot be stored, the record stays pending: a
+            // replay gets 409 request-in-progress until it is stale, then
+            // takes over and finds this very hold. So answer anyway.
+            let _ = idempotency::finish(ctx, event_id, key, &owner, stored);
             match result {
                 Err(error) if stored_is_error => Ok(error.into_reply()),
                 other => other,

@@ -16,8 +16,16 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     map: HashMap<String, Vec<u8>>,
-    /// Keys whose next store call fails, to test ambiguous outcomes.
-    fail_next: HashMap<String, FailMode>,
+    /// Keys whose swaps or puts fail, to test ambiguous outcomes.
+    failures: HashMap<String, Failure>,
+}
+
+/// An injected failure: let `skip` writes pass, then fail `times` writes.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    mode: FailMode,
+    skip: u32,
+    times: u32,
 }
 
 /// How an injected failure behaves.
@@ -54,7 +62,13 @@ impl MemoryStore {
 
     /// Makes the next swap or put of `key` fail as `mode` says.
     pub fn fail_next(&self, key: &str, mode: FailMode) {
-        self.lock().fail_next.insert(key.to_owned(), mode);
+        self.fail(key, mode, 0, 1);
+    }
+
+    /// Lets `skip` swaps or puts of `key` pass, then fails the next `times`.
+    pub fn fail(&self, key: &str, mode: FailMode, skip: u32, times: u32) {
+        let failure = Failure { mode, skip, times };
+        self.lock().failures.insert(key.to_owned(), failure);
     }
 
     /// All keys, sorted; for tests that bound the key count.
@@ -78,6 +92,23 @@ impl MemoryStore {
             },
             value,
         )
+    }
+}
+
+impl Inner {
+    /// The failure, if any, that this write of `key` suffers.
+    fn take_failure(&mut self, key: &str) -> Option<FailMode> {
+        let failure = self.failures.get_mut(key)?;
+        if failure.skip > 0 {
+            failure.skip -= 1;
+            return None;
+        }
+        let mode = failure.mode;
+        failure.times = failure.times.saturating_sub(1);
+        if failure.times == 0 {
+            self.failures.remove(key);
+        }
+        Some(mode)
     }
 }
 
@@ -106,7 +137,7 @@ impl Store for MemoryStore {
 
     fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap, StoreError> {
         let mut inner = self.lock();
-        let failure = inner.fail_next.remove(&cas.key);
+        let failure = inner.take_failure(&cas.key);
         if failure == Some(FailMode::ErrorWithoutWrite) {
             return Err(StoreError("injected failure before the write".into()));
         }
@@ -147,7 +178,7 @@ impl Store for MemoryStore {
 
     fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.fail_next.remove(key) == Some(FailMode::ErrorWithoutWrite) {
+        if inner.take_failure(key) == Some(FailMode::ErrorWithoutWrite) {
             return Err(StoreError("injected failure before the write".into()));
         }
         inner.map.insert(key.to_owned(), value.to_vec());

@@ -1,0 +1,157 @@
+//! Shared helpers for the core's tests: a booking "server" over the memory
+//! store with a hand-moved clock, called through the same router the Spin
+//! components use.
+#![allow(dead_code)]
+
+use booking_core::env::ManualEnv;
+use booking_core::http::{self, Component, Config, Ctx, Request, Route};
+use booking_core::memory::MemoryStore;
+use booking_core::model::{InventoryDoc, PartStatus};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "secret-token";
+pub const START_MS: u64 = 1_800_000_000_000;
+
+#[derive(Clone)]
+pub struct Booking {
+    pub store: MemoryStore,
+    pub env: ManualEnv,
+    pub config: Config,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    pub fn problem(&self) -> String {
+        let kind = self.body["type"].as_str().unwrap_or_default();
+        kind.rsplit('/').next().unwrap_or_default().to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn str(&self, field: &str) -> String {
+        self.body[field].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+fn component_for(path: &str) -> Component {
+    match Route::parse(path) {
+        Route::Event(_) => Component::Inventory,
+        Route::Holds(_) => Component::Hold,
+        Route::Confirm(_) => Component::Confirm,
+        Route::Hold(_) | Route::Release(_) => Component::Release,
+        Route::Availability(_) | Route::Unknown => Component::Availability,
+    }
+}
+
+impl Booking {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            store: MemoryStore::new(),
+            env: ManualEnv::new(START_MS, seed),
+            config: Config {
+                admin_token: Some(TOKEN.into()),
+                hold_ttl_seconds_default: 300,
+            },
+        }
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let mut all: Vec<(String, String)> = headers.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect();
+        all.push(("authorization".into(), format!("Bearer {TOKEN}")));
+        let request = Request {
+            method: method.into(),
+            path: path.into(),
+            headers: all,
+            body: if body.is_null() { Vec::new() } else { body.to_string().into_bytes() },
+        };
+        let ctx = Ctx::new(&self.store, &self.env, &self.config);
+        let reply = http::handle(component_for(path), &request, &ctx);
+        Answer {
+            status: reply.status,
+            body: serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
+            headers: reply.headers,
+        }
+    }
+
+    pub fn create(&self, event: &str, definition: Value) -> Answer {
+        self.call("PUT", &format!("/events/{event}"), &definition, &[])
+    }
+
+    pub fn hold(&self, event: &str, body: Value) -> Answer {
+        self.call("POST", &format!("/events/{event}/holds"), &body, &[])
+    }
+
+    pub fn hold_with_key(&self, event: &str, body: Value, key: &str) -> Answer {
+        self.call("POST", &format!("/events/{event}/holds"), &body, &[("idempotency-key", key)])
+    }
+
+    pub fn confirm(&self, hold_id: &str) -> Answer {
+        self.call("POST", &format!("/holds/{hold_id}/confirm"), &json!({"payment_ref": "pay-1"}), &[])
+    }
+
+    pub fn release(&self, hold_id: &str) -> Answer {
+        self.call("POST", &format!("/holds/{hold_id}/release"), &Value::Null, &[])
+    }
+
+    pub fn status(&self, hold_id: &str) -> Answer {
+        self.call("GET", &format!("/holds/{hold_id}"), &Value::Null, &[])
+    }
+
+    /// `(available, held, sold)` of a section, asserting they add up.
+    pub fn counts(&self, event: &str, section: &str) -> (u64, u64, u64) {
+        let answer = self.call("GET", &format!("/events/{event}/availability"), &Value::Null, &[]);
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let sections = answer.body["sections"].as_array().cloned().unwrap_or_default();
+        let s = sections
+            .iter()
+            .find(|s| s["id"] == section)
+            .unwrap_or_else(|| panic!("no section {section}"));
+        let n = |f: &str| s[f].as_u64().unwrap_or(u64::MAX);
+        assert_eq!(n("available") + n("held") + n("sold"), n("capacity"), "{s}");
+        (n("available"), n("held"), n("sold"))
+    }
+
+    /// Every inventory document in the store.
+    pub fn inventory_docs(&self) -> Vec<(String, InventoryDoc)> {
+        self.store
+            .keys()
+            .into_iter()
+            .filter(|k| k.contains("/s/"))
+            .filter_map(|k| {
+                let bytes = self.store.raw(&k)?;
+                Some((k, serde_json::from_slice(&bytes).expect("inventory document parses")))
+            })
+            .collect()
+    }
+
+    /// Storage invariants over every document: no document over capacity,
+    /// no seat in two live parts. Returns the number of confirmed units.
+    pub fn check_documents(&self) -> u64 {
+        let now = booking_core::env::Env::now_ms(&self.env);
+        let mut confirmed = 0u64;
+        for (key, doc) in self.inventory_docs() {
+            let live: Vec<_> = doc
+                .parts
+                .iter()
+                .filter(|p| p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some())))
+                .collect();
+            let used: u32 = live.iter().map(|p| p.units()).sum();
+            assert!(used <= doc.capacity(), "{key} over capacity: {used} > {}", doc.capacity());
+            let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.st).collect();
+            let total = seats.len();
+            seats.sort();
+            seats.dedup();
+            assert_eq!(seats.len(), total, "{key}: a seat is in two live parts");
+            confirmed += doc.parts.iter().filter(|p| p.s == PartStatus::C).map(|p| u64::from(p.units())).sum::<u64>();
+        }
+        confirmed
+    }
+}
