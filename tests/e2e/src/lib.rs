@@ -623,6 +623,37 @@ impl Reply {
     }
 }
 
+/// Collects the failed cases of a table-driven test, so that one run reports
+/// every broken case instead of the first.
+#[derive(Debug, Default)]
+pub struct Cases {
+    failures: Vec<String>,
+}
+
+impl Cases {
+    /// Runs the (synchronous) assertions of one case, recording a failure.
+    pub fn check(&mut self, label: &str, assertions: impl FnOnce()) {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(assertions)) {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "(no message)".to_owned());
+            self.failures.push(format!("[{label}] {message}"));
+        }
+    }
+
+    /// Fails the test if any case failed, listing them all.
+    pub fn finish(self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} case(s) failed:\n\n{}",
+            self.failures.len(),
+            self.failures.join("\n\n")
+        );
+    }
+}
+
 // ---- definitions and small checks ----
 
 /// An event with one general-admission section `floor` of `capacity` units.

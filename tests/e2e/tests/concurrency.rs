@@ -347,43 +347,69 @@ async fn flash_sale(test: &str, section: Value) {
     })
     .await;
 
+    // Every hold that was granted is readable and says what happened to it.
+    let granted: Vec<(String, u64, bool)> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Held {
+                hold_id,
+                quantity,
+                confirmed,
+            } => Some((hold_id.clone(), *quantity, *confirmed)),
+            _ => None,
+        })
+        .collect();
+    let reads = run_concurrently(granted.len(), CONCURRENCY, |i| {
+        let ctx = ctx.clone();
+        let hold_id = granted[i].0.clone();
+        async move { ctx.get_hold(&hold_id).await }
+    })
+    .await;
     let avail = ctx.availability(&id).await;
-    assert_totals(&avail);
     let floor = section_of(&avail, "floor");
+
+    let units = |confirmed: bool| -> u64 {
+        granted
+            .iter()
+            .filter(|g| g.2 == confirmed)
+            .map(|g| g.1)
+            .sum()
+    };
+    let (confirmed_units, held_units) = (units(true), units(false));
+    let busy = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Busy))
+        .count();
+    let read_units = |status: &str| -> u64 {
+        reads
+            .iter()
+            .filter(|r| r.body["status"] == json!(status))
+            .map(|r| r.body["quantity"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let summary = format!(
+        "seed {seed}; buyers answered: {} holds ({held_units} units left held, \
+         {confirmed_units} units confirmed with 200), {} sold-out, {busy} busy; \
+         GET /holds says {} units confirmed, {} held; availability {floor}",
+        granted.len(),
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::SoldOut { .. }))
+            .count(),
+        read_units("confirmed"),
+        read_units("held"),
+    );
+    assert_totals(&avail);
+    assert_eq!(num(floor, "capacity"), capacity, "{summary}");
     let (available, held, sold) = (
         num(floor, "available"),
         num(floor, "held"),
         num(floor, "sold"),
     );
-    assert_eq!(num(floor, "capacity"), capacity, "{floor}");
-
-    let confirmed_units: u64 = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Held {
-                quantity,
-                confirmed: true,
-                ..
-            } => *quantity,
-            _ => 0,
-        })
-        .sum();
-    let held_units: u64 = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Held {
-                quantity,
-                confirmed: false,
-                ..
-            } => *quantity,
-            _ => 0,
-        })
-        .sum();
-    let busy = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Busy))
-        .count();
-    let summary = format!("seed {seed}, busy {busy}, availability {floor}");
+    assert!(
+        confirmed_units <= capacity,
+        "oversold: confirmed bookings exceed capacity: {summary}"
+    );
     assert!(sold <= capacity, "oversold: {summary}");
     assert_eq!(
         sold, confirmed_units,
@@ -402,39 +428,20 @@ async fn flash_sale(test: &str, section: Value) {
             );
         }
     }
-
-    // Every hold that was granted is readable and says what happened to it.
-    let granted: Vec<(String, u64, bool)> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Held {
-                hold_id,
-                quantity,
-                confirmed,
-            } => Some((hold_id.clone(), *quantity, *confirmed)),
-            _ => None,
-        })
-        .collect();
     let ids: BTreeSet<&String> = granted.iter().map(|(h, _, _)| h).collect();
     assert_eq!(ids.len(), granted.len(), "duplicate hold ids: {summary}");
-    run_concurrently(granted.len(), CONCURRENCY, |i| {
-        let ctx = ctx.clone();
-        let (hold_id, quantity, confirmed) = granted[i].clone();
-        async move {
-            let reply = ctx.get_hold(&hold_id).await;
-            let body = reply.expect_status(200);
-            assert_eq!(body["quantity"], json!(quantity), "{reply}");
-            assert_eq!(
-                body["status"],
-                json!(if confirmed { "confirmed" } else { "held" }),
-                "{reply}"
-            );
-            if confirmed {
-                assert_opaque_id(&body["booking_id"], &reply);
-            }
+    for ((_, quantity, confirmed), reply) in granted.iter().zip(&reads) {
+        let body = reply.expect_status(200);
+        assert_eq!(body["quantity"], json!(quantity), "{reply}");
+        assert_eq!(
+            body["status"],
+            json!(if *confirmed { "confirmed" } else { "held" }),
+            "{reply}"
+        );
+        if *confirmed {
+            assert_opaque_id(&body["booking_id"], reply);
         }
-    })
-    .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
