@@ -445,6 +445,14 @@ async fn boundary_values_are_accepted() {
             with_sections(json!([{ "id": "floor", "capacity": 1_000_000 }])),
         ),
         (
+            "64 shards",
+            with_sections(json!([{ "id": "floor", "capacity": 64, "shards": 64 }])),
+        ),
+        (
+            "more shards than units",
+            with_sections(json!([{ "id": "floor", "capacity": 7, "shards": 64 }])),
+        ),
+        (
             "1 shard",
             with_sections(json!([{ "id": "floor", "capacity": 5, "shards": 1 }])),
         ),

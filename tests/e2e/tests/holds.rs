@@ -213,6 +213,42 @@ async fn sharded_section_sells_its_whole_capacity() {
 }
 
 #[tokio::test]
+async fn unevenly_sharded_section_sells_exactly_its_capacity() {
+    let ctx = Ctx::new("hold_sharded_uneven");
+    for (capacity, shards) in [(10u64, 4u64), (50, 8), (7, 5)] {
+        let def = json!({
+            "name": "Uneven shards",
+            "sections": [{ "id": "floor", "capacity": capacity, "shards": shards }],
+        });
+        let (id, _) = ctx.create_event(&def).await;
+        let mut granted = 0;
+        loop {
+            let reply = ctx.hold(&id, &qty("floor", 1, None), None).await;
+            if reply.code() == 201 {
+                granted += 1;
+                assert!(
+                    granted <= capacity,
+                    "capacity {capacity} in {shards} shards: hold number {granted} granted:{reply}"
+                );
+                continue;
+            }
+            reply.expect_problem(409, "sold-out");
+            break;
+        }
+        assert_eq!(
+            granted, capacity,
+            "capacity {capacity} in {shards} shards: single-unit holds granted before sold-out"
+        );
+        let floor = ctx.section(&id, "floor").await;
+        assert_eq!(
+            (num(&floor, "available"), num(&floor, "held")),
+            (0, capacity),
+            "{floor}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn taken_seats_are_409_seats_unavailable() {
     let ctx = Ctx::new("hold_seats_taken");
     let (id, _) = ctx.create_event(&mixed_event(None)).await;
