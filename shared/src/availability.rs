@@ -24,10 +24,9 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
     for (index, (layout, keys)) in meta.sections.iter().zip(&keys).enumerate() {
         let mut docs = Vec::with_capacity(keys.len());
         for key in keys {
-            let bytes = values
-                .next()
-                .flatten()
-                .ok_or_else(|| BookingError::Internal(format!("inventory document {key} is missing")))?;
+            let bytes = values.next().flatten().ok_or_else(|| {
+                BookingError::Internal(format!("inventory document {key} is missing"))
+            })?;
             docs.push(cas::decode::<InventoryDoc>(key, &bytes)?);
         }
         let confirmed = parts::confirmed_unresolved(ctx, event_id, index, &docs, now_ms)?;

@@ -8,7 +8,9 @@
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::http::Ctx;
-use crate::limits::{CAS_ATTEMPTS_MAX, CAS_BACKOFF_BASE_MILLISECONDS, CAS_BACKOFF_CAP_MILLISECONDS};
+use crate::limits::{
+    CAS_ATTEMPTS_MAX, CAS_BACKOFF_BASE_MILLISECONDS, CAS_BACKOFF_CAP_MILLISECONDS,
+};
 use crate::model::Versioned;
 use crate::store::{Store, Swap};
 use serde::Serialize;
@@ -33,7 +35,10 @@ pub fn encode<D: Serialize>(doc: &D) -> Result<Vec<u8>, BookingError> {
 }
 
 /// Reads and decodes a document that must exist.
-pub fn load<S: Store, E: Env, D: DeserializeOwned>(ctx: &Ctx<'_, S, E>, key: &str) -> Result<Option<D>, BookingError> {
+pub fn load<S: Store, E: Env, D: DeserializeOwned>(
+    ctx: &Ctx<'_, S, E>,
+    key: &str,
+) -> Result<Option<D>, BookingError> {
     match ctx.store.get(key)? {
         None => Ok(None),
         Some(bytes) => decode(key, &bytes).map(Some),

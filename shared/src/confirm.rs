@@ -37,7 +37,11 @@ pub fn parse(body: &[u8]) -> Result<String, BookingError> {
 }
 
 /// `POST /holds/:hold_id/confirm`.
-pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str, request: &Request) -> Result<Reply, BookingError> {
+pub fn post<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    hold_id: &str,
+    request: &Request,
+) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
     let payment_ref = parse(&request.body)?;
     let key = inventory_key(&hold.event_id, hold.section, hold.doc);
@@ -71,7 +75,13 @@ pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str, request: &Requ
     )?;
     // Committed. The rest is follow-up that readers can also work out.
     for other in &part.o {
-        let _ = mark_secondary_sold(ctx, &hold.event_id, hold.section, *other as usize, &hold.nonce);
+        let _ = mark_secondary_sold(
+            ctx,
+            &hold.event_id,
+            hold.section,
+            *other as usize,
+            &hold.nonce,
+        );
     }
     if let (Some(customer), Some(_)) = (&part.c, meta.max_per_customer) {
         let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, true);
@@ -104,7 +114,11 @@ fn mark_secondary_sold<S: Store, E: Env>(
             Some(part) => {
                 // A secondary is freed only after its primary was made final
                 // as expired, which a committed confirm rules out.
-                debug_assert_eq!(part.s, PartStatus::C, "secondary of a confirmed hold was freed");
+                debug_assert_eq!(
+                    part.s,
+                    PartStatus::C,
+                    "secondary of a confirmed hold was freed"
+                );
                 Ok(Change::Keep(()))
             }
             None => Ok(Change::Keep(())),

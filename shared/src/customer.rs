@@ -14,7 +14,10 @@ use crate::parts;
 use crate::store::Store;
 
 fn key_of(event_id: &str, customer: &str) -> String {
-    customer_key(event_id, bucket_of(customer.as_bytes(), CUSTOMER_BUCKETS as usize))
+    customer_key(
+        event_id,
+        bucket_of(customer.as_bytes(), CUSTOMER_BUCKETS as usize),
+    )
 }
 
 fn missing() -> BookingError {
@@ -31,34 +34,40 @@ pub fn reserve<S: Store, E: Env>(
     hold: &CustomerHold,
 ) -> Result<(), BookingError> {
     let op = format!("reserve-{}", hold.h);
-    cas::update(ctx, &key_of(event_id, customer), &op, missing, |doc: &mut CustomerDoc| {
-        let now_ms = ctx.env.now_ms();
-        let entry = doc.customers.entry(customer.to_owned()).or_default();
-        if entry.active.iter().any(|a| a.h == hold.h) {
-            return Ok(Change::Keep(()));
-        }
-        // Expired reservations are resolved against their holds: confirmed
-        // ones become bookings, the rest are dropped.
-        let mut still_active = Vec::with_capacity(entry.active.len());
-        for active in std::mem::take(&mut entry.active) {
-            if now_ms < active.x {
-                still_active.push(active);
-            } else if hold_confirmed(ctx, meta, event_id, &active)? {
-                entry.booked.push(active);
+    cas::update(
+        ctx,
+        &key_of(event_id, customer),
+        &op,
+        missing,
+        |doc: &mut CustomerDoc| {
+            let now_ms = ctx.env.now_ms();
+            let entry = doc.customers.entry(customer.to_owned()).or_default();
+            if entry.active.iter().any(|a| a.h == hold.h) {
+                return Ok(Change::Keep(()));
             }
-        }
-        entry.active = still_active;
-        let current = entry.units();
-        if current + hold.q > limit {
-            return Err(BookingError::CustomerLimit {
-                limit,
-                current,
-                requested: hold.q,
-            });
-        }
-        entry.active.push(hold.clone());
-        Ok(Change::Write(()))
-    })
+            // Expired reservations are resolved against their holds: confirmed
+            // ones become bookings, the rest are dropped.
+            let mut still_active = Vec::with_capacity(entry.active.len());
+            for active in std::mem::take(&mut entry.active) {
+                if now_ms < active.x {
+                    still_active.push(active);
+                } else if hold_confirmed(ctx, meta, event_id, &active)? {
+                    entry.booked.push(active);
+                }
+            }
+            entry.active = still_active;
+            let current = entry.units();
+            if current + hold.q > limit {
+                return Err(BookingError::CustomerLimit {
+                    limit,
+                    current,
+                    requested: hold.q,
+                });
+            }
+            entry.active.push(hold.clone());
+            Ok(Change::Write(()))
+        },
+    )
 }
 
 /// Moves a reservation to the customer's bookings (after a confirm), or
@@ -72,22 +81,28 @@ pub fn settle<S: Store, E: Env>(
     booked: bool,
 ) -> Result<(), BookingError> {
     let op = format!("settle-{nonce}");
-    cas::update(ctx, &key_of(event_id, customer), &op, missing, |doc: &mut CustomerDoc| {
-        let Some(entry) = doc.customers.get_mut(customer) else {
-            return Ok(Change::Keep(()));
-        };
-        let Some(index) = entry.active.iter().position(|a| a.h == nonce) else {
-            return Ok(Change::Keep(()));
-        };
-        let hold = entry.active.remove(index);
-        if booked {
-            entry.booked.push(hold);
-        }
-        if entry.active.is_empty() && entry.booked.is_empty() {
-            doc.customers.remove(customer);
-        }
-        Ok(Change::Write(()))
-    })
+    cas::update(
+        ctx,
+        &key_of(event_id, customer),
+        &op,
+        missing,
+        |doc: &mut CustomerDoc| {
+            let Some(entry) = doc.customers.get_mut(customer) else {
+                return Ok(Change::Keep(()));
+            };
+            let Some(index) = entry.active.iter().position(|a| a.h == nonce) else {
+                return Ok(Change::Keep(()));
+            };
+            let hold = entry.active.remove(index);
+            if booked {
+                entry.booked.push(hold);
+            }
+            if entry.active.is_empty() && entry.booked.is_empty() {
+                doc.customers.remove(customer);
+            }
+            Ok(Change::Write(()))
+        },
+    )
 }
 
 /// Whether an expired reservation's hold was confirmed. The primary part is

@@ -16,14 +16,28 @@ pub enum BookingError {
     BadRequest(String),
     Unauthorized,
     NotFound(String),
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     PayloadTooLarge,
     /// Valid JSON that breaks a rule; `slug` names the rule.
-    Unprocessable { slug: &'static str, detail: String },
+    Unprocessable {
+        slug: &'static str,
+        detail: String,
+    },
     EventConflict,
-    SoldOut { requested: u32, available: u32 },
-    SeatsUnavailable { unavailable: Vec<String> },
-    CustomerLimit { limit: u32, current: u32, requested: u32 },
+    SoldOut {
+        requested: u32,
+        available: u32,
+    },
+    SeatsUnavailable {
+        unavailable: Vec<String>,
+    },
+    CustomerLimit {
+        limit: u32,
+        current: u32,
+        requested: u32,
+    },
     RequestInProgress,
     HoldReleased,
     HoldConfirmed,
@@ -84,7 +98,8 @@ impl BookingError {
                 409,
                 "event-conflict",
                 "Event exists with another definition",
-                "an event with this id exists and its definition differs; events are immutable".into(),
+                "an event with this id exists and its definition differs; events are immutable"
+                    .into(),
             ),
             SoldOut {
                 requested,
@@ -109,22 +124,35 @@ impl BookingError {
                 409,
                 "customer-limit",
                 "Customer limit reached",
-                format!("limit {limit} per customer; {current} held or booked, {requested} requested"),
+                format!(
+                    "limit {limit} per customer; {current} held or booked, {requested} requested"
+                ),
             ),
             RequestInProgress => (
                 409,
                 "request-in-progress",
                 "Request in progress",
-                "a request with this Idempotency-Key is still being processed; retry shortly".into(),
+                "a request with this Idempotency-Key is still being processed; retry shortly"
+                    .into(),
             ),
-            HoldReleased => (409, "hold-released", "Hold released", "this hold was released".into()),
+            HoldReleased => (
+                409,
+                "hold-released",
+                "Hold released",
+                "this hold was released".into(),
+            ),
             HoldConfirmed => (
                 409,
                 "hold-confirmed",
                 "Hold confirmed",
                 "this hold is confirmed and can no longer be released".into(),
             ),
-            HoldExpired => (410, "hold-expired", "Hold expired", "this hold has expired".into()),
+            HoldExpired => (
+                410,
+                "hold-expired",
+                "Hold expired",
+                "this hold has expired".into(),
+            ),
             AdminDisabled => (
                 503,
                 "admin-disabled",
@@ -186,7 +214,9 @@ impl BookingError {
         let mut reply = Reply::json(self.status(), &self.body());
         reply.content_type = "application/problem+json";
         if let Some(seconds) = self.retry_after() {
-            reply.headers.push(("retry-after".into(), seconds.to_string()));
+            reply
+                .headers
+                .push(("retry-after".into(), seconds.to_string()));
         }
         if let BookingError::MethodNotAllowed { allow } = self {
             reply.headers.push(("allow".into(), allow.into()));

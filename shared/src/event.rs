@@ -45,7 +45,11 @@ struct SectionRequest {
 }
 
 /// Parse step: validates the body and normalises it (defaults filled in).
-pub fn parse(event_id: &str, body: &[u8], ttl_default: u32) -> Result<EventDefinition, BookingError> {
+pub fn parse(
+    event_id: &str,
+    body: &[u8],
+    ttl_default: u32,
+) -> Result<EventDefinition, BookingError> {
     let request: EventRequest = parse_json(body)?;
     let invalid = |detail: String| BookingError::invalid("invalid-event", detail);
     let name_ok = !request.name.trim().is_empty()
@@ -65,17 +69,24 @@ pub fn parse(event_id: &str, body: &[u8], ttl_default: u32) -> Result<EventDefin
     if let Some(limit) = request.max_per_customer
         && !(1..=CUSTOMER_UNITS_MAX).contains(&limit)
     {
-        return Err(invalid(format!("max_per_customer must be 1..={CUSTOMER_UNITS_MAX}")));
+        return Err(invalid(format!(
+            "max_per_customer must be 1..={CUSTOMER_UNITS_MAX}"
+        )));
     }
     if request.sections.is_empty() || request.sections.len() > SECTIONS_PER_EVENT_MAX {
-        return Err(invalid(format!("an event has 1..={SECTIONS_PER_EVENT_MAX} sections")));
+        return Err(invalid(format!(
+            "an event has 1..={SECTIONS_PER_EVENT_MAX} sections"
+        )));
     }
     let mut section_ids = HashSet::new();
     let mut sections = Vec::with_capacity(request.sections.len());
     let mut documents = 0usize;
     for section in request.sections {
         if !is_valid_id(&section.id) {
-            return Err(BookingError::BadRequest(format!("invalid section id {:?}", section.id)));
+            return Err(BookingError::BadRequest(format!(
+                "invalid section id {:?}",
+                section.id
+            )));
         }
         if !section_ids.insert(section.id.clone()) {
             return Err(invalid(format!("duplicate section id {}", section.id)));
@@ -104,12 +115,18 @@ fn parse_section(section: SectionRequest) -> Result<SectionDefinition, BookingEr
     match (section.capacity, section.seats) {
         (Some(capacity), None) => {
             if !(1..=SECTION_CAPACITY_MAX).contains(&capacity) {
-                return Err(invalid(format!("section {id}: capacity must be 1..={SECTION_CAPACITY_MAX}")));
+                return Err(invalid(format!(
+                    "section {id}: capacity must be 1..={SECTION_CAPACITY_MAX}"
+                )));
             }
             let shards_min = capacity.div_ceil(SHARD_UNITS_MAX);
             let shards_max = capacity.min(SHARDS_PER_SECTION_MAX);
             let shards = section.shards.unwrap_or_else(|| {
-                shards_min.max(capacity.div_ceil(SHARD_UNITS_TARGET).min(SHARDS_DEFAULT_MAX))
+                shards_min.max(
+                    capacity
+                        .div_ceil(SHARD_UNITS_TARGET)
+                        .min(SHARDS_DEFAULT_MAX),
+                )
             });
             if !(shards_min..=shards_max).contains(&shards) {
                 return Err(invalid(format!(
@@ -125,15 +142,21 @@ fn parse_section(section: SectionRequest) -> Result<SectionDefinition, BookingEr
         }
         (None, Some(seats)) => {
             if section.shards.is_some() {
-                return Err(invalid(format!("section {id}: shards apply to capacity sections only")));
+                return Err(invalid(format!(
+                    "section {id}: shards apply to capacity sections only"
+                )));
             }
             if seats.is_empty() || seats.len() > SECTION_SEATS_MAX {
-                return Err(invalid(format!("section {id}: 1..={SECTION_SEATS_MAX} seats")));
+                return Err(invalid(format!(
+                    "section {id}: 1..={SECTION_SEATS_MAX} seats"
+                )));
             }
             let mut seen = HashSet::new();
             for seat in &seats {
                 if !is_valid_id(seat) {
-                    return Err(BookingError::BadRequest(format!("invalid seat id {seat:?}")));
+                    return Err(BookingError::BadRequest(format!(
+                        "invalid seat id {seat:?}"
+                    )));
                 }
                 if !seen.insert(seat.as_str()) {
                     return Err(invalid(format!("section {id}: duplicate seat {seat}")));
@@ -146,13 +169,17 @@ fn parse_section(section: SectionRequest) -> Result<SectionDefinition, BookingEr
                 seats: Some(seats),
             })
         }
-        _ => Err(invalid(format!("section {id}: give exactly one of capacity or seats"))),
+        _ => Err(invalid(format!(
+            "section {id}: give exactly one of capacity or seats"
+        ))),
     }
 }
 
 fn section_documents(section: &SectionDefinition) -> u32 {
     match (&section.seats, section.shards) {
-        (Some(seats), _) => u32::try_from(seats.len().div_ceil(SEAT_BLOCK_SEATS_TARGET)).unwrap_or(u32::MAX),
+        (Some(seats), _) => {
+            u32::try_from(seats.len().div_ceil(SEAT_BLOCK_SEATS_TARGET)).unwrap_or(u32::MAX)
+        }
         (None, Some(shards)) => shards,
         (None, None) => 1,
     }
@@ -168,8 +195,15 @@ fn fingerprint(definition: &EventDefinition) -> Result<u64, BookingError> {
     Ok(stable_hash(&cas::encode(definition)?))
 }
 
+/// Documents to write at creation: `(key, encoded value)`.
+type InitialDocuments = Vec<(String, Vec<u8>)>;
+
 /// The compact meta and every initial document of a definition.
-fn layout(definition: &EventDefinition, op: &str, now_ms: u64) -> Result<(EventMeta, Vec<(String, Vec<u8>)>), BookingError> {
+fn layout(
+    definition: &EventDefinition,
+    op: &str,
+    now_ms: u64,
+) -> Result<(EventMeta, InitialDocuments), BookingError> {
     let event_id = &definition.event_id;
     let mut documents = Vec::new();
     let mut sections = Vec::with_capacity(definition.sections.len());
@@ -192,7 +226,10 @@ fn layout(definition: &EventDefinition, op: &str, now_ms: u64) -> Result<(EventM
                     let key = inventory_key(event_id, index, doc);
                     documents.push((key, cas::encode(&empty(0, seats))?));
                 }
-                (SectionKind::Seated, u32::try_from(seats.len()).unwrap_or(u32::MAX))
+                (
+                    SectionKind::Seated,
+                    u32::try_from(seats.len()).unwrap_or(u32::MAX),
+                )
             }
             (None, capacity) => {
                 let capacity = capacity.unwrap_or(0);
@@ -214,11 +251,17 @@ fn layout(definition: &EventDefinition, op: &str, now_ms: u64) -> Result<(EventM
     }
     if definition.max_per_customer.is_some() {
         for bucket in 0..CUSTOMER_BUCKETS as usize {
-            documents.push((customer_key(event_id, bucket), cas::encode(&CustomerDoc::default())?));
+            documents.push((
+                customer_key(event_id, bucket),
+                cas::encode(&CustomerDoc::default())?,
+            ));
         }
     }
     for bucket in 0..IDEMPOTENCY_BUCKETS as usize {
-        documents.push((idempotency_key(event_id, bucket), cas::encode(&IdempotencyDoc::default())?));
+        documents.push((
+            idempotency_key(event_id, bucket),
+            cas::encode(&IdempotencyDoc::default())?,
+        ));
     }
     let meta = EventMeta {
         v: 0,
@@ -240,7 +283,11 @@ fn event_body(doc: &EventDoc) -> serde_json::Value {
 }
 
 /// `PUT /events/:event_id`.
-pub fn put<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str, request: &Request) -> Result<Reply, BookingError> {
+pub fn put<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    request: &Request,
+) -> Result<Reply, BookingError> {
     authorize(ctx, request)?;
     let definition = parse(event_id, &request.body, ctx.config.hold_ttl_seconds_default)?;
     let op = format!("create-{}", ctx.env.random_id().simple());
@@ -278,14 +325,22 @@ pub fn put<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str, request: &Requ
     }
     // Pending with the same definition: take over only if the owner stalled.
     let stale_ms = EVENT_CREATION_STALE_SECONDS * 1_000;
-    cas::update(ctx, &meta_key(event_id), &op, || BookingError::EventNotReady, |meta: &mut EventMeta| {
-        if meta.state == CreationState::Pending && now_ms.saturating_sub(meta.updated_ms) >= stale_ms {
-            meta.updated_ms = now_ms;
-            Ok(Change::Write(()))
-        } else {
-            Err(BookingError::EventNotReady)
-        }
-    })?;
+    cas::update(
+        ctx,
+        &meta_key(event_id),
+        &op,
+        || BookingError::EventNotReady,
+        |meta: &mut EventMeta| {
+            if meta.state == CreationState::Pending
+                && now_ms.saturating_sub(meta.updated_ms) >= stale_ms
+            {
+                meta.updated_ms = now_ms;
+                Ok(Change::Write(()))
+            } else {
+                Err(BookingError::EventNotReady)
+            }
+        },
+    )?;
     finish_creation(ctx, &definition, &op, documents, now_ms, 201)
 }
 
@@ -294,7 +349,7 @@ fn finish_creation<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     definition: &EventDefinition,
     op: &str,
-    documents: Vec<(String, Vec<u8>)>,
+    documents: InitialDocuments,
     now_ms: u64,
     status: u16,
 ) -> Result<Reply, BookingError> {
@@ -303,21 +358,28 @@ fn finish_creation<S: Store, E: Env>(
         definition: definition.clone(),
         created_ms: now_ms,
     };
-    ctx.store.put(&definition_key(event_id), &cas::encode(&doc)?)?;
+    ctx.store
+        .put(&definition_key(event_id), &cas::encode(&doc)?)?;
     for (key, value) in &documents {
         ctx.store.put(key, value)?;
     }
-    cas::update(ctx, &meta_key(event_id), op, || BookingError::EventNotReady, |meta: &mut EventMeta| {
-        match meta.state {
-            CreationState::Ready => Ok(Change::Keep(())),
-            // Someone took over a creation they thought stalled; they finish it.
-            CreationState::Pending if meta.op != op => Err(BookingError::EventNotReady),
-            CreationState::Pending => {
-                meta.state = CreationState::Ready;
-                Ok(Change::Write(()))
+    cas::update(
+        ctx,
+        &meta_key(event_id),
+        op,
+        || BookingError::EventNotReady,
+        |meta: &mut EventMeta| {
+            match meta.state {
+                CreationState::Ready => Ok(Change::Keep(())),
+                // Someone took over a creation they thought stalled; they finish it.
+                CreationState::Pending if meta.op != op => Err(BookingError::EventNotReady),
+                CreationState::Pending => {
+                    meta.state = CreationState::Ready;
+                    Ok(Change::Write(()))
+                }
             }
-        }
-    })?;
+        },
+    )?;
     Ok(Reply::json(status, &event_body(&doc)))
 }
 
@@ -343,7 +405,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The meta of a ready event, or 404.
-pub fn ready_meta<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<EventMeta, BookingError> {
+pub fn ready_meta<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+) -> Result<EventMeta, BookingError> {
     match cas::load::<S, E, EventMeta>(ctx, &meta_key(event_id))? {
         Some(meta) if meta.state == CreationState::Ready => Ok(meta),
         _ => Err(BookingError::NotFound(format!("no event {event_id}"))),

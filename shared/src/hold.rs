@@ -73,13 +73,21 @@ impl HoldRequest {
 /// Parse step: the body against the event's layout.
 pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError> {
     let body: HoldBody = parse_json(body)?;
+    if !is_valid_id(&body.section) {
+        return Err(BookingError::BadRequest(format!(
+            "invalid section id {:?}",
+            body.section
+        )));
+    }
     if let Some(customer) = &body.customer_id
         && !is_valid_id(customer)
     {
         return Err(BookingError::BadRequest("invalid customer_id".into()));
     }
     if let Some(seat) = body.seats.iter().flatten().find(|s| !is_valid_id(s)) {
-        return Err(BookingError::BadRequest(format!("invalid seat id {seat:?}")));
+        return Err(BookingError::BadRequest(format!(
+            "invalid seat id {seat:?}"
+        )));
     }
     let Some(section) = meta.section_index(&body.section) else {
         return Err(BookingError::invalid(
@@ -113,20 +121,29 @@ pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError>
             sorted.sort();
             sorted.dedup();
             if sorted.len() != seats.len() {
-                return Err(BookingError::invalid("duplicate-seats", "a seat is listed twice"));
+                return Err(BookingError::invalid(
+                    "duplicate-seats",
+                    "a seat is listed twice",
+                ));
             }
             Want::Seats(seats)
         }
         (SectionKind::General, _, _) => {
             return Err(BookingError::invalid(
                 "wrong-section-kind",
-                format!("section {} is general admission: send quantity, not seats", body.section),
+                format!(
+                    "section {} is general admission: send quantity, not seats",
+                    body.section
+                ),
             ));
         }
         (SectionKind::Seated, _, _) => {
             return Err(BookingError::invalid(
                 "wrong-section-kind",
-                format!("section {} has assigned seats: send seats, not quantity", body.section),
+                format!(
+                    "section {} has assigned seats: send seats, not quantity",
+                    body.section
+                ),
             ));
         }
     };
@@ -138,7 +155,11 @@ pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError>
 }
 
 /// `POST /events/:event_id/holds`.
-pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str, request: &Request) -> Result<Reply, BookingError> {
+pub fn post<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    request: &Request,
+) -> Result<Reply, BookingError> {
     let idempotency_key = match request.header("idempotency-key") {
         Some(key) if is_printable_ascii(key, IDEMPOTENCY_KEY_LENGTH_MAX) => Some(key),
         Some(_) => {
@@ -206,7 +227,9 @@ fn place_and_reply<S: Store, E: Env>(
         };
         customer::reserve(ctx, meta, event_id, customer, limit, &reservation)?;
     }
-    let placed = place(ctx, meta, event_id, hold, nonce, now_ms, expires_ms, resumed);
+    let placed = place(
+        ctx, meta, event_id, hold, nonce, now_ms, expires_ms, resumed,
+    );
     let (doc, part) = match placed {
         Ok(found) => found,
         Err(error) => {
@@ -223,7 +246,10 @@ fn place_and_reply<S: Store, E: Env>(
         doc,
         nonce: nonce.to_owned(),
     };
-    Ok(Reply::json(201, &hold_status::view(meta, &hold_ref, &part, ctx.env.now_ms())))
+    Ok(Reply::json(
+        201,
+        &hold_status::view(meta, &hold_ref, &part, ctx.env.now_ms()),
+    ))
 }
 
 /// Where one part goes: document index and its share.
@@ -242,8 +268,9 @@ fn load_section<S: Store, E: Env>(
     keys.iter()
         .zip(values)
         .map(|(key, value)| {
-            let bytes =
-                value.ok_or_else(|| BookingError::Internal(format!("inventory document {key} is missing")))?;
+            let bytes = value.ok_or_else(|| {
+                BookingError::Internal(format!("inventory document {key} is missing"))
+            })?;
             cas::decode(key, &bytes)
         })
         .collect()
@@ -295,7 +322,7 @@ fn place<S: Store, E: Env>(
 }
 
 /// After a stalled attempt with the same nonce: its hold, if complete.
-/// An incomplete one is released, and the caller places the hold afresh.
+/// An incomplete one is removed, and the caller places the hold afresh.
 fn find_earlier<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     event_id: &str,
@@ -303,24 +330,25 @@ fn find_earlier<S: Store, E: Env>(
     docs: &[InventoryDoc],
     nonce: &str,
 ) -> Result<Option<(usize, Part)>, BookingError> {
-    let Some((doc, part)) = docs
-        .iter()
-        .enumerate()
-        .find_map(|(i, d)| d.part(nonce).filter(|p| p.is_primary()).map(|p| (i, p.clone())))
-    else {
+    let Some((doc, part)) = docs.iter().enumerate().find_map(|(i, d)| {
+        d.part(nonce)
+            .filter(|p| p.is_primary())
+            .map(|p| (i, p.clone()))
+    }) else {
         return Ok(None);
     };
-    let complete = part
-        .o
-        .iter()
-        .all(|other| docs.get(*other as usize).is_some_and(|d| d.part(nonce).is_some()));
-    if complete && part.s == PartStatus::H {
+    let complete = part.o.iter().all(|other| {
+        docs.get(*other as usize)
+            .is_some_and(|d| d.part(nonce).is_some())
+    });
+    if complete {
         return Ok(Some((doc, part)));
     }
-    let mut all = vec![doc];
-    all.extend(part.o.iter().map(|o| *o as usize));
-    end_parts(ctx, event_id, section, &all, nonce, PartStatus::R)?;
-    Err(BookingError::Contention)
+    let all: Vec<usize> = (0..docs.len())
+        .filter(|i| docs[*i].part(nonce).is_some())
+        .collect();
+    remove_parts(ctx, event_id, section, &all, nonce)?;
+    Ok(None)
 }
 
 /// Picks shards for `q` units: one shard with room if any (starting at a
@@ -402,7 +430,11 @@ fn plan_units<S: Store, E: Env>(
 
 /// Groups seats by block and checks them against the blocks' seat lists and
 /// a first look at who holds them.
-fn plan_seats(docs: &[InventoryDoc], seats: &[String], now_ms: u64) -> Result<Vec<Share>, BookingError> {
+fn plan_seats(
+    docs: &[InventoryDoc],
+    seats: &[String],
+    now_ms: u64,
+) -> Result<Vec<Share>, BookingError> {
     let blocks = u32::try_from(docs.len()).unwrap_or(u32::MAX);
     let mut by_block: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut unknown = Vec::new();
@@ -422,7 +454,11 @@ fn plan_seats(docs: &[InventoryDoc], seats: &[String], now_ms: u64) -> Result<Ve
     }
     let taken: Vec<String> = by_block
         .iter()
-        .flat_map(|(block, seats)| seats.iter().filter(|s| seat_taken(&docs[*block], s, now_ms)))
+        .flat_map(|(block, seats)| {
+            seats
+                .iter()
+                .filter(|s| seat_taken(&docs[*block], s, now_ms))
+        })
         .cloned()
         .collect();
     if !taken.is_empty() {
@@ -441,7 +477,8 @@ fn plan_seats(docs: &[InventoryDoc], seats: &[String], now_ms: u64) -> Result<Ve
 /// Held or sold; unresolved parts are not "taken" here: writing resolves them.
 fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
     doc.parts.iter().any(|p| {
-        p.st.iter().any(|s| s == seat) && matches!(occupancy(p, now_ms), Occupancy::Held | Occupancy::Sold)
+        p.st.iter().any(|s| s == seat)
+            && matches!(occupancy(p, now_ms), Occupancy::Held | Occupancy::Sold)
     })
 }
 
@@ -468,7 +505,10 @@ fn write_plan<S: Store, E: Env>(
         part.st = share.seats.clone();
         if i == 0 {
             if spread {
-                part.o = plan[1..].iter().map(|s| u32::try_from(s.doc).unwrap_or(u32::MAX)).collect();
+                part.o = plan[1..]
+                    .iter()
+                    .map(|s| u32::try_from(s.doc).unwrap_or(u32::MAX))
+                    .collect();
                 part.tq = Some(plan.iter().map(|s| s.units).sum()).filter(|q| *q > 0);
                 part.ts = plan.iter().flat_map(|s| s.seats.clone()).collect();
             }
@@ -483,9 +523,10 @@ fn write_plan<S: Store, E: Env>(
                 }
             }
             outcome => {
-                // Undo what this attempt wrote; parts that cannot be undone
-                // now expire with the hold.
-                let _ = end_parts(ctx, event_id, section, &written, &template.h, PartStatus::R);
+                // Undo what this attempt wrote, so the nonce is unused again
+                // for the next round. If that fails, stop: the parts left
+                // behind expire with the hold.
+                remove_parts(ctx, event_id, section, &written, &template.h)?;
                 return match outcome {
                     Ok(_) => Ok(None),
                     Err(error) => Err(error),
@@ -522,7 +563,11 @@ fn write_part<S: Store, E: Env>(
             }
             if !has_room(doc, part, now_ms) {
                 if part.st.is_empty() {
-                    return if resolved { Ok(Change::Write(false)) } else { Ok(Change::Keep(false)) };
+                    return if resolved {
+                        Ok(Change::Write(false))
+                    } else {
+                        Ok(Change::Keep(false))
+                    };
                 }
                 let unavailable = part
                     .st
@@ -549,9 +594,48 @@ fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {
         used + part.q <= doc.capacity()
     } else {
         part.st.iter().all(|seat| {
-            doc.seats.contains(seat) && !doc.parts.iter().filter(occupied).any(|p| p.st.contains(seat))
+            doc.seats.contains(seat)
+                && !doc
+                    .parts
+                    .iter()
+                    .filter(occupied)
+                    .any(|p| p.st.contains(seat))
         })
     }
+}
+
+/// Deletes the held parts of hold `nonce` from these documents: the undo of
+/// a placement nobody was told about. Deleting, rather than marking them
+/// released, lets a later round reuse the nonce without mistaking an undone
+/// part for its own write.
+fn remove_parts<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    section: usize,
+    docs: &[usize],
+    nonce: &str,
+) -> Result<(), BookingError> {
+    let op = format!("undo-{nonce}");
+    for doc in docs {
+        let key = inventory_key(event_id, section, *doc);
+        cas::update(
+            ctx,
+            &key,
+            &op,
+            || BookingError::Internal(format!("inventory document {key} is missing")),
+            |doc: &mut InventoryDoc| {
+                let before = doc.parts.len();
+                doc.parts
+                    .retain(|p| !(p.h == nonce && p.s == PartStatus::H));
+                Ok(if doc.parts.len() == before {
+                    Change::Keep(())
+                } else {
+                    Change::Write(())
+                })
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Moves the parts of hold `nonce` in these documents to `status`, leaving

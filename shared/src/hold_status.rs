@@ -67,5 +67,8 @@ pub fn locate<S: Store, E: Env>(
 /// `GET /holds/:hold_id`.
 pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply, BookingError> {
     let (meta, hold, _, part) = locate(ctx, hold_id)?;
-    Ok(Reply::json(200, &view(&meta, &hold, &part, ctx.env.now_ms())))
+    Ok(Reply::json(
+        200,
+        &view(&meta, &hold, &part, ctx.env.now_ms()),
+    ))
 }

@@ -167,18 +167,25 @@ impl Route {
 }
 
 /// Answers one request. Never panics; every failure becomes a problem reply.
-pub fn handle<S: Store, E: Env>(component: Component, request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+pub fn handle<S: Store, E: Env>(
+    component: Component,
+    request: &Request,
+    ctx: &Ctx<'_, S, E>,
+) -> Reply {
     let route = Route::parse(&request.path);
     let mut reply = match dispatch(component, &route, request, ctx) {
         Ok(reply) => reply,
         Err(error) => error.into_reply(),
     };
     if request.method == "OPTIONS" && reply.status == 204 {
-        reply
-            .headers
-            .push(("access-control-allow-methods".into(), route.allowed_methods().into()));
+        reply.headers.push((
+            "access-control-allow-methods".into(),
+            route.allowed_methods().into(),
+        ));
     }
-    reply.headers.push(("x-cas-retries".into(), ctx.retries().to_string()));
+    reply
+        .headers
+        .push(("x-cas-retries".into(), ctx.retries().to_string()));
     reply
 }
 
@@ -191,7 +198,10 @@ fn dispatch<S: Store, E: Env>(
     // A route that belongs to another component only reaches us through the
     // catch-all route; it does not exist from this component's view.
     if route.served_by() != Some(component) {
-        return Err(BookingError::NotFound(format!("no route for {}", request.path)));
+        return Err(BookingError::NotFound(format!(
+            "no route for {}",
+            request.path
+        )));
     }
     if request.method == "OPTIONS" {
         return Ok(Reply::empty(204));
@@ -233,7 +243,10 @@ fn dispatch<S: Store, E: Env>(
             "POST" => release::post(ctx, id),
             _ => Err(not_allowed()),
         },
-        Route::Unknown => Err(BookingError::NotFound(format!("no route for {}", request.path))),
+        Route::Unknown => Err(BookingError::NotFound(format!(
+            "no route for {}",
+            request.path
+        ))),
     }
 }
 
@@ -248,5 +261,6 @@ fn path_id<'a>(id: &'a str, what: &str) -> Result<&'a str, BookingError> {
 
 /// Parses a JSON body; malformed JSON or wrong types are 400.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BookingError> {
-    serde_json::from_slice(body).map_err(|e| BookingError::BadRequest(format!("malformed JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| BookingError::BadRequest(format!("malformed JSON body: {e}")))
 }

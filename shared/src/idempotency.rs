@@ -40,49 +40,57 @@ pub fn begin<S: Store, E: Env>(
     fresh_nonce: &str,
 ) -> Result<Begin, BookingError> {
     let now_ms = ctx.env.now_ms();
-    cas::update(ctx, &key_of(event_id, key), owner, missing, |doc: &mut IdempotencyDoc| {
-        if let Some(record) = doc.records.iter_mut().find(|r| r.key == key) {
-            if record.request != request_hash {
-                return Err(BookingError::invalid(
-                    "idempotency-key-reused",
-                    "this Idempotency-Key was used with a different request",
-                ));
-            }
-            if let Some(reply) = &record.reply {
-                return Ok(Change::Keep(Begin::Replay(reply.clone())));
-            }
-            if record.owner == owner {
-                // Our own earlier write, seen again after an ambiguous swap.
-                let resumed = record.nonce != fresh_nonce;
-                return Ok(Change::Keep(Begin::Proceed {
+    cas::update(
+        ctx,
+        &key_of(event_id, key),
+        owner,
+        missing,
+        |doc: &mut IdempotencyDoc| {
+            if let Some(record) = doc.records.iter_mut().find(|r| r.key == key) {
+                if record.request != request_hash {
+                    return Err(BookingError::invalid(
+                        "idempotency-key-reused",
+                        "this Idempotency-Key was used with a different request",
+                    ));
+                }
+                if let Some(reply) = &record.reply {
+                    return Ok(Change::Keep(Begin::Replay(reply.clone())));
+                }
+                if record.owner == owner {
+                    // Our own earlier write, seen again after an ambiguous swap.
+                    let resumed = record.nonce != fresh_nonce;
+                    return Ok(Change::Keep(Begin::Proceed {
+                        nonce: record.nonce.clone(),
+                        resumed,
+                    }));
+                }
+                if now_ms.saturating_sub(record.started_ms)
+                    < IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000
+                {
+                    return Err(BookingError::RequestInProgress);
+                }
+                owner.clone_into(&mut record.owner);
+                record.started_ms = now_ms;
+                return Ok(Change::Write(Begin::Proceed {
                     nonce: record.nonce.clone(),
-                    resumed,
+                    resumed: true,
                 }));
             }
-            if now_ms.saturating_sub(record.started_ms) < IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000 {
-                return Err(BookingError::RequestInProgress);
-            }
-            owner.clone_into(&mut record.owner);
-            record.started_ms = now_ms;
-            return Ok(Change::Write(Begin::Proceed {
-                nonce: record.nonce.clone(),
-                resumed: true,
-            }));
-        }
-        prune(doc, now_ms);
-        doc.records.push(IdempotencyRecord {
-            key: key.to_owned(),
-            request: request_hash,
-            nonce: fresh_nonce.to_owned(),
-            owner: owner.to_owned(),
-            started_ms: now_ms,
-            reply: None,
-        });
-        Ok(Change::Write(Begin::Proceed {
-            nonce: fresh_nonce.to_owned(),
-            resumed: false,
-        }))
-    })
+            prune(doc, now_ms);
+            doc.records.push(IdempotencyRecord {
+                key: key.to_owned(),
+                request: request_hash,
+                nonce: fresh_nonce.to_owned(),
+                owner: owner.to_owned(),
+                started_ms: now_ms,
+                reply: None,
+            });
+            Ok(Change::Write(Begin::Proceed {
+                nonce: fresh_nonce.to_owned(),
+                resumed: false,
+            }))
+        },
+    )
 }
 
 /// Stores the answer for replays, or (with `None`) forgets the key so that a
@@ -95,22 +103,34 @@ pub fn finish<S: Store, E: Env>(
     reply: Option<StoredReply>,
 ) -> Result<(), BookingError> {
     let op = format!("{owner}-done");
-    cas::update(ctx, &key_of(event_id, key), &op, missing, |doc: &mut IdempotencyDoc| {
-        let Some(index) = doc.records.iter().position(|r| r.key == key && r.owner == owner) else {
-            return Ok(Change::Keep(()));
-        };
-        match &reply {
-            Some(reply) if doc.records[index].reply.as_ref() == Some(reply) => Ok(Change::Keep(())),
-            Some(reply) => {
-                doc.records[index].reply = Some(reply.clone());
-                Ok(Change::Write(()))
+    cas::update(
+        ctx,
+        &key_of(event_id, key),
+        &op,
+        missing,
+        |doc: &mut IdempotencyDoc| {
+            let Some(index) = doc
+                .records
+                .iter()
+                .position(|r| r.key == key && r.owner == owner)
+            else {
+                return Ok(Change::Keep(()));
+            };
+            match &reply {
+                Some(reply) if doc.records[index].reply.as_ref() == Some(reply) => {
+                    Ok(Change::Keep(()))
+                }
+                Some(reply) => {
+                    doc.records[index].reply = Some(reply.clone());
+                    Ok(Change::Write(()))
+                }
+                None => {
+                    doc.records.remove(index);
+                    Ok(Change::Write(()))
+                }
             }
-            None => {
-                doc.records.remove(index);
-                Ok(Change::Write(()))
-            }
-        }
-    })
+        },
+    )
 }
 
 /// Drops answered records past retention, then the oldest beyond the cap.

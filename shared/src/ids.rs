@@ -20,7 +20,9 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// Printable ASCII without control characters (space included).
 pub fn is_printable_ascii(value: &str, length_max: usize) -> bool {
-    !value.is_empty() && value.len() <= length_max && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+    !value.is_empty()
+        && value.len() <= length_max
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 /// Where a hold's primary part lives, plus its nonce.
@@ -71,8 +73,10 @@ impl HoldRef {
         if fields.next().is_some() || prefix != HOLD_ID_PREFIX || !is_valid_id(event_id) {
             return None;
         }
-        let valid_nonce =
-            nonce.len() == NONCE_LENGTH && nonce.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let valid_nonce = nonce.len() == NONCE_LENGTH
+            && nonce
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !valid_nonce {
             return None;
         }
@@ -129,7 +133,17 @@ mod tests {
         for good in ["a", "A-1", "floor", "x.y_z-9", &"a".repeat(64)] {
             assert!(is_valid_id(good), "{good}");
         }
-        for bad in ["", "-a", ".a", "a b", "a/b", "a~b", "é", &"a".repeat(65), "a%20"] {
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "a b",
+            "a/b",
+            "a~b",
+            "é",
+            &"a".repeat(65),
+            "a%20",
+        ] {
             assert!(!is_valid_id(bad), "{bad}");
         }
     }
@@ -138,7 +152,10 @@ mod tests {
     fn hold_id_round_trips_and_rejects_forgeries() {
         let hold = HoldRef::new("concert.2026", 3, 17, uuid::Uuid::from_u128(0xabc));
         let id = hold.id();
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+        );
         assert_eq!(HoldRef::parse(&id), Some(hold.clone()));
         assert!(hold.booking_id().len() < HOLD_ID_LENGTH_MAX);
         for bad in [

@@ -172,7 +172,9 @@ impl Store for MemoryStore {
         let next = current
             .checked_add(delta)
             .ok_or_else(|| StoreError(format!("{key} would overflow")))?;
-        inner.map.insert(key.to_owned(), next.to_le_bytes().to_vec());
+        inner
+            .map
+            .insert(key.to_owned(), next.to_le_bytes().to_vec());
         Ok(next)
     }
 
@@ -212,7 +214,10 @@ mod tests {
         assert!(matches!(store.swap(a.cas, b"A")?, Swap::Done));
         assert!(matches!(store.swap(b.cas, b"B")?, Swap::Done));
         assert_eq!(store.get("new")?, Some(b"B".to_vec()));
-        assert!(matches!(store.swap_without_snapshot("new", b"C")?, Swap::Done));
+        assert!(matches!(
+            store.swap_without_snapshot("new", b"C")?,
+            Swap::Done
+        ));
         assert_eq!(store.get("new")?, Some(b"C".to_vec()));
         Ok(())
     }

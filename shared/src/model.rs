@@ -199,7 +199,11 @@ impl Part {
     }
 
     pub fn all_seats(&self) -> &[String] {
-        if self.ts.is_empty() { &self.st } else { &self.ts }
+        if self.ts.is_empty() {
+            &self.st
+        } else {
+            &self.ts
+        }
     }
 
     /// Units this part takes: a unit count, or one per seat.

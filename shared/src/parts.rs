@@ -77,11 +77,17 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     let ended = |p: &Part| matches!(p.s, PartStatus::R | PartStatus::X);
     doc.parts
         .retain(|p| !ended(p) || now_ms.saturating_sub(p.e.unwrap_or(0)) < retention_ms);
-    let mut ended_times: Vec<u64> = doc.parts.iter().filter(|p| ended(p)).map(|p| p.e.unwrap_or(0)).collect();
+    let mut ended_times: Vec<u64> = doc
+        .parts
+        .iter()
+        .filter(|p| ended(p))
+        .map(|p| p.e.unwrap_or(0))
+        .collect();
     if ended_times.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
         ended_times.sort_unstable();
         let cutoff = ended_times[ended_times.len() - ENDED_PARTS_PER_DOCUMENT_MAX];
-        doc.parts.retain(|p| !ended(p) || p.e.unwrap_or(0) >= cutoff);
+        doc.parts
+            .retain(|p| !ended(p) || p.e.unwrap_or(0) >= cutoff);
     }
 }
 
@@ -143,7 +149,11 @@ pub fn resolve_secondaries<S: Store, E: Env>(
         }
         let Some(primary) = part.m else { continue };
         let confirmed = finalize_primary(ctx, event_id, section, primary, &part.h)?;
-        part.s = if confirmed { PartStatus::C } else { PartStatus::X };
+        part.s = if confirmed {
+            PartStatus::C
+        } else {
+            PartStatus::X
+        };
         part.e = Some(now_ms);
         changed = true;
     }

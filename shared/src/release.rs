@@ -44,9 +44,19 @@ pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Repl
         },
     )?;
     let others: Vec<usize> = part.o.iter().map(|o| *o as usize).collect();
-    let _ = end_parts(ctx, &hold.event_id, hold.section, &others, &hold.nonce, PartStatus::R);
+    let _ = end_parts(
+        ctx,
+        &hold.event_id,
+        hold.section,
+        &others,
+        &hold.nonce,
+        PartStatus::R,
+    );
     if let (Some(customer), Some(_)) = (&part.c, meta.max_per_customer) {
         let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, false);
     }
-    Ok(Reply::json(200, &json!({"hold_id": hold.id(), "status": "released"})))
+    Ok(Reply::json(
+        200,
+        &json!({"hold_id": hold.id(), "status": "released"}),
+    ))
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use booking_core::ids::bucket_of;
-use booking_core::limits::{CAS_ATTEMPTS_MAX, IDEMPOTENCY_BUCKETS, IDEMPOTENCY_PENDING_STALE_SECONDS};
+use booking_core::limits::{
+    CAS_ATTEMPTS_MAX, IDEMPOTENCY_BUCKETS, IDEMPOTENCY_PENDING_STALE_SECONDS,
+};
 use booking_core::memory::FailMode;
 use common::{Booking, START_MS};
 use serde_json::{Value, json};
@@ -24,7 +26,10 @@ fn event_create_is_idempotent_and_immutable() {
     assert_eq!(b.create("ev", general(100)).status, 201);
     assert_eq!(b.create("ev", general(100)).status, 200);
     let conflict = b.create("ev", general(101));
-    assert_eq!((conflict.status, conflict.problem().as_str()), (409, "event-conflict"));
+    assert_eq!(
+        (conflict.status, conflict.problem().as_str()),
+        (409, "event-conflict")
+    );
     let got = b.call("GET", "/events/ev", &Value::Null, &[]);
     assert_eq!(got.status, 200);
     assert_eq!(got.body["sections"][0]["capacity"], 100);
@@ -50,24 +55,61 @@ fn event_validation() {
     let b = Booking::new(3);
     let cases = [
         (json!({"name": "x", "sections": []}), 422),
-        (json!({"name": "x", "sections": [{"id": "a", "capacity": 0}]}), 422),
-        (json!({"name": "x", "sections": [{"id": "a", "capacity": 1_000_001}]}), 422),
-        (json!({"name": "x", "sections": [{"id": "a", "capacity": 5, "seats": ["s"]}]}), 422),
-        (json!({"name": "x", "sections": [{"id": "a", "capacity": 5}, {"id": "a", "capacity": 5}]}), 422),
-        (json!({"name": "x", "sections": [{"id": "-a", "capacity": 5}]}), 400),
-        (json!({"name": "x", "sections": [{"id": "a", "seats": ["s", "s"]}]}), 422),
-        (json!({"name": "x", "sections": [{"id": "a", "seats": ["bad seat"]}]}), 400),
-        (json!({"name": "x", "hold_ttl_seconds": 0, "sections": [{"id": "a", "capacity": 5}]}), 422),
-        (json!({"name": "x", "max_per_customer": 0, "sections": [{"id": "a", "capacity": 5}]}), 422),
-        (json!({"name": "", "sections": [{"id": "a", "capacity": 5}]}), 422),
-        (json!({"name": "x", "sections": [{"id": "a", "capacity": 5000, "shards": 2}]}), 422),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "capacity": 0}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "capacity": 1_000_001}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "capacity": 5, "seats": ["s"]}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "capacity": 5}, {"id": "a", "capacity": 5}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "-a", "capacity": 5}]}),
+            400,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "seats": ["s", "s"]}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "seats": ["bad seat"]}]}),
+            400,
+        ),
+        (
+            json!({"name": "x", "hold_ttl_seconds": 0, "sections": [{"id": "a", "capacity": 5}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "max_per_customer": 0, "sections": [{"id": "a", "capacity": 5}]}),
+            422,
+        ),
+        (
+            json!({"name": "", "sections": [{"id": "a", "capacity": 5}]}),
+            422,
+        ),
+        (
+            json!({"name": "x", "sections": [{"id": "a", "capacity": 5000, "shards": 2}]}),
+            422,
+        ),
         (json!({"sections": [{"id": "a", "capacity": 5}]}), 400),
     ];
     for (i, (body, status)) in cases.into_iter().enumerate() {
         let answer = b.create(&format!("e{i}"), body.clone());
         assert_eq!(answer.status, status, "{body}: {:?}", answer.body);
     }
-    assert!(b.store.keys().is_empty(), "a rejected definition wrote {:?}", b.store.keys());
+    assert!(
+        b.store.keys().is_empty(),
+        "a rejected definition wrote {:?}",
+        b.store.keys()
+    );
 }
 
 #[test]
@@ -89,7 +131,11 @@ fn general_sale_sells_exactly_capacity() {
     // 16 holds of 3 = 48; the last 2 units still sell as quantity 2 or 1.
     assert_eq!(held.len(), 16);
     assert_eq!(b.counts("ev", "floor"), (2, 48, 0));
-    assert_eq!(b.hold("ev", json!({"section": "floor", "quantity": 2})).status, 201);
+    assert_eq!(
+        b.hold("ev", json!({"section": "floor", "quantity": 2}))
+            .status,
+        201
+    );
     assert_eq!(b.counts("ev", "floor"), (0, 50, 0));
     for id in &held {
         assert_eq!(b.confirm(id).status, 200);
@@ -104,14 +150,27 @@ fn keys_are_bounded_by_the_layout_not_by_traffic() {
     b.create("ev", general(200));
     let keys_after_create = b.store.keys().len();
     for i in 0..300 {
-        let hold = b.hold_with_key("ev", json!({"section": "floor", "quantity": 1, "customer_id": format!("c{i}")}), &format!("k{i}"));
+        let hold = b.hold_with_key(
+            "ev",
+            json!({"section": "floor", "quantity": 1, "customer_id": format!("c{i}")}),
+            &format!("k{i}"),
+        );
         if hold.status == 201 && i % 2 == 0 {
             b.release(&hold.str("hold_id"));
         }
     }
     assert_eq!(b.store.keys().len(), keys_after_create);
-    let largest = b.store.keys().iter().filter_map(|k| b.store.raw(k)).map(|v| v.len()).max();
-    assert!(largest.unwrap_or(0) < 64 * 1024, "a document grew to {largest:?} bytes");
+    let largest = b
+        .store
+        .keys()
+        .iter()
+        .filter_map(|k| b.store.raw(k))
+        .map(|v| v.len())
+        .max();
+    assert!(
+        largest.unwrap_or(0) < 64 * 1024,
+        "a document grew to {largest:?} bytes"
+    );
 }
 
 #[test]
@@ -119,23 +178,71 @@ fn hold_request_validation() {
     let b = Booking::new(6);
     b.create("ev", json!({"name": "Mixed", "sections": [{"id": "floor", "capacity": 10}, {"id": "A", "seats": ["A-1", "A-2"]}]}));
     let cases = [
-        (json!({"section": "nope", "quantity": 1}), 422, "unknown-section"),
-        (json!({"section": "floor", "seats": ["A-1"]}), 422, "wrong-section-kind"),
-        (json!({"section": "A", "quantity": 1}), 422, "wrong-section-kind"),
-        (json!({"section": "floor", "quantity": 0}), 422, "quantity-out-of-range"),
-        (json!({"section": "floor", "quantity": 11}), 422, "quantity-out-of-range"),
-        (json!({"section": "floor", "quantity": 1.5}), 422, "quantity-out-of-range"),
-        (json!({"section": "A", "seats": ["A-1", "A-1"]}), 422, "duplicate-seats"),
-        (json!({"section": "A", "seats": ["A-9"]}), 422, "seats-not-in-section"),
-        (json!({"section": "A", "seats": ["A 1"]}), 400, "bad-request"),
-        (json!({"section": "floor", "quantity": 1, "customer_id": "bad id"}), 400, "bad-request"),
+        (
+            json!({"section": "nope", "quantity": 1}),
+            422,
+            "unknown-section",
+        ),
+        (
+            json!({"section": "floor", "seats": ["A-1"]}),
+            422,
+            "wrong-section-kind",
+        ),
+        (
+            json!({"section": "A", "quantity": 1}),
+            422,
+            "wrong-section-kind",
+        ),
+        (
+            json!({"section": "floor", "quantity": 0}),
+            422,
+            "quantity-out-of-range",
+        ),
+        (
+            json!({"section": "floor", "quantity": 11}),
+            422,
+            "quantity-out-of-range",
+        ),
+        (
+            json!({"section": "floor", "quantity": 1.5}),
+            422,
+            "quantity-out-of-range",
+        ),
+        (
+            json!({"section": "A", "seats": ["A-1", "A-1"]}),
+            422,
+            "duplicate-seats",
+        ),
+        (
+            json!({"section": "A", "seats": ["A-9"]}),
+            422,
+            "seats-not-in-section",
+        ),
+        (
+            json!({"section": "A", "seats": ["A 1"]}),
+            400,
+            "bad-request",
+        ),
+        (
+            json!({"section": "floor", "quantity": 1, "customer_id": "bad id"}),
+            400,
+            "bad-request",
+        ),
         (json!("not an object"), 400, "bad-request"),
     ];
     for (body, status, problem) in cases {
         let answer = b.hold("ev", body.clone());
-        assert_eq!((answer.status, answer.problem().as_str()), (status, problem), "{body}");
+        assert_eq!(
+            (answer.status, answer.problem().as_str()),
+            (status, problem),
+            "{body}"
+        );
     }
-    assert_eq!(b.hold("nope", json!({"section": "floor", "quantity": 1})).status, 404);
+    assert_eq!(
+        b.hold("nope", json!({"section": "floor", "quantity": 1}))
+            .status,
+        404
+    );
     assert_eq!(b.counts("ev", "floor"), (10, 0, 0));
     assert_eq!(b.counts("ev", "A"), (2, 0, 0));
 }
@@ -148,11 +255,18 @@ fn seats_across_blocks_hold_confirm_and_release_as_one() {
     let seats: Vec<String> = (1..=10).map(|i| format!("A-{}", i * 29)).collect();
     let hold = b.hold("ev", json!({"section": "A", "seats": seats}));
     assert_eq!(hold.status, 201, "{:?}", hold.body);
-    let blocks_with_parts = b.inventory_docs().iter().filter(|(_, d)| !d.parts.is_empty()).count();
+    let blocks_with_parts = b
+        .inventory_docs()
+        .iter()
+        .filter(|(_, d)| !d.parts.is_empty())
+        .count();
     assert!(blocks_with_parts > 1, "the test needs a spread hold");
     assert_eq!(b.counts("ev", "A"), (290, 10, 0));
     let clash = b.hold("ev", json!({"section": "A", "seats": ["A-1", "A-58"]}));
-    assert_eq!((clash.status, clash.problem().as_str()), (409, "seats-unavailable"));
+    assert_eq!(
+        (clash.status, clash.problem().as_str()),
+        (409, "seats-unavailable")
+    );
     assert_eq!(clash.body["unavailable"], json!(["A-58"]));
     // The failed hold took nothing, not even A-1 in another block.
     assert_eq!(b.counts("ev", "A"), (290, 10, 0));
@@ -162,7 +276,11 @@ fn seats_across_blocks_hold_confirm_and_release_as_one() {
     // Long after the expiry time, the sold seats stay sold.
     b.env.advance_ms(3_600_000);
     assert_eq!(b.counts("ev", "A"), (290, 0, 10));
-    assert_eq!(b.hold("ev", json!({"section": "A", "seats": ["A-58"]})).status, 409);
+    assert_eq!(
+        b.hold("ev", json!({"section": "A", "seats": ["A-58"]}))
+            .status,
+        409
+    );
     assert_eq!(b.release(&hold.str("hold_id")).problem(), "hold-confirmed");
 }
 
@@ -172,12 +290,19 @@ fn expired_holds_return_their_inventory() {
     b.create("ev", json!({"name": "x", "hold_ttl_seconds": 1, "sections": [{"id": "A", "seats": ["A-1", "A-2"]}]}));
     let hold = b.hold("ev", json!({"section": "A", "seats": ["A-1", "A-2"]}));
     assert_eq!(hold.status, 201);
-    assert_eq!(b.hold("ev", json!({"section": "A", "seats": ["A-1"]})).status, 409);
+    assert_eq!(
+        b.hold("ev", json!({"section": "A", "seats": ["A-1"]}))
+            .status,
+        409
+    );
     b.env.advance_ms(1_000);
     assert_eq!(b.status(&hold.str("hold_id")).str("status"), "expired");
     assert_eq!(b.counts("ev", "A"), (2, 0, 0));
     let confirm = b.confirm(&hold.str("hold_id"));
-    assert_eq!((confirm.status, confirm.problem().as_str()), (410, "hold-expired"));
+    assert_eq!(
+        (confirm.status, confirm.problem().as_str()),
+        (410, "hold-expired")
+    );
     let again = b.hold("ev", json!({"section": "A", "seats": ["A-1"]}));
     assert_eq!(again.status, 201);
     assert_eq!(b.confirm(&again.str("hold_id")).status, 200);
@@ -191,27 +316,46 @@ fn release_is_final_and_repeatable() {
     let hold = b.hold("ev", json!({"section": "floor", "quantity": 4}));
     let id = hold.str("hold_id");
     assert_eq!(b.release(&id).status, 200);
-    assert_eq!(b.call("DELETE", &format!("/holds/{id}"), &Value::Null, &[]).status, 200);
+    assert_eq!(
+        b.call("DELETE", &format!("/holds/{id}"), &Value::Null, &[])
+            .status,
+        200
+    );
     assert_eq!(b.status(&id).str("status"), "released");
     assert_eq!(b.confirm(&id).problem(), "hold-released");
     assert_eq!(b.counts("ev", "floor"), (4, 0, 0));
-    assert_eq!(b.hold("ev", json!({"section": "floor", "quantity": 4})).status, 201);
+    assert_eq!(
+        b.hold("ev", json!({"section": "floor", "quantity": 4}))
+            .status,
+        201
+    );
 }
 
 #[test]
 fn confirm_repeats_with_the_same_booking() {
     let b = Booking::new(10);
     b.create("ev", general(4));
-    let id = b.hold("ev", json!({"section": "floor", "quantity": 2})).str("hold_id");
+    let id = b
+        .hold("ev", json!({"section": "floor", "quantity": 2}))
+        .str("hold_id");
     let first = b.confirm(&id);
     let second = b.confirm(&id);
     assert_eq!((first.status, second.status), (200, 200));
     assert_eq!(first.str("booking_id"), second.str("booking_id"));
     assert!(!first.str("booking_id").is_empty());
     assert_eq!(b.status(&id).str("booking_id"), first.str("booking_id"));
-    let bad = b.call("POST", &format!("/holds/{id}/confirm"), &json!({"payment_ref": ""}), &[]);
+    let bad = b.call(
+        "POST",
+        &format!("/holds/{id}/confirm"),
+        &json!({"payment_ref": ""}),
+        &[],
+    );
     assert_eq!(bad.status, 422);
-    for unknown in ["nope", "h1~ev~0~0~0123456789abcdef0123456789abcdef", "h1~ev~9~0~0123456789abcdef0123456789abcdef"] {
+    for unknown in [
+        "nope",
+        "h1~ev~0~0~0123456789abcdef0123456789abcdef",
+        "h1~ev~9~0~0123456789abcdef0123456789abcdef",
+    ] {
         assert_eq!(b.confirm(unknown).status, 404, "{unknown}");
         assert_eq!(b.status(unknown).status, 404, "{unknown}");
     }
@@ -228,10 +372,17 @@ fn idempotency_key_replays_the_first_answer() {
     assert_eq!(first.body, second.body);
     assert_eq!(b.counts("ev", "floor"), (8, 2, 0));
     let reused = b.hold_with_key("ev", json!({"section": "floor", "quantity": 3}), "key-1");
-    assert_eq!((reused.status, reused.problem().as_str()), (422, "idempotency-key-reused"));
+    assert_eq!(
+        (reused.status, reused.problem().as_str()),
+        (422, "idempotency-key-reused")
+    );
     let sold_out = b.hold_with_key("ev", json!({"section": "floor", "quantity": 10}), "key-2");
     assert_eq!(sold_out.problem(), "sold-out");
-    assert_eq!(b.hold_with_key("ev", json!({"section": "floor", "quantity": 10}), "key-2").body, sold_out.body);
+    assert_eq!(
+        b.hold_with_key("ev", json!({"section": "floor", "quantity": 10}), "key-2")
+            .body,
+        sold_out.body
+    );
     let bad = b.hold_with_key("ev", body, "bad\u{7}key");
     assert_eq!(bad.status, 400);
 }
@@ -245,11 +396,15 @@ fn a_stalled_idempotent_request_is_finished_not_repeated() {
     // attempt to store its answer fails, as if it died there.
     let bucket = bucket_of(b"key-1", IDEMPOTENCY_BUCKETS as usize);
     let key = format!("e/ev/i/{bucket}");
-    b.store.fail(&key, FailMode::ErrorWithoutWrite, 1, CAS_ATTEMPTS_MAX);
+    b.store
+        .fail(&key, FailMode::ErrorWithoutWrite, 1, CAS_ATTEMPTS_MAX);
     let first = b.hold_with_key("ev", body.clone(), "key-1");
     assert_eq!(first.status, 201, "{:?}", first.body);
     let inflight = b.hold_with_key("ev", body.clone(), "key-1");
-    assert_eq!((inflight.status, inflight.problem().as_str()), (409, "request-in-progress"));
+    assert_eq!(
+        (inflight.status, inflight.problem().as_str()),
+        (409, "request-in-progress")
+    );
     assert_eq!(inflight.header("retry-after"), Some("1"));
     b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
     let retry = b.hold_with_key("ev", body.clone(), "key-1");
@@ -265,7 +420,10 @@ fn a_stalled_idempotent_request_is_finished_not_repeated() {
 fn ambiguous_swaps_are_recognised_not_repeated() {
     for mode in [FailMode::WriteThenError, FailMode::WriteThenConflict] {
         let b = Booking::new(13);
-        b.create("ev", json!({"name": "x", "sections": [{"id": "floor", "capacity": 10, "shards": 1}]}));
+        b.create(
+            "ev",
+            json!({"name": "x", "sections": [{"id": "floor", "capacity": 10, "shards": 1}]}),
+        );
         b.store.fail_next("e/ev/s/0/0", mode);
         let hold = b.hold("ev", json!({"section": "floor", "quantity": 3}));
         assert_eq!(hold.status, 201, "{mode:?}: {:?}", hold.body);
@@ -279,11 +437,17 @@ fn ambiguous_swaps_are_recognised_not_repeated() {
 #[test]
 fn fragmented_shards_still_sell_every_unit() {
     let b = Booking::new(14);
-    b.create("ev", json!({"name": "x", "sections": [{"id": "floor", "capacity": 8, "shards": 4}]}));
+    b.create(
+        "ev",
+        json!({"name": "x", "sections": [{"id": "floor", "capacity": 8, "shards": 4}]}),
+    );
     // Leave one unit in each shard of two.
     let mut ids = Vec::new();
     for _ in 0..8 {
-        ids.push(b.hold("ev", json!({"section": "floor", "quantity": 1})).str("hold_id"));
+        ids.push(
+            b.hold("ev", json!({"section": "floor", "quantity": 1}))
+                .str("hold_id"),
+        );
     }
     for id in ids.iter().take(4) {
         b.release(id);
@@ -295,8 +459,16 @@ fn fragmented_shards_still_sell_every_unit() {
     b.env.advance_ms(301_000);
     // The other holds expired; the spread booking stays sold.
     assert_eq!(b.counts("ev", "floor"), (4, 0, 4));
-    assert_eq!(b.hold("ev", json!({"section": "floor", "quantity": 5})).problem(), "sold-out");
-    assert_eq!(b.hold("ev", json!({"section": "floor", "quantity": 4})).status, 201);
+    assert_eq!(
+        b.hold("ev", json!({"section": "floor", "quantity": 5}))
+            .problem(),
+        "sold-out"
+    );
+    assert_eq!(
+        b.hold("ev", json!({"section": "floor", "quantity": 4}))
+            .status,
+        201
+    );
 }
 
 #[test]
@@ -318,13 +490,31 @@ fn an_expired_spread_hold_frees_every_part() {
 #[test]
 fn customer_limit_counts_holds_and_bookings() {
     let b = Booking::new(16);
-    b.create("ev", json!({"name": "x", "max_per_customer": 4, "sections": [{"id": "floor", "capacity": 100}]}));
-    let hold = |q: u32| b.hold("ev", json!({"section": "floor", "quantity": q, "customer_id": "c-1"}));
+    b.create(
+        "ev",
+        json!({"name": "x", "max_per_customer": 4, "sections": [{"id": "floor", "capacity": 100}]}),
+    );
+    let hold = |q: u32| {
+        b.hold(
+            "ev",
+            json!({"section": "floor", "quantity": q, "customer_id": "c-1"}),
+        )
+    };
     let first = hold(3);
     assert_eq!(first.status, 201);
     let over = hold(2);
-    assert_eq!((over.status, over.problem().as_str()), (409, "customer-limit"));
-    assert_eq!(b.hold("ev", json!({"section": "floor", "quantity": 2, "customer_id": "c-2"})).status, 201);
+    assert_eq!(
+        (over.status, over.problem().as_str()),
+        (409, "customer-limit")
+    );
+    assert_eq!(
+        b.hold(
+            "ev",
+            json!({"section": "floor", "quantity": 2, "customer_id": "c-2"})
+        )
+        .status,
+        201
+    );
     assert_eq!(b.confirm(&first.str("hold_id")).status, 200);
     assert_eq!(hold(2).problem(), "customer-limit");
     let one = hold(1);
@@ -344,12 +534,21 @@ fn routing_methods_and_sizes() {
     let wrong = b.call("PATCH", "/events/ev", &Value::Null, &[]);
     assert_eq!(wrong.status, 405);
     assert_eq!(wrong.header("allow"), Some("GET, PUT, OPTIONS"));
-    assert_eq!(b.call("GET", "/events/ev/holds", &Value::Null, &[]).status, 405);
+    assert_eq!(
+        b.call("GET", "/events/ev/holds", &Value::Null, &[]).status,
+        405
+    );
     assert_eq!(b.call("GET", "/nope", &Value::Null, &[]).status, 404);
-    assert_eq!(b.call("GET", "/events/bad%20id", &Value::Null, &[]).status, 404);
+    assert_eq!(
+        b.call("GET", "/events/bad%20id", &Value::Null, &[]).status,
+        404
+    );
     let preflight = b.call("OPTIONS", "/events/ev/holds", &Value::Null, &[]);
     assert_eq!(preflight.status, 204);
-    assert_eq!(preflight.header("access-control-allow-methods"), Some("POST, OPTIONS"));
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("POST, OPTIONS")
+    );
     let big = json!({"section": "floor", "quantity": 1, "pad": "x".repeat(70_000)});
     assert_eq!(b.hold("ev", big).status, 413);
     let busy = b.hold("ev", json!({"section": "floor", "quantity": 1}));

@@ -56,8 +56,12 @@ impl Store for SpinStore {
         let found = batch::get_many(&self.bucket, keys).map_err(store_error)?;
         // The interface returns pairs; match them to the keys asked for
         // rather than trusting order or count.
-        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> = found.into_iter().collect();
-        Ok(keys.iter().map(|key| by_key.remove(key).flatten()).collect())
+        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
+            found.into_iter().collect();
+        Ok(keys
+            .iter()
+            .map(|key| by_key.remove(key).flatten())
+            .collect())
     }
 
     fn read_for_swap(&self, key: &str) -> Result<Snapshot<atomics::Cas>, StoreError> {
@@ -87,7 +91,9 @@ impl Store for SpinStore {
 /// A Spin variable, or `None` if this component does not declare it or it
 /// is empty.
 fn variable(name: &str) -> Option<String> {
-    spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 fn config() -> Config {
@@ -106,7 +112,11 @@ pub fn serve(component: Component, request: Request) -> Response {
         path: request.path().to_owned(),
         headers: request
             .headers()
-            .filter_map(|(name, value)| Some((name.to_ascii_lowercase(), value.as_str()?.to_owned())))
+            // Non-UTF-8 bytes become U+FFFD, which every header rule refuses.
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.to_ascii_lowercase(), value)
+            })
             .collect(),
         body: request.into_body(),
     };

@@ -33,7 +33,10 @@ impl Answer {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn str(&self, field: &str) -> String {
@@ -64,13 +67,20 @@ impl Booking {
     }
 
     pub fn call(&self, method: &str, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
-        let mut all: Vec<(String, String)> = headers.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect();
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).into(), (*v).into()))
+            .collect();
         all.push(("authorization".into(), format!("Bearer {TOKEN}")));
         let request = Request {
             method: method.into(),
             path: path.into(),
             headers: all,
-            body: if body.is_null() { Vec::new() } else { body.to_string().into_bytes() },
+            body: if body.is_null() {
+                Vec::new()
+            } else {
+                body.to_string().into_bytes()
+            },
         };
         let ctx = Ctx::new(&self.store, &self.env, &self.config);
         let reply = http::handle(component_for(path), &request, &ctx);
@@ -90,15 +100,30 @@ impl Booking {
     }
 
     pub fn hold_with_key(&self, event: &str, body: Value, key: &str) -> Answer {
-        self.call("POST", &format!("/events/{event}/holds"), &body, &[("idempotency-key", key)])
+        self.call(
+            "POST",
+            &format!("/events/{event}/holds"),
+            &body,
+            &[("idempotency-key", key)],
+        )
     }
 
     pub fn confirm(&self, hold_id: &str) -> Answer {
-        self.call("POST", &format!("/holds/{hold_id}/confirm"), &json!({"payment_ref": "pay-1"}), &[])
+        self.call(
+            "POST",
+            &format!("/holds/{hold_id}/confirm"),
+            &json!({"payment_ref": "pay-1"}),
+            &[],
+        )
     }
 
     pub fn release(&self, hold_id: &str) -> Answer {
-        self.call("POST", &format!("/holds/{hold_id}/release"), &Value::Null, &[])
+        self.call(
+            "POST",
+            &format!("/holds/{hold_id}/release"),
+            &Value::Null,
+            &[],
+        )
     }
 
     pub fn status(&self, hold_id: &str) -> Answer {
@@ -107,9 +132,17 @@ impl Booking {
 
     /// `(available, held, sold)` of a section, asserting they add up.
     pub fn counts(&self, event: &str, section: &str) -> (u64, u64, u64) {
-        let answer = self.call("GET", &format!("/events/{event}/availability"), &Value::Null, &[]);
+        let answer = self.call(
+            "GET",
+            &format!("/events/{event}/availability"),
+            &Value::Null,
+            &[],
+        );
         assert_eq!(answer.status, 200, "{:?}", answer.body);
-        let sections = answer.body["sections"].as_array().cloned().unwrap_or_default();
+        let sections = answer.body["sections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let s = sections
             .iter()
             .find(|s| s["id"] == section)
@@ -127,7 +160,10 @@ impl Booking {
             .filter(|k| k.contains("/s/"))
             .filter_map(|k| {
                 let bytes = self.store.raw(&k)?;
-                Some((k, serde_json::from_slice(&bytes).expect("inventory document parses")))
+                Some((
+                    k,
+                    serde_json::from_slice(&bytes).expect("inventory document parses"),
+                ))
             })
             .collect()
     }
@@ -141,16 +177,27 @@ impl Booking {
             let live: Vec<_> = doc
                 .parts
                 .iter()
-                .filter(|p| p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some())))
+                .filter(|p| {
+                    p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some()))
+                })
                 .collect();
             let used: u32 = live.iter().map(|p| p.units()).sum();
-            assert!(used <= doc.capacity(), "{key} over capacity: {used} > {}", doc.capacity());
+            assert!(
+                used <= doc.capacity(),
+                "{key} over capacity: {used} > {}",
+                doc.capacity()
+            );
             let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.st).collect();
             let total = seats.len();
             seats.sort();
             seats.dedup();
             assert_eq!(seats.len(), total, "{key}: a seat is in two live parts");
-            confirmed += doc.parts.iter().filter(|p| p.s == PartStatus::C).map(|p| u64::from(p.units())).sum::<u64>();
+            confirmed += doc
+                .parts
+                .iter()
+                .filter(|p| p.s == PartStatus::C)
+                .map(|p| u64::from(p.units()))
+                .sum::<u64>();
         }
         confirmed
     }
