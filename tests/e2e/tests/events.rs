@@ -277,8 +277,16 @@ async fn rule_violations_are_422() {
             with_sections(json!([{ "id": "floor", "capacity": 10, "shards": 0 }])),
         ),
         (
-            "shards 65",
-            with_sections(json!([{ "id": "floor", "capacity": 100, "shards": 65 }])),
+            "more shards than units",
+            with_sections(json!([{ "id": "floor", "capacity": 7, "shards": 8 }])),
+        ),
+        (
+            "shards 1001",
+            with_sections(json!([{ "id": "floor", "capacity": 1_000_000, "shards": 1001 }])),
+        ),
+        (
+            "over 1000 units per shard",
+            with_sections(json!([{ "id": "floor", "capacity": 5_000, "shards": 4 }])),
         ),
         (
             "capacity and seats",
@@ -437,8 +445,8 @@ async fn boundary_values_are_accepted() {
             with_sections(json!([{ "id": "floor", "capacity": 1 }])),
         ),
         (
-            "capacity 1000000 in 64 shards",
-            with_sections(json!([{ "id": "floor", "capacity": 1_000_000, "shards": 64 }])),
+            "capacity 1000000 in 1000 shards",
+            with_sections(json!([{ "id": "floor", "capacity": 1_000_000, "shards": 1000 }])),
         ),
         (
             "capacity 1000000",
@@ -449,8 +457,8 @@ async fn boundary_values_are_accepted() {
             with_sections(json!([{ "id": "floor", "capacity": 64, "shards": 64 }])),
         ),
         (
-            "more shards than units",
-            with_sections(json!([{ "id": "floor", "capacity": 7, "shards": 64 }])),
+            "one unit per shard",
+            with_sections(json!([{ "id": "floor", "capacity": 7, "shards": 7 }])),
         ),
         (
             "1 shard",
