@@ -3,7 +3,8 @@
 //! - `BOOKING_BASE_URL` set: the tests run against that server; the admin
 //!   token comes from `BOOKING_ADMIN_TOKEN` and the expected CORS origin from
 //!   `BOOKING_CORS_ORIGIN` (default `*`).
-//! - Otherwise the local runtime (`booking-host up --in-memory`) is started
+//! - Otherwise the local runtime (`booking-host up`, on its default SQLite
+//!   store with Spin's settings, in a fresh state directory) is started
 //!   once per test binary and stopped when that binary exits, however it exits
 //!   (see [`SUPERVISOR`]).
 //!
@@ -149,6 +150,12 @@ fn start_local_server(admin_token: &str) -> Result<String, String> {
         ));
     }
     let manifest = workspace.join("spin.toml");
+    // A fresh SQLite store per test binary: the embedded default, as on Spin.
+    let state_dir = std::env::temp_dir().join(format!(
+        "booking-e2e-{}-{}",
+        std::process::id(),
+        admin_token.get(..8).unwrap_or(admin_token)
+    ));
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(SUPERVISOR)
@@ -157,7 +164,8 @@ fn start_local_server(admin_token: &str) -> Result<String, String> {
         .arg("up")
         .arg("--from")
         .arg(&manifest)
-        .args(["--listen", "127.0.0.1:0", "--in-memory"])
+        .args(["--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(&state_dir)
         .env("SPIN_VARIABLE_ADMIN_TOKEN", admin_token)
         .env("SPIN_VARIABLE_HOLD_TTL_SECONDS", "300")
         .current_dir(&workspace)
@@ -226,10 +234,11 @@ fn start_local_server(admin_token: &str) -> Result<String, String> {
     let _ = child.wait();
     let stderr_text = stderr_log.lock().map(|s| s.clone()).unwrap_or_default();
     Err(format!(
-        "{failure}\ncommand: {} up --from {} --listen 127.0.0.1:0 --in-memory\n\
+        "{failure}\ncommand: {} up --from {} --listen 127.0.0.1:0 --state-dir {}\n\
          --- stdout ---\n{}\n--- stderr ---\n{stderr_text}",
         bin.display(),
         manifest.display(),
+        state_dir.display(),
         seen.join("\n"),
     ))
 }
