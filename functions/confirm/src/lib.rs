@@ -6,10 +6,10 @@
 #![allow(unsafe_code)]
 
 use booking_core::http::Component;
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(request: Request) -> Response {
-    spin_adapter::serve(Component::Confirm, request)
+async fn handle(request: IncomingRequest) -> Response {
+    spin_adapter::serve(Component::Confirm, request).await
 }

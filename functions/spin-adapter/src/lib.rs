@@ -9,9 +9,10 @@
 use booking_core::env::SystemEnv;
 use booking_core::error::BookingError;
 use booking_core::http::{self, Component, Config, Ctx, Reply};
-use booking_core::limits::HOLD_TTL_SECONDS_DEFAULT;
+use booking_core::limits::{HOLD_TTL_SECONDS_DEFAULT, REQUEST_BODY_BYTES_MAX};
 use booking_core::store::{Snapshot, Store, StoreError, Swap};
-use spin_sdk::http::{Request, Response};
+use futures::StreamExt;
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 
 /// The key-value store label every component is granted in spin.toml.
@@ -106,29 +107,54 @@ fn config() -> Config {
 }
 
 /// Answers one request for `component`.
-pub fn serve(component: Component, request: Request) -> Response {
-    let core_request = http::Request {
-        method: request.method().to_string(),
-        path: request.path().to_owned(),
-        headers: request
-            .headers()
-            // Non-UTF-8 bytes become U+FFFD, which every header rule refuses.
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.to_ascii_lowercase(), value)
-            })
-            .collect(),
-        body: request.into_body(),
-    };
-    let reply = match SpinStore::open() {
-        Ok(store) => {
-            let config = config();
-            let ctx = Ctx::new(&store, &SystemEnv, &config);
-            http::handle(component, &core_request, &ctx)
-        }
-        Err(error) => BookingError::Store(error).into_reply(),
+pub async fn serve(component: Component, request: IncomingRequest) -> Response {
+    let reply = match read_request(request).await {
+        Ok(core_request) => match SpinStore::open() {
+            Ok(store) => {
+                let config = config();
+                let ctx = Ctx::new(&store, &SystemEnv, &config);
+                http::handle(component, &core_request, &ctx)
+            }
+            Err(error) => BookingError::Store(error).into_reply(),
+        },
+        Err(error) => error.into_reply(),
     };
     into_response(reply)
+}
+
+/// Converts the request, reading the body only up to the limit: a larger
+/// body is refused with 413 without being read (or buffered) whole.
+async fn read_request(request: IncomingRequest) -> Result<http::Request, BookingError> {
+    let method = request.method().to_string();
+    let path = request.path_with_query().unwrap_or_default();
+    let headers = request
+        .headers()
+        .entries()
+        .into_iter()
+        // Non-UTF-8 bytes become U+FFFD, which every header rule refuses.
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    let mut stream = std::pin::pin!(request.into_body_stream());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| BookingError::BadRequest(format!("reading the request body: {e:?}")))?;
+        if body.len() + chunk.len() > REQUEST_BODY_BYTES_MAX {
+            return Err(BookingError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(http::Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 fn into_response(reply: Reply) -> Response {
