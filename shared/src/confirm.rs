@@ -5,15 +5,15 @@
 //! short, a writer that later finds them expired asks the primary, sees
 //! "confirmed", and records them as sold.
 
-use crate::cas::{self, Change};
+use crate::cas::Change;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::hold_status::{locate, view};
+use crate::hold_status::{locate, update_primary, view};
 use crate::http::{Ctx, Reply, Request, parse_json};
 use crate::ids::is_printable_ascii;
 use crate::limits::PAYMENT_REF_LENGTH_MAX;
-use crate::model::{InventoryDoc, PartStatus, inventory_key};
+use crate::model::{InventoryDoc, PartStatus};
 use crate::parts;
 use crate::store::Store;
 use serde::Deserialize;
@@ -44,35 +44,19 @@ pub fn post<S: Store, E: Env>(
 ) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
     let payment_ref = parse(&request.body)?;
-    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
-    let op = format!("confirm-{}", hold.nonce);
-    let part = cas::update(
-        ctx,
-        &key,
-        &op,
-        || BookingError::NotFound("no hold with this id".into()),
-        |doc: &mut InventoryDoc| {
-            let now_ms = ctx.env.now_ms();
-            let Some(part) = doc.part_mut(&hold.nonce).filter(|p| p.is_primary()) else {
-                return Err(BookingError::NotFound("no hold with this id".into()));
-            };
-            match part.s {
-                // A repeat (or our own write seen after an ambiguous swap).
-                PartStatus::C => Ok(Change::Keep(part.clone())),
-                PartStatus::R => Err(BookingError::HoldReleased),
-                PartStatus::X => Err(BookingError::HoldExpired),
-                PartStatus::H if now_ms >= part.x => Err(BookingError::HoldExpired),
-                PartStatus::H => {
-                    part.s = PartStatus::C;
-                    part.e = Some(now_ms);
-                    part.p = Some(payment_ref.clone());
-                    let confirmed = part.clone();
-                    parts::prune(doc, now_ms);
-                    Ok(Change::Write(confirmed))
-                }
-            }
-        },
-    )?;
+    let part = update_primary(ctx, &hold, "confirm", |part, now_ms| match part.s {
+        // A repeat (or our own write seen after an ambiguous swap).
+        PartStatus::C => Ok(Change::Keep(part.clone())),
+        PartStatus::R => Err(BookingError::HoldReleased),
+        PartStatus::X => Err(BookingError::HoldExpired),
+        PartStatus::H if now_ms >= part.x => Err(BookingError::HoldExpired),
+        PartStatus::H => {
+            part.s = PartStatus::C;
+            part.e = Some(now_ms);
+            part.p = Some(payment_ref.clone());
+            Ok(Change::Write(part.clone()))
+        }
+    })?;
     // Committed. The rest is follow-up that readers can also work out.
     for other in &part.o {
         let _ = mark_secondary_sold(
@@ -98,13 +82,13 @@ fn mark_secondary_sold<S: Store, E: Env>(
     doc: usize,
     nonce: &str,
 ) -> Result<(), BookingError> {
-    let key = inventory_key(event_id, section, doc);
     let op = format!("confirm-{nonce}");
-    cas::update(
+    parts::update_inventory(
         ctx,
-        &key,
+        event_id,
+        section,
+        doc,
         &op,
-        || BookingError::Internal(format!("inventory document {key} is missing")),
         |doc: &mut InventoryDoc| match doc.part_mut(nonce) {
             Some(part) if part.s == PartStatus::H => {
                 part.s = PartStatus::C;

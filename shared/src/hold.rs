@@ -312,7 +312,7 @@ fn place<S: Store, E: Env>(
             Want::Units(q) => plan_units(ctx, &docs, *q, now_ms)?,
             Want::Seats(seats) => plan_seats(&docs, seats, now_ms)?,
         };
-        match write_plan(ctx, &keys, event_id, hold.section, &template, &plan)? {
+        match write_plan(ctx, event_id, hold.section, &template, &plan)? {
             Some(placed) => return Ok(placed),
             // A document changed under us and lost the room we planned on.
             None => continue,
@@ -347,7 +347,7 @@ fn find_earlier<S: Store, E: Env>(
     let all: Vec<usize> = (0..docs.len())
         .filter(|i| docs[*i].part(nonce).is_some())
         .collect();
-    remove_parts(ctx, event_id, section, &all, nonce)?;
+    end_parts(ctx, event_id, section, &all, nonce, End::Undo)?;
     Ok(None)
 }
 
@@ -486,7 +486,6 @@ fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
 /// general shard lost its room meanwhile (the caller plans again).
 fn write_plan<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    keys: &[String],
     event_id: &str,
     section: usize,
     template: &Part,
@@ -515,7 +514,7 @@ fn write_plan<S: Store, E: Env>(
         } else {
             part.m = Some(primary_doc);
         }
-        match write_part(ctx, &keys[share.doc], event_id, section, &part) {
+        match write_part(ctx, event_id, section, share.doc, &part) {
             Ok(true) => {
                 written.push(share.doc);
                 if i == 0 {
@@ -526,7 +525,7 @@ fn write_plan<S: Store, E: Env>(
                 // Undo what this attempt wrote, so the nonce is unused again
                 // for the next round. If that fails, stop: the parts left
                 // behind expire with the hold.
-                remove_parts(ctx, event_id, section, &written, &template.h)?;
+                end_parts(ctx, event_id, section, &written, &template.h, End::Undo)?;
                 return match outcome {
                     Ok(_) => Ok(None),
                     Err(error) => Err(error),
@@ -540,17 +539,18 @@ fn write_plan<S: Store, E: Env>(
 /// Adds one part with a CAS. Ok(false): a general shard has no room now.
 fn write_part<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    key: &str,
     event_id: &str,
     section: usize,
+    doc: usize,
     part: &Part,
 ) -> Result<bool, BookingError> {
     let op = format!("hold-{}", part.h);
-    cas::update(
+    parts::update_inventory(
         ctx,
-        key,
+        event_id,
+        section,
+        doc,
         &op,
-        || BookingError::Internal(format!("inventory document {key} is missing")),
         |doc: &mut InventoryDoc| {
             if doc.part(&part.h).is_some() {
                 return Ok(Change::Keep(true));
@@ -604,69 +604,55 @@ fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {
     }
 }
 
-/// Deletes the held parts of hold `nonce` from these documents: the undo of
-/// a placement nobody was told about. Deleting, rather than marking them
-/// released, lets a later round reuse the nonce without mistaking an undone
-/// part for its own write.
-fn remove_parts<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-    section: usize,
-    docs: &[usize],
-    nonce: &str,
-) -> Result<(), BookingError> {
-    let op = format!("undo-{nonce}");
-    for doc in docs {
-        let key = inventory_key(event_id, section, *doc);
-        cas::update(
-            ctx,
-            &key,
-            &op,
-            || BookingError::Internal(format!("inventory document {key} is missing")),
-            |doc: &mut InventoryDoc| {
-                let before = doc.parts.len();
-                doc.parts
-                    .retain(|p| !(p.h == nonce && p.s == PartStatus::H));
-                Ok(if doc.parts.len() == before {
-                    Change::Keep(())
-                } else {
-                    Change::Write(())
-                })
-            },
-        )?;
-    }
-    Ok(())
+/// How [`end_parts`] ends the held parts of a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Delete them: the undo of a placement nobody was told about. Deleting,
+    /// rather than marking them released, lets a later round reuse the nonce
+    /// without mistaking an undone part for its own write.
+    Undo,
+    /// Mark them released (kept for status reads until pruned).
+    Release,
 }
 
-/// Moves the parts of hold `nonce` in these documents to `status`, leaving
-/// confirmed parts alone. Used to compensate a failed hold and by release.
+/// Ends the held parts of hold `nonce` in these documents, leaving
+/// confirmed parts alone.
 pub fn end_parts<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     event_id: &str,
     section: usize,
     docs: &[usize],
     nonce: &str,
-    status: PartStatus,
+    end: End,
 ) -> Result<(), BookingError> {
     let op = format!("end-{nonce}");
     for doc in docs {
-        let key = inventory_key(event_id, section, *doc);
-        cas::update(
+        parts::update_inventory(
             ctx,
-            &key,
+            event_id,
+            section,
+            *doc,
             &op,
-            || BookingError::Internal(format!("inventory document {key} is missing")),
             |doc: &mut InventoryDoc| {
                 let now_ms = ctx.env.now_ms();
-                match doc.part_mut(nonce) {
-                    Some(part) if part.s == PartStatus::H => {
-                        part.s = status;
-                        part.e = Some(now_ms);
-                        parts::prune(doc, now_ms);
-                        Ok(Change::Write(()))
+                let Some(index) = doc
+                    .parts
+                    .iter()
+                    .position(|p| p.h == nonce && p.s == PartStatus::H)
+                else {
+                    return Ok(Change::Keep(()));
+                };
+                match end {
+                    End::Undo => {
+                        doc.parts.remove(index);
                     }
-                    _ => Ok(Change::Keep(())),
+                    End::Release => {
+                        doc.parts[index].s = PartStatus::R;
+                        doc.parts[index].e = Some(now_ms);
+                        parts::prune(doc, now_ms);
+                    }
                 }
+                Ok(Change::Write(()))
             },
         )?;
     }

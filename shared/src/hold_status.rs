@@ -1,13 +1,13 @@
 //! `GET /holds/:hold_id`, and the JSON view of a hold every route returns.
 
-use crate::cas;
+use crate::cas::{self, Change};
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
 use crate::event::ready_meta;
 use crate::http::{Ctx, Reply};
 use crate::ids::HoldRef;
 use crate::model::{EventMeta, InventoryDoc, Part, SectionKind, inventory_key};
-use crate::parts::client_status;
+use crate::parts::{self, client_status};
 use crate::store::Store;
 use serde_json::{Value, json};
 
@@ -71,4 +71,30 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply
         200,
         &view(&meta, &hold, &part, ctx.env.now_ms()),
     ))
+}
+
+/// Read-modify-CAS of a hold's primary part: the commit point of confirm
+/// and release. `change` sees the part and the time of this attempt; a
+/// written change also tidies the document.
+pub fn update_primary<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    hold: &HoldRef,
+    verb: &str,
+    mut change: impl FnMut(&mut Part, u64) -> Result<Change<Part>, BookingError>,
+) -> Result<Part, BookingError> {
+    let not_found = || BookingError::NotFound("no hold with this id".into());
+    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
+    let op = format!("{verb}-{}", hold.nonce);
+    cas::update(ctx, &key, &op, not_found, |doc: &mut InventoryDoc| {
+        let now_ms = ctx.env.now_ms();
+        let part = doc
+            .part_mut(&hold.nonce)
+            .filter(|p| p.is_primary())
+            .ok_or_else(not_found)?;
+        let decision = change(part, now_ms)?;
+        if matches!(decision, Change::Write(_)) {
+            parts::prune(doc, now_ms);
+        }
+        Ok(decision)
+    })
 }

@@ -16,6 +16,21 @@ use crate::limits::{ENDED_PARTS_PER_DOCUMENT_MAX, ENDED_PARTS_RETENTION_SECONDS}
 use crate::model::{InventoryDoc, Part, PartStatus, inventory_key};
 use crate::store::Store;
 
+/// Read-modify-CAS of one inventory document. The layout created it with the
+/// event, so a missing one is a broken store, never a reason to create it.
+pub fn update_inventory<S: Store, E: Env, T>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    section: usize,
+    doc: usize,
+    op: &str,
+    change: impl FnMut(&mut InventoryDoc) -> Result<Change<T>, BookingError>,
+) -> Result<T, BookingError> {
+    let key = inventory_key(event_id, section, doc);
+    let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
+    cas::update(ctx, &key, op, missing, change)
+}
+
 /// What a part does to its document's units at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Occupancy {
@@ -102,14 +117,14 @@ pub fn finalize_primary<S: Store, E: Env>(
     primary_doc: u32,
     nonce: &str,
 ) -> Result<bool, BookingError> {
-    let key = inventory_key(event_id, section, primary_doc as usize);
     let now_ms = ctx.env.now_ms();
     let op = format!("expire-{nonce}");
-    cas::update(
+    update_inventory(
         ctx,
-        &key,
+        event_id,
+        section,
+        primary_doc as usize,
         &op,
-        || BookingError::Internal(format!("inventory document {key} is missing")),
         |doc: &mut InventoryDoc| {
             let Some(part) = doc.part_mut(nonce) else {
                 // Pruned: only ended parts are pruned, and confirmed parts never are.

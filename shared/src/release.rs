@@ -2,47 +2,30 @@
 //! back. One CAS on the primary part commits; other parts follow at once, so
 //! released inventory is sellable again immediately.
 
-use crate::cas::{self, Change};
+use crate::cas::Change;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::hold::end_parts;
-use crate::hold_status::locate;
+use crate::hold::{End, end_parts};
+use crate::hold_status::{locate, update_primary};
 use crate::http::{Ctx, Reply};
-use crate::model::{InventoryDoc, PartStatus, inventory_key};
-use crate::parts;
+use crate::model::PartStatus;
 use crate::store::Store;
 use serde_json::json;
 
 /// `POST /holds/:hold_id/release`, `DELETE /holds/:hold_id`.
 pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
-    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
-    let op = format!("release-{}", hold.nonce);
-    let part = cas::update(
-        ctx,
-        &key,
-        &op,
-        || BookingError::NotFound("no hold with this id".into()),
-        |doc: &mut InventoryDoc| {
-            let now_ms = ctx.env.now_ms();
-            let Some(part) = doc.part_mut(&hold.nonce).filter(|p| p.is_primary()) else {
-                return Err(BookingError::NotFound("no hold with this id".into()));
-            };
-            match part.s {
-                PartStatus::C => Err(BookingError::HoldConfirmed),
-                // Already released, or expired: either way nothing is held.
-                PartStatus::R | PartStatus::X => Ok(Change::Keep(part.clone())),
-                PartStatus::H => {
-                    part.s = PartStatus::R;
-                    part.e = Some(now_ms);
-                    let released = part.clone();
-                    parts::prune(doc, now_ms);
-                    Ok(Change::Write(released))
-                }
-            }
-        },
-    )?;
+    let part = update_primary(ctx, &hold, "release", |part, now_ms| match part.s {
+        PartStatus::C => Err(BookingError::HoldConfirmed),
+        // Already released, or expired: either way nothing is held.
+        PartStatus::R | PartStatus::X => Ok(Change::Keep(part.clone())),
+        PartStatus::H => {
+            part.s = PartStatus::R;
+            part.e = Some(now_ms);
+            Ok(Change::Write(part.clone()))
+        }
+    })?;
     let others: Vec<usize> = part.o.iter().map(|o| *o as usize).collect();
     let _ = end_parts(
         ctx,
@@ -50,7 +33,7 @@ pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Repl
         hold.section,
         &others,
         &hold.nonce,
-        PartStatus::R,
+        End::Release,
     );
     if let (Some(customer), Some(_)) = (&part.c, meta.max_per_customer) {
         let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, false);

@@ -113,24 +113,8 @@ fn check_invariants(
         };
         let doc: InventoryDoc =
             serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
-        // Live parts: sold, held, or secondary parts not yet resolved.
-        let live: Vec<_> = doc
-            .parts
-            .iter()
-            .filter(|p| {
-                p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some()))
-            })
-            .collect();
-        let used: u32 = live.iter().map(|p| p.units()).sum();
-        if used > doc.capacity() {
-            return Err(format!("step {}: {key} over capacity", state.steps));
-        }
-        let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.st).collect();
-        let total = seats.len();
-        seats.sort();
-        seats.dedup();
-        if seats.len() != total {
-            return Err(format!("step {}: {key} sells a seat twice", state.steps));
+        if let Some(violation) = common::document_violation(&doc, now) {
+            return Err(format!("step {}: {key}: {violation}", state.steps));
         }
         for part in &doc.parts {
             if part.s == PartStatus::C {

@@ -168,30 +168,15 @@ impl Booking {
             .collect()
     }
 
-    /// Storage invariants over every document: no document over capacity,
-    /// no seat in two live parts. Returns the number of confirmed units.
+    /// Storage invariants over every document (see [`document_violation`]).
+    /// Returns the number of confirmed units.
     pub fn check_documents(&self) -> u64 {
         let now = booking_core::env::Env::now_ms(&self.env);
         let mut confirmed = 0u64;
         for (key, doc) in self.inventory_docs() {
-            let live: Vec<_> = doc
-                .parts
-                .iter()
-                .filter(|p| {
-                    p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some()))
-                })
-                .collect();
-            let used: u32 = live.iter().map(|p| p.units()).sum();
-            assert!(
-                used <= doc.capacity(),
-                "{key} over capacity: {used} > {}",
-                doc.capacity()
-            );
-            let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.st).collect();
-            let total = seats.len();
-            seats.sort();
-            seats.dedup();
-            assert_eq!(seats.len(), total, "{key}: a seat is in two live parts");
+            if let Some(violation) = document_violation(&doc, now) {
+                panic!("{key}: {violation}");
+            }
             confirmed += doc
                 .parts
                 .iter()
@@ -201,4 +186,24 @@ impl Booking {
         }
         confirmed
     }
+}
+
+/// What is wrong with one inventory document, if anything: more units live
+/// than it has, or a seat in two live parts. Live means sold, held, or a
+/// secondary part not yet resolved against its primary.
+pub fn document_violation(doc: &InventoryDoc, now: u64) -> Option<String> {
+    let live: Vec<_> = doc
+        .parts
+        .iter()
+        .filter(|p| p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some())))
+        .collect();
+    let used: u32 = live.iter().map(|p| p.units()).sum();
+    if used > doc.capacity() {
+        return Some(format!("over capacity: {used} > {}", doc.capacity()));
+    }
+    let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.st).collect();
+    let total = seats.len();
+    seats.sort();
+    seats.dedup();
+    (seats.len() != total).then(|| "a seat is in two live parts".to_owned())
 }
