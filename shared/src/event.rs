@@ -398,10 +398,11 @@ fn authorize<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, request: &Request) -> Result
     }
 }
 
-/// Compares without an early exit, so response timing does not leak how
-/// much of a guessed token was right.
+/// Compares in constant time, so response timing does not leak how much
+/// of a guessed token was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// The meta of a ready event, or 404.

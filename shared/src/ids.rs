@@ -110,12 +110,10 @@ fn parse_index(text: &str) -> Option<usize> {
 /// FNV-1a, 64 bits. Stored layouts depend on it (seat blocks and buckets),
 /// so it must never change; std's hasher is not stable across releases.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 /// `stable_hash(bytes) % buckets`, as an index.
