@@ -106,11 +106,19 @@ impl store::HostBucket for HostState<'_> {
         Ok(self.bucket(&bucket)?.set(key, value).await?)
     }
 
-    async fn delete(&mut self, bucket: Resource<kv::Store>, key: String) -> Result<(), store::Error> {
+    async fn delete(
+        &mut self,
+        bucket: Resource<kv::Store>,
+        key: String,
+    ) -> Result<(), store::Error> {
         Ok(self.bucket(&bucket)?.delete(key).await?)
     }
 
-    async fn exists(&mut self, bucket: Resource<kv::Store>, key: String) -> Result<bool, store::Error> {
+    async fn exists(
+        &mut self,
+        bucket: Resource<kv::Store>,
+        key: String,
+    ) -> Result<bool, store::Error> {
         Ok(self.bucket(&bucket)?.exists(key).await?)
     }
 
@@ -217,7 +225,8 @@ impl atomics::Host for HostState<'_> {
 
 impl spin_variables::Host for HostState<'_> {
     async fn get(&mut self, name: String) -> Result<String, spin_variables::Error> {
-        crate::manifest::validate_variable_name(&name).map_err(spin_variables::Error::InvalidName)?;
+        crate::manifest::validate_variable_name(&name)
+            .map_err(spin_variables::Error::InvalidName)?;
         self.capabilities
             .variables
             .get(&name)

@@ -124,9 +124,9 @@ fn check_store_labels(
             if !locations.contains_key(label) {
                 let fix = match runtime_config {
                     Some(file) => format!("add [key_value_store.{label}] to {}", file.display()),
-                    None => format!(
-                        "pass --runtime-config-file with a [key_value_store.{label}] table"
-                    ),
+                    None => {
+                        format!("pass --runtime-config-file with a [key_value_store.{label}] table")
+                    }
                 };
                 bail!(
                     "{}: component {:?} lists key-value store {label:?}, which is not \
@@ -213,8 +213,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
             wal: config.sqlite_wal,
         },
     )?);
-    let components =
-        prepare_components(&manifest, &stores, &component_variables).await?;
+    let components = prepare_components(&manifest, &stores, &component_variables).await?;
     let app = Arc::new(server::App { router, components });
 
     let listener = TcpListener::bind(config.listen)
@@ -262,4 +261,87 @@ async fn prepare_components(
         compile_started.elapsed().as_millis()
     );
     Ok(prepared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a manifest into a fresh directory and returns its path.
+    fn manifest_in_temp_dir(test: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let dir =
+            std::env::temp_dir().join(format!("booking-host-serve-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("spin.toml");
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    const MANIFEST: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[component.web]
+source = "target/wasm32-wasip2/release/web.wasm"
+key_value_stores = ["default"]
+"#;
+
+    async fn serve_error(config: HostConfig) -> String {
+        match serve(config).await {
+            Ok(host) => {
+                host.shutdown();
+                "unexpectedly served".to_owned()
+            }
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unbuilt_components_are_reported_before_listening() -> anyhow::Result<()> {
+        let manifest = manifest_in_temp_dir("unbuilt", MANIFEST)?;
+        let error = serve_error(HostConfig::for_manifest(&manifest)).await;
+        assert!(error.contains("web.wasm"), "{error}");
+        assert!(
+            error.contains("cargo build --target wasm32-wasip2 --release"),
+            "{error}"
+        );
+        // Validation failed before anything was created next to the manifest.
+        let state = manifest.with_file_name(DEFAULT_STATE_DIR_NAME);
+        assert!(!state.exists(), "{}", state.display());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn unknown_store_labels_are_reported() -> anyhow::Result<()> {
+        let text = MANIFEST.replace(r#"["default"]"#, r#"["default", "cache"]"#);
+        let manifest = manifest_in_temp_dir("label", &text)?;
+        let error = serve_error(HostConfig::for_manifest(&manifest)).await;
+        assert!(
+            error.contains("\"cache\", which is not configured"),
+            "{error}"
+        );
+        assert!(error.contains("[key_value_store.cache]"), "{error}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn required_variables_come_from_the_environment() -> anyhow::Result<()> {
+        let text = format!("{MANIFEST}[variables]\nsecret = {{ required = true }}\n");
+        let manifest = manifest_in_temp_dir("required", &text)?;
+        let mut config = HostConfig::for_manifest(&manifest);
+        config.env_override = Some(BTreeMap::new());
+        let error = serve_error(config.clone()).await;
+        assert!(error.contains("SPIN_VARIABLE_SECRET"), "{error}");
+        // With the variable set, validation moves on to the (missing) component file.
+        config.env_override = Some(BTreeMap::from([(
+            "SPIN_VARIABLE_SECRET".to_owned(),
+            "s".to_owned(),
+        )]));
+        let error = serve_error(config).await;
+        assert!(error.contains("web.wasm"), "{error}");
+        Ok(())
+    }
 }

@@ -131,9 +131,9 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and validates a manifest file (not yet the `.wasm` files; see [`Self::check_sources`]).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read the Spin manifest {}: pass its path with --from",
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot read the Spin manifest {} ({error}); pass the right path with --from",
                 path.display()
             )
         })?;
@@ -437,7 +437,10 @@ command = "cargo build"
         let app = manifest.resolve_variables(&env)?;
         let components = manifest.component_variables(&app)?;
         let values = components.get("one").context("values of one")?;
-        assert_eq!(values.get("url").map(String::as_str), Some("https://eu.example/x"));
+        assert_eq!(
+            values.get("url").map(String::as_str),
+            Some("https://eu.example/x")
+        );
         assert_eq!(values.get("token").map(String::as_str), Some(""));
         Ok(())
     }
@@ -449,14 +452,20 @@ command = "cargo build"
             .resolve_variables(&|_: &str| None)
             .err()
             .context("expected an error")?;
-        assert!(error.to_string().contains("SPIN_VARIABLE_REGION"), "{error}");
+        assert!(
+            error.to_string().contains("SPIN_VARIABLE_REGION"),
+            "{error}"
+        );
         Ok(())
     }
 
     #[test]
     fn undeclared_variable_reference_is_an_error() {
         let text = MANIFEST.replace("{{ token }}x", "{{ nope }}");
-        let error = parse(&text).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let error = parse(&text)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
         assert!(error.contains("\"nope\", which is not declared"), "{error}");
     }
 
@@ -466,7 +475,10 @@ command = "cargo build"
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.contains("malformed Spin manifest spin.toml"), "{error}");
+        assert!(
+            error.contains("malformed Spin manifest spin.toml"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -204,9 +204,8 @@ fn matches(route: &Route, pieces: &[&str]) -> bool {
 
 /// Orders two matching routes by specificity, segment by segment; the wildcard ranks lowest.
 fn compare_specificity(a: &Route, b: &Route) -> Ordering {
-    let rank_at = |route: &Route, index: usize| -> u8 {
-        route.segments.get(index).map_or(0, Segment::rank)
-    };
+    let rank_at =
+        |route: &Route, index: usize| -> u8 { route.segments.get(index).map_or(0, Segment::rank) };
     let longest = a.segments.len().max(b.segments.len());
     for index in 0..longest {
         match rank_at(a, index).cmp(&rank_at(b, index)) {
@@ -242,27 +241,46 @@ mod tests {
     #[test]
     fn parameters_match_one_segment() -> anyhow::Result<()> {
         let router = project_router()?;
-        let matched = router.route("/events/e1").ok_or_else(|| anyhow::anyhow!("no match"))?;
+        let matched = router
+            .route("/events/e1")
+            .ok_or_else(|| anyhow::anyhow!("no match"))?;
         assert_eq!(matched.component, "inventory");
         assert_eq!(matched.params, vec![("event_id", "e1".to_owned())]);
         assert_eq!(matched.path_info, "");
         assert_eq!(matched.raw_route_or_prefix, "/events/:event_id");
-        assert_eq!(component_for(&router, "/events/e1/").as_deref(), Some("inventory"));
+        assert_eq!(
+            component_for(&router, "/events/e1/").as_deref(),
+            Some("inventory")
+        );
         assert_eq!(
             component_for(&router, "/events/e1/availability").as_deref(),
             Some("availability")
         );
-        assert_eq!(component_for(&router, "/holds/h/confirm").as_deref(), Some("confirm"));
-        assert_eq!(component_for(&router, "/holds/h").as_deref(), Some("release"));
-        assert_eq!(component_for(&router, "/events/e1/x/y").as_deref(), Some("fallback"));
-        assert_eq!(component_for(&router, "/events").as_deref(), Some("fallback"));
+        assert_eq!(
+            component_for(&router, "/holds/h/confirm").as_deref(),
+            Some("confirm")
+        );
+        assert_eq!(
+            component_for(&router, "/holds/h").as_deref(),
+            Some("release")
+        );
+        assert_eq!(
+            component_for(&router, "/events/e1/x/y").as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            component_for(&router, "/events").as_deref(),
+            Some("fallback")
+        );
         Ok(())
     }
 
     #[test]
     fn catch_all_gets_the_whole_path() -> anyhow::Result<()> {
         let router = project_router()?;
-        let matched = router.route("/nope/x/").ok_or_else(|| anyhow::anyhow!("no match"))?;
+        let matched = router
+            .route("/nope/x/")
+            .ok_or_else(|| anyhow::anyhow!("no match"))?;
         assert_eq!(matched.component, "fallback");
         assert_eq!(matched.path_info, "/nope/x/");
         assert_eq!(matched.raw_route_or_prefix, "");
@@ -277,7 +295,10 @@ mod tests {
         assert!(router.route("/a/1/2").is_none());
         assert!(router.route("/c").is_none());
         assert_eq!(router.route("/b").map(|m| m.path_info), Some(String::new()));
-        assert_eq!(router.route("/b/c/d").map(|m| m.path_info), Some("/c/d".to_owned()));
+        assert_eq!(
+            router.route("/b/c/d").map(|m| m.path_info),
+            Some("/c/d".to_owned())
+        );
         Ok(())
     }
 
@@ -290,10 +311,19 @@ mod tests {
             ("/one/:p", "param"),
             ("/one/exact", "exact"),
         ])?;
-        assert_eq!(component_for(&router, "/one/two/three/four").as_deref(), Some("three"));
+        assert_eq!(
+            component_for(&router, "/one/two/three/four").as_deref(),
+            Some("three")
+        );
         assert_eq!(component_for(&router, "/one/two/x").as_deref(), Some("two"));
-        assert_eq!(component_for(&router, "/one/exact").as_deref(), Some("exact"));
-        assert_eq!(component_for(&router, "/one/other").as_deref(), Some("param"));
+        assert_eq!(
+            component_for(&router, "/one/exact").as_deref(),
+            Some("exact")
+        );
+        assert_eq!(
+            component_for(&router, "/one/other").as_deref(),
+            Some("param")
+        );
         assert_eq!(component_for(&router, "/one/two").as_deref(), Some("two"));
         Ok(())
     }

@@ -145,13 +145,13 @@ pub fn compile(engine: &Engine, decl: &ComponentDecl) -> anyhow::Result<Componen
     Component::from_file(engine, &decl.source)
         .map_err(anyhow::Error::from)
         .with_context(|| {
-        format!(
-            "component {:?}: cannot load {} as a WebAssembly component; {} (for wasm32-wasip2)",
-            decl.id,
-            decl.source.display(),
-            crate::manifest::BUILD_HINT
-        )
-    })
+            format!(
+                "component {:?}: cannot load {} as a WebAssembly component; {} (for wasm32-wasip2)",
+                decl.id,
+                decl.source.display(),
+                crate::manifest::BUILD_HINT
+            )
+        })
 }
 
 impl PreparedComponent {
@@ -181,13 +181,13 @@ impl PreparedComponent {
         let pre = ProxyPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-            format!(
-                "component {:?} ({}) does not export wasi:http/incoming-handler@0.2; is it an \
+                format!(
+                    "component {:?} ({}) does not export wasi:http/incoming-handler@0.2; is it an \
                  HTTP component?",
-                decl.id,
-                decl.source.display()
-            )
-        })?;
+                    decl.id,
+                    decl.source.display()
+                )
+            })?;
         Ok(Self {
             id: Arc::clone(&capabilities.component),
             pre,
@@ -212,6 +212,8 @@ impl PreparedComponent {
     ) -> Option<hyper::Response<HyperOutgoingBody>> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
+        // Guest output goes to stderr: stdout carries only the `Serving` line tests parse.
+        wasi.stdout(std::io::stderr());
         for (key, value) in &self.environment {
             wasi.env(key, value);
         }

@@ -36,8 +36,10 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
                 // Accept errors (for example running out of file descriptors) are transient:
                 // report and keep accepting, as a server under load should.
                 eprintln!("booking-host: accept failed: {error}");
-                tokio::time::sleep(std::time::Duration::from_millis(ACCEPT_RETRY_DELAY_MILLISECONDS))
-                    .await;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    ACCEPT_RETRY_DELAY_MILLISECONDS,
+                ))
+                .await;
                 continue;
             }
         };
@@ -64,7 +66,11 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
 const ACCEPT_RETRY_DELAY_MILLISECONDS: u64 = 50;
 
 fn empty_response(status: StatusCode) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    let mut response = Response::new(
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
     response
 }
@@ -135,7 +141,10 @@ fn prepare_request(
         .build()?;
 
     let mut spin_headers: Vec<(HeaderName, String)> = vec![
-        (HeaderName::from_static("spin-path-info"), matched.path_info.clone()),
+        (
+            HeaderName::from_static("spin-path-info"),
+            matched.path_info.clone(),
+        ),
         (HeaderName::from_static("spin-full-url"), full_url),
         (
             HeaderName::from_static("spin-matched-route"),
@@ -150,12 +159,18 @@ fn prepare_request(
             HeaderName::from_static("spin-component-route"),
             matched.raw_route_or_prefix.to_owned(),
         ),
-        (HeaderName::from_static("spin-client-addr"), client_addr.to_string()),
+        (
+            HeaderName::from_static("spin-client-addr"),
+            client_addr.to_string(),
+        ),
     ];
     // One header per `:name` parameter, named as Spin names it: SPIN_PATH_MATCH_<NAME> turned
     // into a lower-case, dash-separated header name.
     for (name, value) in &matched.params {
-        let header = format!("spin-path-match-{}", name.replace('_', "-").to_ascii_lowercase());
+        let header = format!(
+            "spin-path-match-{}",
+            name.replace('_', "-").to_ascii_lowercase()
+        );
         spin_headers.push((HeaderName::try_from(header)?, value.clone()));
     }
     let headers = request.headers_mut();

@@ -52,7 +52,10 @@ impl Backend for MemoryBackend {
         Ok(keys
             .iter()
             .filter(|key| seen.insert(key.as_str()))
-            .filter_map(|key| rows.get(key).map(|value| (key.clone(), Some(value.clone()))))
+            .filter_map(|key| {
+                rows.get(key)
+                    .map(|value| (key.clone(), Some(value.clone())))
+            })
             .collect())
     }
 

@@ -51,7 +51,8 @@ impl SqliteBackend {
         if settings.wal {
             // `journal_mode` answers with the mode actually set, so it must be read back.
             let _mode: String =
-                connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+                connection
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
         }
         connection.execute(

@@ -74,10 +74,17 @@ async fn basic_operations() -> anyhow::Result<()> {
         assert!(!store.exists("a".into()).await?, "{kind:?}");
         store.set("a".into(), b"1".to_vec()).await?;
         store.set("a".into(), b"2".to_vec()).await?;
-        assert_eq!(store.get("a".into()).await?, Some(b"2".to_vec()), "{kind:?}");
+        assert_eq!(
+            store.get("a".into()).await?,
+            Some(b"2".to_vec()),
+            "{kind:?}"
+        );
         assert!(store.exists("a".into()).await?, "{kind:?}");
         store
-            .set_many(vec![("b".into(), b"x".to_vec()), ("c".into(), b"y".to_vec())])
+            .set_many(vec![
+                ("b".into(), b"x".to_vec()),
+                ("c".into(), b"y".to_vec()),
+            ])
             .await?;
         let mut keys = store.keys().await?;
         keys.sort();
@@ -122,7 +129,11 @@ async fn cas_succeeds_when_value_unchanged() -> anyhow::Result<()> {
         cas.swap(b"new".to_vec())
             .await
             .map_err(|error| anyhow::anyhow!("{kind:?}: swap failed: {error:?}"))?;
-        assert_eq!(store.get("k".into()).await?, Some(b"new".to_vec()), "{kind:?}");
+        assert_eq!(
+            store.get("k".into()).await?,
+            Some(b"new".to_vec()),
+            "{kind:?}"
+        );
     }
     Ok(())
 }
@@ -139,14 +150,22 @@ async fn cas_fails_when_value_changed_and_returns_a_fresh_handle() -> anyhow::Re
             Err(SwapError::CasFailed(retry)) => retry,
             other => anyhow::bail!("{kind:?}: expected cas-failed, got {other:?}"),
         };
-        assert_eq!(store.get("k".into()).await?, Some(b"other".to_vec()), "{kind:?}");
+        assert_eq!(
+            store.get("k".into()).await?,
+            Some(b"other".to_vec()),
+            "{kind:?}"
+        );
         assert_eq!(retry.key(), "k", "{kind:?}");
         // Spin reads the latest value into the new handle, so swapping it right away succeeds.
         retry
             .swap(b"mine".to_vec())
             .await
             .map_err(|error| anyhow::anyhow!("{kind:?}: retry failed: {error:?}"))?;
-        assert_eq!(store.get("k".into()).await?, Some(b"mine".to_vec()), "{kind:?}");
+        assert_eq!(
+            store.get("k".into()).await?,
+            Some(b"mine".to_vec()),
+            "{kind:?}"
+        );
     }
     Ok(())
 }
@@ -185,7 +204,11 @@ async fn cas_without_snapshot_is_an_unconditional_upsert() -> anyhow::Result<()>
             .swap(b"second".to_vec())
             .await
             .map_err(|error| anyhow::anyhow!("{kind:?}: {error:?}"))?;
-        assert_eq!(store.get("new".into()).await?, Some(b"second".to_vec()), "{kind:?}");
+        assert_eq!(
+            store.get("new".into()).await?,
+            Some(b"second".to_vec()),
+            "{kind:?}"
+        );
 
         // Without any current() call the swap overwrites whatever is stored.
         store.set("existing".into(), b"stored".to_vec()).await?;
@@ -199,7 +222,11 @@ async fn cas_without_snapshot_is_an_unconditional_upsert() -> anyhow::Result<()>
             .swap(b"two".to_vec())
             .await
             .map_err(|error| anyhow::anyhow!("{kind:?}: {error:?}"))?;
-        assert_eq!(store.get("existing".into()).await?, Some(b"two".to_vec()), "{kind:?}");
+        assert_eq!(
+            store.get("existing".into()).await?,
+            Some(b"two".to_vec()),
+            "{kind:?}"
+        );
     }
     Ok(())
 }
@@ -227,7 +254,11 @@ async fn increment_is_atomic_under_concurrency() -> anyhow::Result<()> {
             Some(expected.to_le_bytes().to_vec()),
             "{kind:?}"
         );
-        assert_eq!(store.increment("counter".into(), -expected).await?, 0, "{kind:?}");
+        assert_eq!(
+            store.increment("counter".into(), -expected).await?,
+            0,
+            "{kind:?}"
+        );
         store.set("text".into(), b"abc".to_vec()).await?;
         assert!(store.increment("text".into(), 1).await.is_err(), "{kind:?}");
     }
@@ -247,7 +278,10 @@ async fn cas_retry_loops_share_the_store_safely() -> anyhow::Result<()> {
                 for operation in 0..OPERATIONS_PER_TASK {
                     // Unrelated traffic on other keys interleaves with the CAS loop.
                     store
-                        .set(format!("own-{task_number}"), operation.to_le_bytes().to_vec())
+                        .set(
+                            format!("own-{task_number}"),
+                            operation.to_le_bytes().to_vec(),
+                        )
                         .await?;
                     let mut cas = store.new_cas("total".into());
                     loop {
@@ -269,7 +303,9 @@ async fn cas_retry_loops_share_the_store_safely() -> anyhow::Result<()> {
         for task in tasks {
             task.await??;
         }
-        let expected = (CONCURRENT_TASKS * OPERATIONS_PER_TASK).to_string().into_bytes();
+        let expected = (CONCURRENT_TASKS * OPERATIONS_PER_TASK)
+            .to_string()
+            .into_bytes();
         assert_eq!(store.get("total".into()).await?, Some(expected), "{kind:?}");
         assert_eq!(store.keys().await?.len(), CONCURRENT_TASKS + 1, "{kind:?}");
     }
