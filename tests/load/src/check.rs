@@ -1,0 +1,493 @@
+//! The invariant checker: from every answer a run got and from the state read
+//! back at rest, decide whether the service kept its promises. Every rule
+//! names itself and cites the exchanges that break it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::log::{EventSpec, Exchange, FinalState, Route, SectionSpec};
+
+/// Allowance for clock differences between the load tool and the server when
+/// judging whether a hold had expired (both run on one machine here).
+const EXPIRY_SLACK_MS: u64 = 2_000;
+
+/// At most this many violations of one rule are kept as evidence.
+const EVIDENCE_PER_RULE: usize = 20;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: &'static str,
+    pub evidence: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub violations: Vec<Violation>,
+    /// Violations per rule, including those beyond the kept evidence.
+    pub counts: BTreeMap<&'static str, u64>,
+}
+
+impl Report {
+    fn add(&mut self, rule: &'static str, evidence: String) {
+        let count = self.counts.entry(rule).or_default();
+        *count += 1;
+        if *count as usize <= EVIDENCE_PER_RULE {
+            self.violations.push(Violation { rule, evidence });
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+/// A hold the service granted (a 201).
+#[derive(Debug)]
+struct Granted<'a> {
+    exchange: &'a Exchange,
+    section: String,
+    quantity: u64,
+    seats: BTreeSet<String>,
+    expires_unix_ms: Option<u64>,
+}
+
+fn seat_set(value: &Value) -> BTreeSet<String> {
+    value
+        .as_array()
+        .map(|seats| {
+            seats
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rfc3339_unix_ms(value: &Value) -> Option<u64> {
+    let time = humantime::parse_rfc3339(value.as_str()?).ok()?;
+    let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
+}
+
+fn num(value: &Value, field: &str) -> Option<u64> {
+    value.get(field).and_then(Value::as_u64)
+}
+
+/// Checks one run. `log` is every exchange of the load phase (in any order).
+pub fn check(events: &[EventSpec], log: &[Exchange], final_state: &FinalState) -> Report {
+    let mut report = Report::default();
+    check_answers(log, &mut report);
+    let granted = check_grants(log, &mut report);
+    check_idempotency(log, &mut report);
+    let (confirmed, released) = check_resolutions(log, &granted, &mut report);
+    check_final_reads(&granted, &confirmed, &released, final_state, &mut report);
+    for event in events {
+        check_event_at_rest(event, &granted, &confirmed, final_state, &mut report);
+    }
+    report
+}
+
+/// Every request got an answer; 503 carries Retry-After; no other 5xx; every
+/// status is one the contract allows for that route; live availability adds up.
+fn check_answers(log: &[Exchange], report: &mut Report) {
+    for ex in log {
+        let Some(status) = ex.status else {
+            report.add("every-request-answered", ex.evidence());
+            continue;
+        };
+        if status == 503 {
+            if ex.retry_after.is_none() {
+                report.add("503-carries-retry-after", ex.evidence());
+            }
+            continue;
+        }
+        if status >= 500 {
+            report.add("no-server-errors", ex.evidence());
+            continue;
+        }
+        let allowed = match ex.route {
+            Route::PutEvent => matches!(status, 200 | 201),
+            Route::Availability => status == 200,
+            Route::Hold | Route::HoldReplay => {
+                status == 201
+                    || (status == 409
+                        && matches!(
+                            ex.problem_type(),
+                            "sold-out" | "seats-unavailable" | "request-in-progress"
+                        ))
+            }
+            // 404 is judged against the hold's fate in `check_final_reads`.
+            Route::GetHold => matches!(status, 200 | 404),
+            // 410 is judged against the hold's expiry in `check_resolutions`.
+            Route::Confirm => matches!(status, 200 | 410),
+            Route::Release => status == 200,
+        };
+        if !allowed {
+            report.add("expected-status", ex.evidence());
+        }
+        if ex.route == Route::Availability && status == 200 {
+            check_availability_sums(ex, report);
+        }
+    }
+}
+
+/// Units are conserved in every snapshot, even mid-sale: each document
+/// conserves its own units, so their sum is always the capacity.
+fn check_availability_sums(ex: &Exchange, report: &mut Report) {
+    let Some(sections) = ex.body.get("sections").and_then(Value::as_array) else {
+        report.add("availability-shape", ex.evidence());
+        return;
+    };
+    for s in sections {
+        match (
+            num(s, "capacity"),
+            num(s, "available"),
+            num(s, "held"),
+            num(s, "sold"),
+        ) {
+            (Some(c), Some(a), Some(h), Some(so)) => {
+                if a + h + so != c {
+                    report.add(
+                        "units-conserved",
+                        format!(
+                            "available {a} + held {h} + sold {so} != capacity {c}: {}",
+                            ex.evidence()
+                        ),
+                    );
+                }
+            }
+            _ => report.add("availability-shape", ex.evidence()),
+        }
+    }
+}
+
+/// Collects the 201 holds; each must match its request and have its own id.
+fn check_grants<'a>(log: &'a [Exchange], report: &mut Report) -> BTreeMap<String, Granted<'a>> {
+    let mut granted: BTreeMap<String, Granted<'a>> = BTreeMap::new();
+    for ex in log {
+        if !matches!(ex.route, Route::Hold | Route::HoldReplay) || ex.status != Some(201) {
+            continue;
+        }
+        let Some(hold_id) = ex.body.get("hold_id").and_then(Value::as_str) else {
+            report.add("hold-answer-shape", ex.evidence());
+            continue;
+        };
+        let section = ex
+            .body
+            .get("section")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let quantity = num(&ex.body, "quantity").unwrap_or(0);
+        let seats = seat_set(&ex.body["seats"]);
+        let requested_section = ex
+            .request
+            .get("section")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let requested_seats = seat_set(&ex.request["seats"]);
+        let requested_quantity =
+            num(&ex.request, "quantity").unwrap_or(requested_seats.len() as u64);
+        if section != requested_section
+            || quantity != requested_quantity
+            || (!requested_seats.is_empty() && seats != requested_seats)
+        {
+            report.add("hold-matches-request", ex.evidence());
+        }
+        if let Some(previous) = granted.get(hold_id) {
+            // The same id twice is only right for two answers to one Idempotency-Key.
+            if previous.exchange.idempotency_key.is_none()
+                || previous.exchange.idempotency_key != ex.idempotency_key
+            {
+                report.add(
+                    "hold-id-unique",
+                    format!("{}\nand {}", previous.exchange.evidence(), ex.evidence()),
+                );
+            }
+            continue;
+        }
+        granted.insert(
+            hold_id.to_owned(),
+            Granted {
+                exchange: ex,
+                section,
+                quantity,
+                seats,
+                expires_unix_ms: rfc3339_unix_ms(&ex.body["expires_at"]),
+            },
+        );
+    }
+    granted
+}
+
+/// All definite answers to one Idempotency-Key agree (a busy 503 or a
+/// `request-in-progress` 409 is not an answer to the request itself).
+fn check_idempotency(log: &[Exchange], report: &mut Report) {
+    let mut by_key: BTreeMap<(&str, &str), Vec<&Exchange>> = BTreeMap::new();
+    for ex in log {
+        if let (Route::Hold | Route::HoldReplay, Some(key), Some(status)) =
+            (ex.route, ex.idempotency_key.as_deref(), ex.status)
+            && status != 503
+            && !(status == 409 && ex.problem_type() == "request-in-progress")
+        {
+            by_key
+                .entry((ex.event_id.as_str(), key))
+                .or_default()
+                .push(ex);
+        }
+    }
+    for answers in by_key.values() {
+        let Some((first, rest)) = answers.split_first() else {
+            continue;
+        };
+        for other in rest {
+            let same = first.status == other.status
+                && first.body.get("hold_id") == other.body.get("hold_id")
+                && first.problem_type() == other.problem_type();
+            if !same {
+                report.add(
+                    "idempotent-replay",
+                    format!("{}\nvs {}", first.evidence(), other.evidence()),
+                );
+            }
+        }
+    }
+}
+
+/// Confirms and releases: answers agree with the hold; a 410 only for a hold
+/// that had expired; no hold both confirmed and released.
+fn check_resolutions(
+    log: &[Exchange],
+    granted: &BTreeMap<String, Granted<'_>>,
+    report: &mut Report,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut confirmed = BTreeSet::new();
+    let mut released = BTreeSet::new();
+    for ex in log {
+        let Some(hold_id) = ex.hold_id.as_deref() else {
+            continue;
+        };
+        match (ex.route, ex.status) {
+            (Route::Confirm, Some(200)) => {
+                let status_ok = ex.body.get("status").and_then(Value::as_str) == Some("confirmed");
+                let quantity_ok = granted
+                    .get(hold_id)
+                    .is_none_or(|g| num(&ex.body, "quantity") == Some(g.quantity));
+                if !status_ok || !quantity_ok {
+                    report.add("confirm-answer", ex.evidence());
+                }
+                confirmed.insert(hold_id.to_owned());
+            }
+            (Route::Confirm, Some(410)) => {
+                let expired = granted
+                    .get(hold_id)
+                    .and_then(|g| g.expires_unix_ms)
+                    .is_some_and(|expires| ex.sent_unix_ms + EXPIRY_SLACK_MS >= expires);
+                if !expired {
+                    report.add("confirm-of-live-hold-refused", ex.evidence());
+                }
+            }
+            (Route::Release, Some(200)) => {
+                released.insert(hold_id.to_owned());
+            }
+            _ => {}
+        }
+    }
+    for id in confirmed.intersection(&released) {
+        report.add("confirmed-or-released-not-both", format!("hold {id}"));
+    }
+    (confirmed, released)
+}
+
+/// Every granted hold is readable at rest, with the fate its answers promised.
+fn check_final_reads(
+    granted: &BTreeMap<String, Granted<'_>>,
+    confirmed: &BTreeSet<String>,
+    released: &BTreeSet<String>,
+    final_state: &FinalState,
+    report: &mut Report,
+) {
+    for (id, g) in granted {
+        let Some(read) = final_state.holds.get(id) else {
+            report.add(
+                "hold-readable",
+                format!("hold {id} was never read back: {}", g.exchange.evidence()),
+            );
+            continue;
+        };
+        let status = read
+            .body
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let expired_by_now = g
+            .expires_unix_ms
+            .is_some_and(|e| e <= final_state.read_unix_ms + EXPIRY_SLACK_MS);
+        if confirmed.contains(id) {
+            if read.status != Some(200) || status != "confirmed" {
+                report.add("confirmed-stays-confirmed", read.evidence());
+            }
+        } else if released.contains(id) {
+            // Ended holds may be pruned (documented): 404 is allowed.
+            if !(read.status == Some(404) || (read.status == Some(200) && status == "released")) {
+                report.add("released-reads-released", read.evidence());
+            }
+        } else {
+            let ok = match read.status {
+                Some(200) => status == "held" || (status == "expired" && expired_by_now),
+                Some(404) => expired_by_now,
+                _ => false,
+            };
+            if !ok {
+                report.add("hold-readable", read.evidence());
+            }
+        }
+    }
+}
+
+fn check_event_at_rest(
+    event: &EventSpec,
+    granted: &BTreeMap<String, Granted<'_>>,
+    confirmed: &BTreeSet<String>,
+    final_state: &FinalState,
+    report: &mut Report,
+) {
+    let Some(availability) = final_state.availability.get(&event.id) else {
+        report.add(
+            "final-availability",
+            format!("event {} was not read back", event.id),
+        );
+        return;
+    };
+    if availability.status != Some(200) {
+        report.add("final-availability", availability.evidence());
+        return;
+    }
+    let sections = availability.body.get("sections").and_then(Value::as_array);
+    for spec in &event.sections {
+        let Some(snapshot) = sections.and_then(|s| {
+            s.iter()
+                .find(|x| x.get("id").and_then(Value::as_str) == Some(spec.id.as_str()))
+        }) else {
+            report.add(
+                "final-availability",
+                format!("section {} missing: {}", spec.id, availability.evidence()),
+            );
+            continue;
+        };
+        check_section_at_rest(
+            event,
+            spec,
+            snapshot,
+            granted,
+            confirmed,
+            final_state,
+            report,
+        );
+    }
+}
+
+fn check_section_at_rest(
+    event: &EventSpec,
+    spec: &SectionSpec,
+    snapshot: &Value,
+    granted: &BTreeMap<String, Granted<'_>>,
+    confirmed: &BTreeSet<String>,
+    final_state: &FinalState,
+    report: &mut Report,
+) {
+    let place = format!("event {} section {}", event.id, spec.id);
+    let (Some(available), Some(held), Some(sold)) = (
+        num(snapshot, "available"),
+        num(snapshot, "held"),
+        num(snapshot, "sold"),
+    ) else {
+        report.add("final-availability", format!("{place}: {snapshot}"));
+        return;
+    };
+    if available + held + sold != spec.capacity {
+        report.add(
+            "units-conserved-at-rest",
+            format!(
+                "{place}: available {available} + held {held} + sold {sold} != capacity {}",
+                spec.capacity
+            ),
+        );
+    }
+    let in_section = |g: &&Granted<'_>| g.exchange.event_id == event.id && g.section == spec.id;
+    let confirmed_holds: Vec<(&String, &Granted<'_>)> = granted
+        .iter()
+        .filter(|(id, g)| confirmed.contains(*id) && in_section(g))
+        .collect();
+    let confirmed_units: u64 = confirmed_holds.iter().map(|(_, g)| g.quantity).sum();
+    if sold > spec.capacity || confirmed_units > spec.capacity {
+        report.add(
+            "no-oversell",
+            format!(
+                "{place}: capacity {}, sold {sold}, buyers were told they bought {confirmed_units}",
+                spec.capacity
+            ),
+        );
+    }
+    if sold != confirmed_units {
+        report.add(
+            "sold-equals-confirmed",
+            format!("{place}: sold {sold} but confirmed answers add up to {confirmed_units}"),
+        );
+    }
+    // Holds still held at rest (read back as `held`) are exactly the held units.
+    let live_units: u64 = granted
+        .iter()
+        .filter(|(_, g)| in_section(g))
+        .filter(|(id, _)| {
+            final_state.holds.get(*id).is_some_and(|r| {
+                r.status == Some(200)
+                    && r.body.get("status").and_then(Value::as_str) == Some("held")
+            })
+        })
+        .map(|(_, g)| g.quantity)
+        .sum();
+    if live_units != held {
+        report.add(
+            "held-equals-live-holds",
+            format!("{place}: held {held} but holds read back as held add up to {live_units}"),
+        );
+    }
+    if spec.seats.is_some() {
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for (id, g) in &confirmed_holds {
+            for seat in &g.seats {
+                if let Some(other) = owner.insert(seat.as_str(), id.as_str()) {
+                    report.add(
+                        "seat-sold-once",
+                        format!("{place}: seat {seat} confirmed in holds {other} and {id}"),
+                    );
+                }
+            }
+        }
+        let free = seat_set(&snapshot["available_seats"]);
+        if free.len() as u64 != available {
+            report.add(
+                "final-availability",
+                format!(
+                    "{place}: available {available} but {} seats listed",
+                    free.len()
+                ),
+            );
+        }
+        for seat in owner.keys() {
+            if free.contains(*seat) {
+                report.add(
+                    "seat-sold-once",
+                    format!("{place}: sold seat {seat} is listed as available"),
+                );
+            }
+        }
+    }
+}

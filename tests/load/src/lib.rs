@@ -1,0 +1,18 @@
+//! booking-load: drives the booking API with flash-sale traffic, checks every
+//! invariant the service promises from the answers and the state at rest, and
+//! reports throughput, latency, conflicts and memory.
+//!
+//! - [`scenario`]: the scenarios and the closed/open load models;
+//! - [`check`]: the invariant checker (pure: a log and a final state in, violations out);
+//! - [`stats`] and [`report`]: figures, JSON, markdown and charts;
+//! - [`server`]: starts the local runtime for a run;
+//! - [`floor`]: the SQLite CAS micro-benchmark (the storage floor).
+
+pub mod check;
+pub mod client;
+pub mod floor;
+pub mod log;
+pub mod report;
+pub mod scenario;
+pub mod server;
+pub mod stats;

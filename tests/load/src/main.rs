@@ -1,0 +1,464 @@
+//! booking-load: flash-sale load generator with invariant checking.
+//! `booking-load --help` lists the commands; results/README.md shows the benchmark runs.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context;
+use booking_load::{
+    floor,
+    report::{self, RunFile, SUSTAINED_P99_LIMIT_MS, SweepFile, ViolationRecord},
+    scenario::{self, LoadModel, RunConfig, RunResult, Scenario},
+    server::{self, LocalRuntime, RuntimeOptions},
+};
+use clap::{Args, Parser, Subcommand};
+
+/// Consecutive sweep steps over the p99 limit after which higher rates are skipped.
+const SWEEP_STOP_AFTER_FAILED_STEPS: usize = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Flash-sale load generator for the booking API, with an invariant checker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One general section (default 500 units), buyers of 1–4: hold, then confirm 90% / release 10%.
+    FlashSale(RunArgs),
+    /// A seated section; every buyer wants 1–2 of the same hot seats.
+    HotSeats(RunArgs),
+    /// 10 events: 80% availability reads, holds, confirms, releases, holds left to expire.
+    Mixed(RunArgs),
+    /// Open-loop rate sweep: one run per rate; reports the highest rate with hold p99 < 100 ms.
+    Sweep(SweepArgs),
+    /// Storage floor: raw SQLite CAS round trips/s with Spin's settings (one hot key, many keys).
+    Floor(FloorArgs),
+    /// Side-by-side markdown (and a sweep chart) from result JSON files.
+    Table(TableArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct TargetArgs {
+    /// A running server (e.g. `spin up`); default: start target/release/booking-host on a fresh SQLite state dir.
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Admin token of `--base-url` (to create the events).
+    #[arg(long, env = "BOOKING_ADMIN_TOKEN", default_value = "")]
+    admin_token: String,
+    /// Start the local runtime with `--sqlite-wal` (faster, NOT Spin's default: label such runs).
+    #[arg(long)]
+    sqlite_wal: bool,
+    /// Add this process's peak RSS (VmHWM) to the memory figure (repeatable; e.g. the peer's pid).
+    #[arg(long = "rss-pid")]
+    rss_pids: Vec<u32>,
+    /// Name of the run in the results (default: system and scenario).
+    #[arg(long)]
+    label: Option<String>,
+    /// Folder for `<label>.json`, `.md` and `.png`.
+    #[arg(long, default_value = "results")]
+    out_dir: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct LoadArgs {
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of buyers (default: 20,000 flash-sale, 2,000 hot-seats, 5,000 mixed).
+    #[arg(long)]
+    buyers: Option<u64>,
+    /// Units of the general section (flash-sale, mixed) or seats of the section (hot-seats).
+    #[arg(long)]
+    capacity: Option<u64>,
+    /// `shards` of general sections (default: the service's default).
+    #[arg(long)]
+    shards: Option<u64>,
+    /// The seats everyone wants (hot-seats).
+    #[arg(long, default_value_t = 8)]
+    hot_seats: u64,
+    /// Hold lifetime (default: 300 s; mixed: 3 s so holds expire during the run).
+    #[arg(long)]
+    hold_ttl_seconds: Option<u64>,
+    /// Percent of granted holds replayed with their Idempotency-Key.
+    #[arg(long, default_value_t = 5)]
+    replay_percent: u32,
+}
+
+impl LoadArgs {
+    fn config(&self, scenario: Scenario, load: LoadModel, progress: bool) -> RunConfig {
+        let mut c = RunConfig::defaults(scenario);
+        c.seed = self.seed;
+        c.load = load;
+        c.progress = progress;
+        c.shards = self.shards;
+        c.hot_seats = self.hot_seats;
+        c.replay_percent = self.replay_percent.min(100);
+        if let Some(b) = self.buyers {
+            c.buyers = b;
+        }
+        if let Some(cap) = self.capacity {
+            c.capacity = cap;
+        }
+        if let Some(ttl) = self.hold_ttl_seconds {
+            c.hold_ttl_seconds = ttl;
+        }
+        c
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Closed loop: buyers in flight at once.
+    #[arg(long, default_value_t = 500, conflicts_with = "rate")]
+    concurrency: u64,
+    /// Open loop: buyers arriving per second (latency counted from each arrival).
+    #[arg(long)]
+    rate: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    load: LoadArgs,
+    #[arg(long, value_enum, default_value = "flash-sale")]
+    scenario: Scenario,
+    /// Offered rates, buyers/s, in increasing order.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "250,500,1000,1500,2000,3000"
+    )]
+    rates: Vec<f64>,
+    /// Length of each step; buyers = rate × seconds.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+#[derive(Args, Debug)]
+struct FloorArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Key counts to measure (1 = one hot key).
+    #[arg(long, value_delimiter = ',', default_value = "1,1000")]
+    keys: Vec<u64>,
+    #[arg(long, default_value_t = floor::DEFAULT_VALUE_BYTES)]
+    value_bytes: usize,
+    /// Also measure WAL + synchronous=NORMAL (labelled; not Spin's default).
+    #[arg(long)]
+    with_wal: bool,
+    /// Where the database lives (default: the system temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long, default_value = "results")]
+    out_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct TableArgs {
+    /// Run or sweep JSON files written by booking-load.
+    files: Vec<PathBuf>,
+    /// Also write the table here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the sweep chart (PNG) here.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `Ok(false)`: the run finished but an invariant was violated.
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::FlashSale(a) => scenario_command(Scenario::FlashSale, a).await,
+        Command::HotSeats(a) => scenario_command(Scenario::HotSeats, a).await,
+        Command::Mixed(a) => scenario_command(Scenario::Mixed, a).await,
+        Command::Sweep(a) => sweep_command(a).await,
+        Command::Floor(a) => floor_command(&a),
+        Command::Table(a) => table_command(&a),
+    }
+}
+
+/// The system under test: a server we started, or one given by URL.
+struct Target {
+    local: Option<LocalRuntime>,
+    base_url: String,
+    admin_token: String,
+    rss_pids: Vec<u32>,
+    system: String,
+}
+
+fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
+    if let Some(url) = &args.base_url {
+        return Ok(Target {
+            local: None,
+            base_url: url.clone(),
+            admin_token: args.admin_token.clone(),
+            rss_pids: args.rss_pids.clone(),
+            system: "server".to_owned(),
+        });
+    }
+    let mut options = RuntimeOptions::from_workspace();
+    options.sqlite_wal = args.sqlite_wal;
+    let local = LocalRuntime::start(&options)?;
+    let mut rss_pids = args.rss_pids.clone();
+    rss_pids.push(local.pid);
+    Ok(Target {
+        base_url: local.base_url.clone(),
+        admin_token: local.admin_token.clone(),
+        local: Some(local),
+        rss_pids,
+        system: if args.sqlite_wal {
+            "booking-host-wal"
+        } else {
+            "booking-host"
+        }
+        .to_owned(),
+    })
+}
+
+fn peak_rss_mib(pids: &[u32]) -> Option<f64> {
+    let kib: Vec<u64> = pids
+        .iter()
+        .filter_map(|&p| server::peak_rss_kib(p))
+        .collect();
+    (!kib.is_empty()).then(|| kib.iter().sum::<u64>() as f64 / 1024.0)
+}
+
+fn run_file(result: &RunResult) -> RunFile {
+    RunFile {
+        figures: result.figures.clone(),
+        violations: result
+            .check
+            .violations
+            .iter()
+            .map(ViolationRecord::from)
+            .collect(),
+        violation_counts: result
+            .check
+            .counts
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+    }
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("write {}", path.display()))
+}
+
+fn report_violations(file: &RunFile) {
+    if file.figures.violations > 0 {
+        eprintln!(
+            "INVARIANT VIOLATIONS in {}: {:?}",
+            file.figures.label, file.violation_counts
+        );
+        for v in &file.violations {
+            eprintln!("  [{}] {}", v.rule, v.evidence);
+        }
+    }
+}
+
+async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<bool> {
+    let load = match args.rate {
+        Some(rate) => LoadModel::Open {
+            rate_per_second: rate,
+        },
+        None => LoadModel::Closed {
+            concurrency: args.concurrency,
+        },
+    };
+    let config = args.load.config(scenario, load, !args.target.no_progress);
+    let target = start_target(&args.target)?;
+    let result = scenario::run(&target.base_url, &target.admin_token, &config).await?;
+    let mut file = run_file(&result);
+    file.figures.peak_rss_mib = peak_rss_mib(&target.rss_pids);
+    file.figures.label = args
+        .target
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", target.system, scenario.name()));
+    drop(target.local);
+    let markdown = report::run_markdown(&file);
+    println!("{markdown}");
+    let stem = args.target.out_dir.join(&file.figures.label);
+    write_json(&stem.with_extension("json"), &file)?;
+    std::fs::write(stem.with_extension("md"), &markdown)?;
+    if let Err(e) = report::run_chart(&file, &stem.with_extension("png")) {
+        eprintln!("chart not written: {e}");
+    }
+    report_violations(&file);
+    Ok(file.figures.violations == 0)
+}
+
+async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
+    let target = start_target(&args.target)?;
+    let label = args
+        .target
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("{}-sweep-{}", target.system, args.scenario.name()));
+    let mut sweep = SweepFile {
+        label: label.clone(),
+        scenario: args.scenario.name().to_owned(),
+        steps: Vec::new(),
+        sustained_rate_per_second: None,
+    };
+    let mut failed_in_a_row = 0;
+    let mut clean = true;
+    for &rate in &args.rates {
+        let mut config = args.load.config(
+            args.scenario,
+            LoadModel::Open {
+                rate_per_second: rate,
+            },
+            !args.target.no_progress,
+        );
+        config.buyers = ((rate * args.seconds).round() as u64).max(1);
+        let result = scenario::run(&target.base_url, &target.admin_token, &config).await?;
+        let mut file = run_file(&result);
+        file.figures.label = format!("{label}@{rate:.0}");
+        file.figures.peak_rss_mib = peak_rss_mib(&target.rss_pids);
+        report_violations(&file);
+        clean &= file.figures.violations == 0;
+        let p99 = file
+            .figures
+            .route(booking_load::log::Route::Hold)
+            .map(|r| r.p99_ms);
+        let unanswered = file
+            .figures
+            .outcomes
+            .keys()
+            .any(|k| k.contains("no-answer"));
+        let sustained = p99.is_some_and(|p| p < SUSTAINED_P99_LIMIT_MS)
+            && file.figures.violations == 0
+            && !unanswered;
+        eprintln!(
+            "{label}: {rate:.0} buyers/s -> hold p99 {} ms, {:.0} requests/s{}",
+            p99.map_or_else(|| "–".to_owned(), |p| format!("{p:.1}")),
+            file.figures.requests_per_second,
+            if sustained { "" } else { "  (over the limit)" }
+        );
+        if sustained {
+            sweep.sustained_rate_per_second = Some(rate);
+            failed_in_a_row = 0;
+        } else {
+            failed_in_a_row += 1;
+        }
+        sweep.steps.push(file);
+        if failed_in_a_row >= SWEEP_STOP_AFTER_FAILED_STEPS {
+            break;
+        }
+    }
+    drop(target.local);
+    let markdown = report::side_by_side(&[], std::slice::from_ref(&sweep));
+    println!("{markdown}");
+    let stem = args.target.out_dir.join(&label);
+    write_json(&stem.with_extension("json"), &sweep)?;
+    if let Err(e) = report::sweep_chart(std::slice::from_ref(&sweep), &stem.with_extension("png")) {
+        eprintln!("chart not written: {e}");
+    }
+    Ok(clean)
+}
+
+fn floor_command(args: &FloorArgs) -> anyhow::Result<bool> {
+    let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut runs = Vec::new();
+    let modes: &[bool] = if args.with_wal {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &wal in modes {
+        for &keys in &args.keys {
+            let run = floor::run(&dir, keys, args.seconds, args.value_bytes, wal)?;
+            eprintln!(
+                "floor: {} key(s), {}: {:.0} CAS round trips/s (p50 {:.2} ms, p99 {:.2} ms)",
+                run.keys, run.journal, run.round_trips_per_second, run.p50_ms, run.p99_ms
+            );
+            runs.push(run);
+        }
+    }
+    let mut md = String::from(
+        "| keys | journal | CAS round trips/s | p50 ms | p99 ms |\n|---:|---|---:|---:|---:|\n",
+    );
+    for r in &runs {
+        md.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} |\n",
+            r.keys, r.journal, r.round_trips_per_second, r.p50_ms, r.p99_ms
+        ));
+    }
+    println!("{md}");
+    write_json(&args.out_dir.join("floor.json"), &runs)?;
+    std::fs::write(args.out_dir.join("floor.md"), md)?;
+    Ok(true)
+}
+
+fn table_command(args: &TableArgs) -> anyhow::Result<bool> {
+    let mut runs = Vec::new();
+    let mut sweeps = Vec::new();
+    for path in &args.files {
+        let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        if let Ok(sweep) = serde_json::from_slice::<SweepFile>(&text) {
+            sweeps.push(sweep);
+        } else {
+            let run: RunFile = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not a booking-load result", path.display()))?;
+            runs.push(run);
+        }
+    }
+    let md = report::side_by_side(&runs, &sweeps);
+    println!("{md}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &md)?;
+    }
+    if let Some(chart) = &args.chart
+        && let Err(e) = report::sweep_chart(&sweeps, chart)
+    {
+        eprintln!("chart not written: {e}");
+    }
+    Ok(runs.iter().all(|r| r.figures.violations == 0)
+        && sweeps
+            .iter()
+            .all(|s| s.steps.iter().all(|st| st.figures.violations == 0)))
+}

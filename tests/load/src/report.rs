@@ -1,0 +1,444 @@
+//! Results on disk: JSON (everything), markdown tables, PNG charts.
+
+use std::{fmt::Write as _, path::Path, sync::OnceLock};
+
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{check::Violation, log::Route, scenario::LoadModel, stats::Figures};
+
+/// Where the chart font is looked for unless `BOOKING_LOAD_FONT` names one
+/// (Debian's fonts-dejavu-core). Without a font the charts are skipped.
+const DEFAULT_FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const CHART_WIDTH_PX: u32 = 1_000;
+const CHART_HEIGHT_PX: u32 = 700;
+/// The latency bound of the "highest sustained rate" figure.
+pub const SUSTAINED_P99_LIMIT_MS: f64 = 100.0;
+
+/// What a scenario run writes: its figures, and the verdict with evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFile {
+    pub figures: Figures,
+    pub violations: Vec<ViolationRecord>,
+    pub violation_counts: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViolationRecord {
+    pub rule: String,
+    pub evidence: String,
+}
+
+impl From<&Violation> for ViolationRecord {
+    fn from(v: &Violation) -> Self {
+        Self {
+            rule: v.rule.to_owned(),
+            evidence: v.evidence.clone(),
+        }
+    }
+}
+
+/// An open-loop rate sweep of one system.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepFile {
+    pub label: String,
+    pub scenario: String,
+    pub steps: Vec<RunFile>,
+    /// The highest offered rate whose hold p99 stayed under the limit, with
+    /// no violation and no failed request.
+    pub sustained_rate_per_second: Option<f64>,
+}
+
+pub fn load_text(load: &LoadModel) -> String {
+    match load {
+        LoadModel::Closed { concurrency } => format!("closed, {concurrency} concurrent"),
+        LoadModel::Open { rate_per_second } => format!("open, {rate_per_second:.0} buyers/s"),
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// A one-run markdown report.
+pub fn run_markdown(run: &RunFile) -> String {
+    let f = &run.figures;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "### {} — {} ({}), seed {}\n",
+        f.label,
+        f.scenario,
+        load_text(&f.load),
+        f.seed
+    );
+    let _ = writeln!(md, "| figure | value |\n|---|---|");
+    let rows = [
+        ("buyers", f.buyers.to_string()),
+        ("capacity (units)", f.capacity.to_string()),
+        (
+            "shards",
+            f.shards
+                .map_or_else(|| "default".to_owned(), |s| s.to_string()),
+        ),
+        ("load phase (s)", format!("{:.2}", f.elapsed_seconds)),
+        ("requests", f.requests.to_string()),
+        ("requests/s", format!("{:.0}", f.requests_per_second)),
+        ("holds granted", f.holds_granted.to_string()),
+        ("successful holds/s", format!("{:.1}", f.holds_per_second)),
+        (
+            "successful writes/s (holds+confirms+releases)",
+            format!("{:.1}", f.writes_per_second),
+        ),
+        (
+            "CAS retries per successful write",
+            format!("{:.3}", f.conflict_rate),
+        ),
+        ("sold (confirmed units)", f.sold.to_string()),
+        (
+            "sell-out: last granted hold (s)",
+            opt(f.sell_out_seconds, 2),
+        ),
+        (
+            "first sold-out answer (s)",
+            opt(f.first_sold_out_seconds, 2),
+        ),
+        ("peak RSS of the service (MiB)", opt(f.peak_rss_mib, 1)),
+        ("invariant violations", f.violations.to_string()),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(md, "| {name} | {value} |");
+    }
+    let _ = writeln!(
+        md,
+        "\n| route | count | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for r in &f.latency {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            r.route.name(),
+            r.count,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.max_ms
+        );
+    }
+    let _ = writeln!(md, "\n| answer | count |\n|---|---:|");
+    for (k, v) in &f.outcomes {
+        let _ = writeln!(md, "| {k} | {v} |");
+    }
+    if !run.violations.is_empty() {
+        let _ = writeln!(md, "\n**Invariant violations:**\n");
+        for v in &run.violations {
+            let _ = writeln!(md, "- `{}`: {}", v.rule, v.evidence.replace('\n', " "));
+        }
+    }
+    md
+}
+
+/// Side by side: one column per run.
+pub fn side_by_side(runs: &[RunFile], sweeps: &[SweepFile]) -> String {
+    let mut md = String::new();
+    if !runs.is_empty() {
+        let _ = write!(md, "| figure |");
+        for r in runs {
+            let _ = write!(md, " {} |", r.figures.label);
+        }
+        let _ = write!(md, "\n|---|");
+        for _ in runs {
+            let _ = write!(md, "---:|");
+        }
+        md.push('\n');
+        let route = |f: &Figures, route: Route, pick: fn(&crate::stats::RouteLatency) -> f64| {
+            f.route(route)
+                .map_or_else(|| "–".to_owned(), |r| format!("{:.1}", pick(r)))
+        };
+        type Row = (&'static str, Box<dyn Fn(&Figures) -> String>);
+        let rows: Vec<Row> = vec![
+            ("scenario", Box::new(|f| f.scenario.clone())),
+            ("load", Box::new(|f| load_text(&f.load))),
+            ("buyers", Box::new(|f| f.buyers.to_string())),
+            (
+                "capacity / shards",
+                Box::new(|f| {
+                    format!(
+                        "{} / {}",
+                        f.capacity,
+                        f.shards
+                            .map_or_else(|| "default".to_owned(), |s| s.to_string())
+                    )
+                }),
+            ),
+            (
+                "load phase (s)",
+                Box::new(|f| format!("{:.2}", f.elapsed_seconds)),
+            ),
+            (
+                "requests/s",
+                Box::new(|f| format!("{:.0}", f.requests_per_second)),
+            ),
+            (
+                "successful holds/s",
+                Box::new(|f| format!("{:.1}", f.holds_per_second)),
+            ),
+            (
+                "successful writes/s",
+                Box::new(|f| format!("{:.1}", f.writes_per_second)),
+            ),
+            (
+                "CAS retries / write",
+                Box::new(|f| format!("{:.3}", f.conflict_rate)),
+            ),
+            (
+                "sold / capacity",
+                Box::new(|f| format!("{} / {}", f.sold, f.capacity)),
+            ),
+            ("sell-out (s)", Box::new(|f| opt(f.sell_out_seconds, 2))),
+            (
+                "hold p50 ms",
+                Box::new(move |f| route(f, Route::Hold, |r| r.p50_ms)),
+            ),
+            (
+                "hold p95 ms",
+                Box::new(move |f| route(f, Route::Hold, |r| r.p95_ms)),
+            ),
+            (
+                "hold p99 ms",
+                Box::new(move |f| route(f, Route::Hold, |r| r.p99_ms)),
+            ),
+            (
+                "hold max ms",
+                Box::new(move |f| route(f, Route::Hold, |r| r.max_ms)),
+            ),
+            (
+                "confirm p99 ms",
+                Box::new(move |f| route(f, Route::Confirm, |r| r.p99_ms)),
+            ),
+            (
+                "release p99 ms",
+                Box::new(move |f| route(f, Route::Release, |r| r.p99_ms)),
+            ),
+            (
+                "availability p99 ms",
+                Box::new(move |f| route(f, Route::Availability, |r| r.p99_ms)),
+            ),
+            ("peak RSS (MiB)", Box::new(|f| opt(f.peak_rss_mib, 1))),
+            (
+                "invariant violations",
+                Box::new(|f| f.violations.to_string()),
+            ),
+        ];
+        for (name, value) in &rows {
+            let _ = write!(md, "| {name} |");
+            for r in runs {
+                let _ = write!(md, " {} |", value(&r.figures));
+            }
+            md.push('\n');
+        }
+    }
+    if !sweeps.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nOpen-loop sweep, hold p99 in ms per offered rate (latency from each buyer's arrival time):\n"
+        );
+        let mut rates: Vec<f64> = sweeps
+            .iter()
+            .flat_map(|s| s.steps.iter().filter_map(|st| offered_rate(&st.figures)))
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        let _ = write!(
+            md,
+            "| system | highest rate with p99 < {SUSTAINED_P99_LIMIT_MS:.0} ms |"
+        );
+        for rate in &rates {
+            let _ = write!(md, " {rate:.0}/s |");
+        }
+        let _ = write!(md, "\n|---|---:|");
+        for _ in &rates {
+            let _ = write!(md, "---:|");
+        }
+        md.push('\n');
+        for s in sweeps {
+            let _ = write!(
+                md,
+                "| {} | {} |",
+                s.label,
+                opt(s.sustained_rate_per_second, 0)
+            );
+            for rate in &rates {
+                let cell = s
+                    .steps
+                    .iter()
+                    .find(|st| offered_rate(&st.figures) == Some(*rate))
+                    .and_then(|st| {
+                        st.figures
+                            .route(Route::Hold)
+                            .map(|r| (r.p99_ms, st.figures.violations))
+                    });
+                let text = match cell {
+                    Some((p99, 0)) => format!("{p99:.1}"),
+                    Some((p99, v)) => format!("{p99:.1} ({v} violations)"),
+                    None => "–".to_owned(),
+                };
+                let _ = write!(md, " {text} |");
+            }
+            md.push('\n');
+        }
+    }
+    md
+}
+
+pub fn offered_rate(f: &Figures) -> Option<f64> {
+    match f.load {
+        LoadModel::Open { rate_per_second } => Some(rate_per_second),
+        LoadModel::Closed { .. } => None,
+    }
+}
+
+/// Registers the chart font once; `false` when no font file could be read.
+fn font_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let path =
+            std::env::var("BOOKING_LOAD_FONT").unwrap_or_else(|_| DEFAULT_FONT_PATH.to_owned());
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("no chart font at {path} (set BOOKING_LOAD_FONT): PNG charts skipped");
+            return false;
+        };
+        // plotters keeps fonts for the whole process, so the bytes live as long.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+    })
+}
+
+type ChartResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Requests/s and hold p99 over the run, one point per second.
+pub fn run_chart(run: &RunFile, path: &Path) -> ChartResult {
+    if !font_ready() {
+        return Ok(());
+    }
+    let f = &run.figures;
+    let root = BitMapBackend::new(path, (CHART_WIDTH_PX, CHART_HEIGHT_PX)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(CHART_HEIGHT_PX / 2);
+    let x_max = f
+        .timeline
+        .iter()
+        .map(|p| p.second + 1.0)
+        .fold(1.0, f64::max);
+    let rps_max = f
+        .timeline
+        .iter()
+        .map(|p| p.requests_per_second)
+        .fold(1.0, f64::max)
+        * 1.1;
+    let p99_max = f.timeline.iter().map(|p| p.hold_p99_ms).fold(1.0, f64::max) * 1.1;
+    let title = format!("{} — {} ({})", f.label, f.scenario, load_text(&f.load));
+    let mut chart = ChartBuilder::on(&top)
+        .caption(format!("{title}: requests/s"), ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, 0.0..rps_max)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    chart.draw_series(LineSeries::new(
+        f.timeline.iter().map(|p| (p.second, p.requests_per_second)),
+        &BLUE,
+    ))?;
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("hold latency p99 (ms), per second", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, 0.0..p99_max)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    chart.draw_series(LineSeries::new(
+        f.timeline
+            .iter()
+            .filter(|p| p.hold_p99_ms > 0.0)
+            .map(|p| (p.second, p.hold_p99_ms)),
+        &RED,
+    ))?;
+    root.present()?;
+    Ok(())
+}
+
+/// Hold p99 against offered rate, one line per system.
+pub fn sweep_chart(sweeps: &[SweepFile], path: &Path) -> ChartResult {
+    if !font_ready() || sweeps.is_empty() {
+        return Ok(());
+    }
+    let points: Vec<Vec<(f64, f64)>> = sweeps
+        .iter()
+        .map(|s| {
+            s.steps
+                .iter()
+                .filter_map(|st| {
+                    Some((
+                        offered_rate(&st.figures)?,
+                        st.figures.route(Route::Hold)?.p99_ms,
+                    ))
+                })
+                .collect()
+        })
+        .collect();
+    let x_max = points.iter().flatten().map(|p| p.0).fold(1.0, f64::max) * 1.05;
+    let y_max = points
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .fold(SUSTAINED_P99_LIMIT_MS, f64::max)
+        * 1.2;
+    let root = BitMapBackend::new(path, (CHART_WIDTH_PX, CHART_HEIGHT_PX)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "flash sale, open loop: hold p99 (ms, log) vs offered buyers/s",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, (0.5..y_max).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("offered buyers/s")
+        .y_desc("hold p99 ms")
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            [
+                (0.0, SUSTAINED_P99_LIMIT_MS),
+                (x_max, SUSTAINED_P99_LIMIT_MS),
+            ],
+            BLACK.mix(0.4),
+        ))?
+        .label("100 ms")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    let palette = [BLUE, RED, GREEN, MAGENTA, CYAN];
+    for (i, (sweep, line)) in sweeps.iter().zip(&points).enumerate() {
+        let color = palette[i % palette.len()];
+        chart
+            .draw_series(LineSeries::new(
+                line.iter().map(|p| (p.0, p.1.max(0.5))),
+                color.stroke_width(2),
+            ))?
+            .label(sweep.label.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(
+            line.iter()
+                .map(|p| Circle::new((p.0, p.1.max(0.5)), 4, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,592 @@
+//! The scenarios, the two load models, and one run from setup to verdict.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::bail;
+use futures::{StreamExt, stream};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    check::{self, Report},
+    client::{Call, Recorder},
+    log::{EventSpec, Exchange, FinalState, Route, SectionSpec},
+    stats::{self, Figures},
+};
+
+/// Attempts of one request that keeps getting 503 (the client waits Retry-After between).
+const MAX_BUSY_ATTEMPTS: u32 = 4;
+/// A Retry-After longer than this is cut short, so a run stays bounded.
+const MAX_BUSY_WAIT_MS: u64 = 1_000;
+/// How often the live probe reads availability during the load.
+const PROBE_INTERVAL_MS: u64 = 200;
+/// Parallel reads of the final state.
+const FINAL_READ_CONCURRENCY: usize = 32;
+/// Percent of granted holds whose buyer confirms (flash-sale, hot-seats); the rest release.
+const CONFIRM_PERCENT: u32 = 90;
+/// Number of events in the mixed scenario.
+const MIXED_EVENTS: usize = 10;
+/// Seats of the seated section of each mixed event.
+const MIXED_SEATS: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// One general section (500), many buyers of 1–4 units: hold, then confirm 90% / release 10%.
+    FlashSale,
+    /// A seated section; every buyer wants 1–2 of the same few seats.
+    HotSeats,
+    /// 10 events: 80% browsing, holds, confirms, releases, holds left to expire.
+    Mixed,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::FlashSale => "flash-sale",
+            Scenario::HotSeats => "hot-seats",
+            Scenario::Mixed => "mixed",
+        }
+    }
+}
+
+/// Closed loop: N buyers at a time, each waits for its answers. Open loop:
+/// buyers arrive at a fixed rate whether or not earlier ones were answered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadModel {
+    Closed { concurrency: u64 },
+    Open { rate_per_second: f64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub buyers: u64,
+    pub load: LoadModel,
+    /// General capacity (flash-sale, mixed), or the number of seats (hot-seats).
+    pub capacity: u64,
+    /// `shards` in the event definition; `None`: the service's default.
+    pub shards: Option<u64>,
+    /// Hot seats everyone wants (hot-seats).
+    pub hot_seats: u64,
+    pub hold_ttl_seconds: u64,
+    /// Percent of granted holds replayed with the same Idempotency-Key.
+    pub replay_percent: u32,
+    pub progress: bool,
+}
+
+impl RunConfig {
+    /// The defaults for a scenario.
+    pub fn defaults(scenario: Scenario) -> Self {
+        let (buyers, capacity, ttl) = match scenario {
+            Scenario::FlashSale => (20_000, 500, 300),
+            Scenario::HotSeats => (2_000, 64, 300),
+            Scenario::Mixed => (5_000, 200, 3),
+        };
+        Self {
+            scenario,
+            seed: 1,
+            buyers,
+            load: LoadModel::Closed { concurrency: 500 },
+            capacity,
+            shards: None,
+            hot_seats: 8,
+            hold_ttl_seconds: ttl,
+            replay_percent: 5,
+            progress: false,
+        }
+    }
+}
+
+/// Everything one run produced.
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    pub figures: Figures,
+    pub check: Report,
+}
+
+struct Ctx {
+    recorder: Arc<Recorder>,
+    config: RunConfig,
+    events: Vec<EventSpec>,
+    run_tag: String,
+}
+
+/// Runs one scenario against `base_url` and checks it.
+pub async fn run(
+    base_url: &str,
+    admin_token: &str,
+    config: &RunConfig,
+) -> anyhow::Result<RunResult> {
+    if config.buyers == 0 {
+        bail!("--buyers must be at least 1");
+    }
+    let recorder = Recorder::new(base_url, admin_token)?;
+    let run_tag = format!(
+        "{}-s{}-{:06x}",
+        short(config.scenario),
+        config.seed,
+        fastrand::u32(..0x100_0000)
+    );
+    let (events, definitions) = build_events(config, &run_tag);
+    for (spec, definition) in events.iter().zip(&definitions) {
+        let put = recorder
+            .exchange(Call {
+                route: Route::PutEvent,
+                event_id: &spec.id,
+                hold_id: None,
+                body: Some(definition.clone()),
+                idempotency_key: None,
+                intended: Instant::now(),
+            })
+            .await;
+        if !matches!(put.status, Some(200 | 201)) {
+            bail!("creating the event failed: {}", put.evidence());
+        }
+    }
+    let ctx = Arc::new(Ctx {
+        recorder: Arc::clone(&recorder),
+        config: config.clone(),
+        events,
+        run_tag,
+    });
+
+    let progress = if config.progress {
+        let bar = ProgressBar::with_draw_target(Some(config.buyers), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} buyers ({per_sec})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(config.scenario.name());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let stop_probe = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(probe(Arc::clone(&ctx), Arc::clone(&stop_probe)));
+    let load_started = Instant::now();
+    match config.load {
+        LoadModel::Closed { concurrency } => closed_loop(&ctx, concurrency.max(1), &progress).await,
+        LoadModel::Open { rate_per_second } => {
+            if rate_per_second.is_nan() || rate_per_second <= 0.0 {
+                bail!("--rate must be positive");
+            }
+            open_loop(&ctx, rate_per_second, &progress).await;
+        }
+    }
+    let load_elapsed = load_started.elapsed();
+    stop_probe.store(true, Ordering::Relaxed);
+    let _ = probe.await;
+    progress.finish_and_clear();
+    let log = recorder.take_log();
+
+    // Holds left to expire must have expired before the state is "at rest".
+    if let Some(latest) = log
+        .iter()
+        .filter(|e| e.status == Some(201))
+        .filter_map(|e| e.body.get("expires_at").and_then(Value::as_str))
+        .filter_map(|t| humantime::parse_rfc3339(t).ok())
+        .max()
+        && config.scenario == Scenario::Mixed
+        && let Ok(wait) = latest.duration_since(SystemTime::now())
+    {
+        tokio::time::sleep(wait + Duration::from_millis(500)).await;
+    }
+    let final_state = read_final_state(&ctx, &log).await;
+    let report = check::check(&ctx.events, &log, &final_state);
+    let figures = stats::figures(
+        config,
+        &ctx.events,
+        &log,
+        load_started - recorder.started(),
+        load_elapsed,
+        &report,
+    )?;
+    Ok(RunResult {
+        figures,
+        check: report,
+    })
+}
+
+fn short(s: Scenario) -> &'static str {
+    match s {
+        Scenario::FlashSale => "fs",
+        Scenario::HotSeats => "hs",
+        Scenario::Mixed => "mx",
+    }
+}
+
+fn build_events(config: &RunConfig, tag: &str) -> (Vec<EventSpec>, Vec<Value>) {
+    let general = |id: &str, capacity: u64| {
+        let mut section = json!({ "id": id, "capacity": capacity });
+        if let Some(shards) = config.shards {
+            section["shards"] = json!(shards);
+        }
+        section
+    };
+    let seat_ids = |prefix: &str, n: u64| -> Vec<String> {
+        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
+    };
+    let mut specs = Vec::new();
+    let mut definitions = Vec::new();
+    match config.scenario {
+        Scenario::FlashSale => {
+            specs.push(EventSpec {
+                id: format!("{tag}-sale"),
+                sections: vec![SectionSpec {
+                    id: "floor".into(),
+                    capacity: config.capacity,
+                    seats: None,
+                }],
+            });
+            definitions.push(json!({
+                "name": "Flash sale", "hold_ttl_seconds": config.hold_ttl_seconds,
+                "sections": [general("floor", config.capacity)],
+            }));
+        }
+        Scenario::HotSeats => {
+            let seats = seat_ids("A", config.capacity.max(config.hot_seats));
+            specs.push(EventSpec {
+                id: format!("{tag}-seats"),
+                sections: vec![SectionSpec {
+                    id: "A".into(),
+                    capacity: seats.len() as u64,
+                    seats: Some(seats.clone()),
+                }],
+            });
+            definitions.push(json!({
+                "name": "Hot seats", "hold_ttl_seconds": config.hold_ttl_seconds,
+                "sections": [{ "id": "A", "seats": seats }],
+            }));
+        }
+        Scenario::Mixed => {
+            for e in 0..MIXED_EVENTS {
+                let seats = seat_ids("B", MIXED_SEATS as u64);
+                specs.push(EventSpec {
+                    id: format!("{tag}-ev{e}"),
+                    sections: vec![
+                        SectionSpec {
+                            id: "floor".into(),
+                            capacity: config.capacity,
+                            seats: None,
+                        },
+                        SectionSpec {
+                            id: "B".into(),
+                            capacity: MIXED_SEATS as u64,
+                            seats: Some(seats.clone()),
+                        },
+                    ],
+                });
+                definitions.push(json!({
+                    "name": format!("Mixed {e}"), "hold_ttl_seconds": config.hold_ttl_seconds,
+                    "sections": [general("floor", config.capacity), { "id": "B", "seats": seats }],
+                }));
+            }
+        }
+    }
+    (specs, definitions)
+}
+
+async fn closed_loop(ctx: &Arc<Ctx>, concurrency: u64, progress: &ProgressBar) {
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..concurrency.min(ctx.config.buyers))
+        .map(|_| {
+            let ctx = Arc::clone(ctx);
+            let next = Arc::clone(&next);
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= ctx.config.buyers {
+                        break;
+                    }
+                    buyer(&ctx, i, Instant::now()).await;
+                    progress.inc(1);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+}
+
+async fn open_loop(ctx: &Arc<Ctx>, rate: f64, progress: &ProgressBar) {
+    let start = tokio::time::Instant::now();
+    let mut buyers = Vec::with_capacity(usize::try_from(ctx.config.buyers).unwrap_or(0));
+    for i in 0..ctx.config.buyers {
+        // Arrival times are fixed up front; a slow server never delays them.
+        let arrival = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(arrival).await;
+        let ctx = Arc::clone(ctx);
+        let progress = progress.clone();
+        buyers.push(tokio::spawn(async move {
+            buyer(&ctx, i, arrival.into_std()).await;
+            progress.inc(1);
+        }));
+    }
+    for b in buyers {
+        let _ = b.await;
+    }
+}
+
+/// Reads availability of every event while the load runs (the checker
+/// verifies units are conserved in each snapshot).
+async fn probe(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
+    let mut turn = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(event) = ctx.events.get(turn % ctx.events.len().max(1)) {
+            ctx.recorder
+                .send(Call {
+                    route: Route::Availability,
+                    event_id: &event.id,
+                    hold_id: None,
+                    body: None,
+                    idempotency_key: None,
+                    intended: Instant::now(),
+                })
+                .await;
+        }
+        turn += 1;
+        tokio::time::sleep(Duration::from_millis(PROBE_INTERVAL_MS)).await;
+    }
+}
+
+/// Sends a request, and again after Retry-After while the answer is 503.
+async fn send_until_answered(ctx: &Ctx, call: Call<'_>) -> Exchange {
+    let mut intended = call.intended;
+    let mut attempt = 1;
+    loop {
+        let exchange = ctx
+            .recorder
+            .send(Call {
+                intended,
+                body: call.body.clone(),
+                ..call
+            })
+            .await;
+        if exchange.status != Some(503) || attempt >= MAX_BUSY_ATTEMPTS {
+            return exchange;
+        }
+        let wait_ms = exchange
+            .retry_after
+            .as_deref()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map_or(MAX_BUSY_WAIT_MS, |s| (s * 1000).min(MAX_BUSY_WAIT_MS));
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        intended = Instant::now();
+        attempt += 1;
+    }
+}
+
+fn buyer_rng(config: &RunConfig, i: u64) -> fastrand::Rng {
+    // Each buyer's choices depend only on the seed and its number, not on scheduling.
+    fastrand::Rng::with_seed(
+        config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03),
+    )
+}
+
+async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
+    let mut rng = buyer_rng(&ctx.config, i);
+    let (event, body, resolve) = match ctx.config.scenario {
+        Scenario::FlashSale => {
+            let q = rng.u64(1..=4);
+            let confirm = rng.u32(0..100) < CONFIRM_PERCENT;
+            let body = json!({ "section": "floor", "quantity": q, "customer_id": format!("c{i}") });
+            (
+                &ctx.events[0],
+                body,
+                if confirm {
+                    Resolve::Confirm
+                } else {
+                    Resolve::Release
+                },
+            )
+        }
+        Scenario::HotSeats => {
+            let hot = ctx.config.hot_seats.max(1);
+            let first = rng.u64(1..=hot);
+            let mut seats = vec![format!("A-{first}")];
+            if hot > 1 && rng.bool() {
+                let second = (first % hot) + 1;
+                seats.push(format!("A-{second}"));
+            }
+            let confirm = rng.u32(0..100) < CONFIRM_PERCENT;
+            let body = json!({ "section": "A", "seats": seats, "customer_id": format!("c{i}") });
+            (
+                &ctx.events[0],
+                body,
+                if confirm {
+                    Resolve::Confirm
+                } else {
+                    Resolve::Release
+                },
+            )
+        }
+        Scenario::Mixed => {
+            let event = &ctx.events[rng.usize(..ctx.events.len())];
+            if rng.u32(0..100) < 80 {
+                ctx.recorder
+                    .send(Call {
+                        route: Route::Availability,
+                        event_id: &event.id,
+                        hold_id: None,
+                        body: None,
+                        idempotency_key: None,
+                        intended: arrival,
+                    })
+                    .await;
+                return;
+            }
+            let body = if rng.u32(0..100) < 70 {
+                json!({ "section": "floor", "quantity": rng.u64(1..=4), "customer_id": format!("c{i}") })
+            } else {
+                let a = rng.usize(1..=MIXED_SEATS);
+                let mut seats = vec![format!("B-{a}")];
+                if rng.bool() {
+                    seats.push(format!("B-{}", a % MIXED_SEATS + 1));
+                }
+                json!({ "section": "B", "seats": seats, "customer_id": format!("c{i}") })
+            };
+            let resolve = match rng.u32(0..100) {
+                0..60 => Resolve::Confirm,
+                60..75 => Resolve::Release,
+                _ => Resolve::Abandon,
+            };
+            (event, body, resolve)
+        }
+    };
+    let key = format!("{}-b{i}", ctx.run_tag);
+    let hold = send_until_answered(
+        ctx,
+        Call {
+            route: Route::Hold,
+            event_id: &event.id,
+            hold_id: None,
+            body: Some(body.clone()),
+            idempotency_key: Some(&key),
+            intended: arrival,
+        },
+    )
+    .await;
+    if hold.status != Some(201) {
+        return;
+    }
+    let Some(hold_id) = hold.body.get("hold_id").and_then(Value::as_str) else {
+        return;
+    };
+    if rng.u32(0..100) < ctx.config.replay_percent {
+        ctx.recorder
+            .send(Call {
+                route: Route::HoldReplay,
+                event_id: &event.id,
+                hold_id: None,
+                body: Some(body),
+                idempotency_key: Some(&key),
+                intended: Instant::now(),
+            })
+            .await;
+    }
+    if ctx.config.scenario == Scenario::Mixed && rng.bool() {
+        ctx.recorder
+            .send(Call {
+                route: Route::GetHold,
+                event_id: &event.id,
+                hold_id: Some(hold_id),
+                body: None,
+                idempotency_key: None,
+                intended: Instant::now(),
+            })
+            .await;
+    }
+    let route = match resolve {
+        Resolve::Confirm => Route::Confirm,
+        Resolve::Release => Route::Release,
+        Resolve::Abandon => return,
+    };
+    let body = (route == Route::Confirm).then(|| json!({ "payment_ref": format!("pay-{i}") }));
+    send_until_answered(
+        ctx,
+        Call {
+            route,
+            event_id: &event.id,
+            hold_id: Some(hold_id),
+            body,
+            idempotency_key: None,
+            intended: Instant::now(),
+        },
+    )
+    .await;
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Resolve {
+    Confirm,
+    Release,
+    Abandon,
+}
+
+async fn read_final_state(ctx: &Ctx, log: &[Exchange]) -> FinalState {
+    let read_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut hold_ids: BTreeMap<String, String> = BTreeMap::new();
+    for ex in log {
+        if ex.status == Some(201)
+            && let Some(id) = ex.body.get("hold_id").and_then(Value::as_str)
+        {
+            hold_ids.insert(id.to_owned(), ex.event_id.clone());
+        }
+    }
+    let holds = stream::iter(hold_ids)
+        .map(|(id, event)| async move {
+            let read = ctx
+                .recorder
+                .exchange(Call {
+                    route: Route::GetHold,
+                    event_id: &event,
+                    hold_id: Some(&id),
+                    body: None,
+                    idempotency_key: None,
+                    intended: Instant::now(),
+                })
+                .await;
+            (id, read)
+        })
+        .buffer_unordered(FINAL_READ_CONCURRENCY)
+        .collect::<BTreeMap<_, _>>()
+        .await;
+    let mut availability = BTreeMap::new();
+    for event in &ctx.events {
+        let read = ctx
+            .recorder
+            .exchange(Call {
+                route: Route::Availability,
+                event_id: &event.id,
+                hold_id: None,
+                body: None,
+                idempotency_key: None,
+                intended: Instant::now(),
+            })
+            .await;
+        availability.insert(event.id.clone(), read);
+    }
+    FinalState {
+        availability,
+        holds,
+        read_unix_ms,
+    }
+}
