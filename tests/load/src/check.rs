@@ -491,3 +491,271 @@ fn check_section_at_rest(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Planted violations: fabricated answer logs that break one promise each,
+    //! and one clean log, so the checker is shown to catch what it claims to.
+
+    use serde_json::json;
+
+    use super::*;
+
+    const EVENT: &str = "ev";
+    const FAR_FUTURE: &str = "2099-01-01T00:00:00.000Z";
+    const NOW_MS: u64 = 1_800_000_000_000;
+
+    fn ex(
+        route: Route,
+        status: u16,
+        hold_id: Option<&str>,
+        request: Value,
+        body: Value,
+    ) -> Exchange {
+        Exchange {
+            route,
+            event_id: EVENT.to_owned(),
+            hold_id: hold_id.map(str::to_owned),
+            request,
+            idempotency_key: None,
+            status: Some(status),
+            error: None,
+            retry_after: None,
+            cas_retries: 0,
+            body,
+            sent_unix_ms: NOW_MS,
+            intended_start_us: 0,
+            latency_us: 1_000,
+        }
+    }
+
+    fn general_event(capacity: u64) -> EventSpec {
+        EventSpec {
+            id: EVENT.to_owned(),
+            sections: vec![SectionSpec {
+                id: "floor".into(),
+                capacity,
+                seats: None,
+            }],
+        }
+    }
+
+    fn hold(id: &str, quantity: u64, key: &str) -> Exchange {
+        let mut e = ex(
+            Route::Hold,
+            201,
+            None,
+            json!({ "section": "floor", "quantity": quantity }),
+            json!({ "hold_id": id, "section": "floor", "quantity": quantity, "status": "held", "expires_at": FAR_FUTURE }),
+        );
+        e.idempotency_key = Some(key.to_owned());
+        e
+    }
+
+    fn confirm(id: &str, quantity: u64) -> Exchange {
+        ex(
+            Route::Confirm,
+            200,
+            Some(id),
+            json!({}),
+            json!({ "hold_id": id, "quantity": quantity, "status": "confirmed" }),
+        )
+    }
+
+    fn read(id: &str, status: &str) -> Exchange {
+        ex(
+            Route::GetHold,
+            200,
+            Some(id),
+            Value::Null,
+            json!({ "hold_id": id, "status": status }),
+        )
+    }
+
+    fn at_rest(
+        available: u64,
+        held: u64,
+        sold: u64,
+        capacity: u64,
+        reads: &[(&str, &str)],
+    ) -> FinalState {
+        let body = json!({ "sections": [{ "id": "floor", "capacity": capacity,
+            "available": available, "held": held, "sold": sold }] });
+        FinalState {
+            availability: [(
+                EVENT.to_owned(),
+                ex(Route::Availability, 200, None, Value::Null, body),
+            )]
+            .into(),
+            holds: reads
+                .iter()
+                .map(|(id, s)| ((*id).to_owned(), read(id, s)))
+                .collect(),
+            read_unix_ms: NOW_MS,
+        }
+    }
+
+    fn rules(report: &Report) -> Vec<&'static str> {
+        report.counts.keys().copied().collect()
+    }
+
+    #[test]
+    fn a_clean_sale_has_no_violation() {
+        let log = vec![
+            hold("h1", 3, "k1"),
+            confirm("h1", 3),
+            hold("h2", 1, "k2"),
+            confirm("h2", 1),
+        ];
+        let state = at_rest(0, 0, 4, 4, &[("h1", "confirmed"), ("h2", "confirmed")]);
+        let report = check(&[general_event(4)], &log, &state);
+        assert!(report.is_clean(), "{report:?}");
+    }
+
+    #[test]
+    fn an_oversold_log_is_caught() {
+        // Capacity 4, but buyers were told they bought 3 + 2 = 5, and the store says sold 5.
+        let log = vec![
+            hold("h1", 3, "k1"),
+            confirm("h1", 3),
+            hold("h2", 2, "k2"),
+            confirm("h2", 2),
+        ];
+        let state = at_rest(0, 0, 5, 4, &[("h1", "confirmed"), ("h2", "confirmed")]);
+        let report = check(&[general_event(4)], &log, &state);
+        assert!(report.counts.contains_key("no-oversell"), "{report:?}");
+        assert!(
+            report.counts.contains_key("units-conserved-at-rest"),
+            "{report:?}"
+        );
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.rule == "no-oversell" && v.evidence.contains("bought 5")),
+            "evidence names the figures: {report:?}"
+        );
+    }
+
+    #[test]
+    fn a_confirmed_booking_the_store_forgot_is_caught() {
+        let log = vec![hold("h1", 2, "k1"), confirm("h1", 2)];
+        // The store lost the sale: it reads the hold as released and sold 0.
+        let state = at_rest(4, 0, 0, 4, &[("h1", "released")]);
+        let report = check(&[general_event(4)], &log, &state);
+        assert_eq!(
+            rules(&report),
+            vec!["confirmed-stays-confirmed", "sold-equals-confirmed"],
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_seat_sold_twice_is_caught() {
+        let seats = vec!["A-1".to_owned(), "A-2".to_owned()];
+        let event = EventSpec {
+            id: EVENT.to_owned(),
+            sections: vec![SectionSpec {
+                id: "A".into(),
+                capacity: 2,
+                seats: Some(seats),
+            }],
+        };
+        let seat_hold = |id: &str| {
+            ex(
+                Route::Hold,
+                201,
+                None,
+                json!({ "section": "A", "seats": ["A-1"] }),
+                json!({ "hold_id": id, "section": "A", "quantity": 1, "seats": ["A-1"], "expires_at": FAR_FUTURE }),
+            )
+        };
+        let log = vec![
+            seat_hold("h1"),
+            confirm("h1", 1),
+            seat_hold("h2"),
+            confirm("h2", 1),
+        ];
+        let mut state = at_rest(0, 0, 2, 2, &[("h1", "confirmed"), ("h2", "confirmed")]);
+        let body = json!({ "sections": [{ "id": "A", "capacity": 2, "available": 0, "held": 0, "sold": 2,
+            "available_seats": [] }] });
+        state.availability.insert(
+            EVENT.to_owned(),
+            ex(Route::Availability, 200, None, Value::Null, body),
+        );
+        let report = check(&[event], &log, &state);
+        assert_eq!(rules(&report), vec!["seat-sold-once"], "{report:?}");
+    }
+
+    #[test]
+    fn unanswered_requests_and_bare_503s_are_caught() {
+        let mut timeout = ex(
+            Route::Hold,
+            0,
+            None,
+            json!({ "section": "floor", "quantity": 1 }),
+            Value::Null,
+        );
+        timeout.status = None;
+        timeout.error = Some("operation timed out".into());
+        let busy = ex(
+            Route::Hold,
+            503,
+            None,
+            json!({ "section": "floor", "quantity": 1 }),
+            json!({}),
+        );
+        let crash = ex(Route::Confirm, 500, Some("h9"), json!({}), json!({}));
+        let mut polite = busy.clone();
+        polite.retry_after = Some("1".into());
+        let report = check(
+            &[general_event(4)],
+            &[timeout, busy, crash, polite],
+            &at_rest(4, 0, 0, 4, &[]),
+        );
+        assert_eq!(
+            rules(&report),
+            vec![
+                "503-carries-retry-after",
+                "every-request-answered",
+                "no-server-errors"
+            ],
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn an_idempotent_replay_with_another_hold_is_caught() {
+        let first = hold("h1", 1, "same-key");
+        let mut replay = hold("h2", 1, "same-key");
+        replay.route = Route::HoldReplay;
+        let state = at_rest(2, 2, 0, 4, &[("h1", "held"), ("h2", "held")]);
+        let report = check(&[general_event(4)], &[first, replay], &state);
+        assert_eq!(rules(&report), vec!["idempotent-replay"], "{report:?}");
+    }
+
+    #[test]
+    fn a_lost_hold_and_leaked_units_are_caught() {
+        let log = vec![hold("h1", 2, "k1")];
+        // The hold cannot be read back, and the store still counts its units as held.
+        let mut state = at_rest(2, 2, 0, 4, &[]);
+        state.holds.insert(
+            "h1".into(),
+            ex(Route::GetHold, 404, Some("h1"), Value::Null, json!({})),
+        );
+        let report = check(&[general_event(4)], &log, &state);
+        assert_eq!(
+            rules(&report),
+            vec!["held-equals-live-holds", "hold-readable"],
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_live_snapshot_that_loses_units_is_caught() {
+        let body = json!({ "sections": [{ "id": "floor", "capacity": 4, "available": 1, "held": 1, "sold": 1 }] });
+        let snapshot = ex(Route::Availability, 200, None, Value::Null, body);
+        let report = check(&[general_event(4)], &[snapshot], &at_rest(4, 0, 0, 4, &[]));
+        assert_eq!(rules(&report), vec!["units-conserved"], "{report:?}");
+    }
+}

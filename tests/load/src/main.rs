@@ -49,8 +49,8 @@ struct TargetArgs {
     /// A running server (e.g. `spin up`); default: start target/release/booking-host on a fresh SQLite state dir.
     #[arg(long)]
     base_url: Option<String>,
-    /// Admin token of `--base-url` (to create the events).
-    #[arg(long, env = "BOOKING_ADMIN_TOKEN", default_value = "")]
+    /// Admin token of `--base-url` (to create the events); default: $BOOKING_ADMIN_TOKEN.
+    #[arg(long, default_value_t = std::env::var("BOOKING_ADMIN_TOKEN").unwrap_or_default())]
     admin_token: String,
     /// Start the local runtime with `--sqlite-wal` (faster, NOT Spin's default: label such runs).
     #[arg(long)]

@@ -316,13 +316,72 @@ fn font_ready() -> bool {
 
 type ChartResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Draws into an RGB buffer and writes it as a PNG file.
+fn render_png(
+    path: &Path,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> ChartResult,
+) -> ChartResult {
+    let mut rgb = vec![0u8; CHART_WIDTH_PX as usize * CHART_HEIGHT_PX as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (CHART_WIDTH_PX, CHART_HEIGHT_PX))
+            .into_drawing_area();
+        draw(&root)?;
+        root.present()?;
+    }
+    std::fs::write(path, encode_png_rgb(&rgb, CHART_WIDTH_PX, CHART_HEIGHT_PX))?;
+    Ok(())
+}
+
+/// The PNG container around zlib-compressed 8-bit RGB rows. It is written
+/// here because the `png`/`image` crates turn on crc32fast's `default`
+/// feature, which would recompile wasmtime in any build shared with
+/// booking-host (see the root Cargo.toml).
+fn encode_png_rgb(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let row_bytes = width as usize * 3;
+    let mut raw = Vec::with_capacity(rgb.len() + height as usize);
+    for row in rgb.chunks(row_bytes) {
+        raw.push(0); // filter type: none
+        raw.extend_from_slice(row);
+    }
+    let mut header = Vec::with_capacity(13);
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    // 8 bits per channel, colour type 2 (RGB), deflate, adaptive filtering, no interlace.
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png_chunk(&mut png, b"IHDR", &header);
+    png_chunk(
+        &mut png,
+        b"IDAT",
+        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6),
+    );
+    png_chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn png_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    png.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+    png.extend_from_slice(kind);
+    png.extend_from_slice(data);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(kind);
+    crc.update(data);
+    png.extend_from_slice(&crc.finalize().to_be_bytes());
+}
+
 /// Requests/s and hold p99 over the run, one point per second.
 pub fn run_chart(run: &RunFile, path: &Path) -> ChartResult {
     if !font_ready() {
         return Ok(());
     }
+    render_png(path, |root| draw_run(run, root))
+}
+
+fn draw_run(
+    run: &RunFile,
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+) -> ChartResult {
     let f = &run.figures;
-    let root = BitMapBackend::new(path, (CHART_WIDTH_PX, CHART_HEIGHT_PX)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(CHART_HEIGHT_PX / 2);
     let x_max = f
@@ -386,6 +445,14 @@ pub fn sweep_chart(sweeps: &[SweepFile], path: &Path) -> ChartResult {
                 .collect()
         })
         .collect();
+    render_png(path, |root| draw_sweep(sweeps, &points, root))
+}
+
+fn draw_sweep(
+    sweeps: &[SweepFile],
+    points: &[Vec<(f64, f64)>],
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+) -> ChartResult {
     let x_max = points.iter().flatten().map(|p| p.0).fold(1.0, f64::max) * 1.05;
     let y_max = points
         .iter()
@@ -393,9 +460,8 @@ pub fn sweep_chart(sweeps: &[SweepFile], path: &Path) -> ChartResult {
         .map(|p| p.1)
         .fold(SUSTAINED_P99_LIMIT_MS, f64::max)
         * 1.2;
-    let root = BitMapBackend::new(path, (CHART_WIDTH_PX, CHART_HEIGHT_PX)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(
             "flash sale, open loop: hold p99 (ms, log) vs offered buyers/s",
             ("sans-serif", 20),
@@ -420,7 +486,7 @@ pub fn sweep_chart(sweeps: &[SweepFile], path: &Path) -> ChartResult {
         .label("100 ms")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN];
-    for (i, (sweep, line)) in sweeps.iter().zip(&points).enumerate() {
+    for (i, (sweep, line)) in sweeps.iter().zip(points).enumerate() {
         let color = palette[i % palette.len()];
         chart
             .draw_series(LineSeries::new(
