@@ -11,8 +11,9 @@ use tokio::sync::Semaphore;
 
 use crate::log::{Exchange, Route};
 
-/// A request still unanswered after this is recorded as a failure (no answer).
-pub const REQUEST_TIMEOUT_SECONDS: u64 = 10;
+/// A request still unanswered after this is recorded as a failure (no answer),
+/// unless the run sets another bound.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 10;
 
 /// Requests in flight at once. In an open-loop run arrivals beyond this wait
 /// for a slot, and that wait counts in their latency.
@@ -42,9 +43,9 @@ pub struct Call<'a> {
 }
 
 impl Recorder {
-    pub fn new(base_url: &str, admin_token: &str) -> anyhow::Result<Arc<Self>> {
+    pub fn new(base_url: &str, admin_token: &str, timeout: Duration) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECONDS))
+            .timeout(timeout)
             .tcp_nodelay(true)
             .build()?;
         Ok(Arc::new(Self {

@@ -55,6 +55,9 @@ struct TargetArgs {
     /// Start the local runtime with `--sqlite-wal` (faster, NOT Spin's default: label such runs).
     #[arg(long)]
     sqlite_wal: bool,
+    /// Start the local runtime with `--in-memory` (no disk: isolates compute from storage; label such runs).
+    #[arg(long, conflicts_with = "sqlite_wal")]
+    in_memory: bool,
     /// Add this process's peak RSS (VmHWM) to the memory figure (repeatable; e.g. the peer's pid).
     #[arg(long = "rss-pid")]
     rss_pids: Vec<u32>,
@@ -91,6 +94,12 @@ struct LoadArgs {
     /// Percent of granted holds replayed with their Idempotency-Key.
     #[arg(long, default_value_t = 5)]
     replay_percent: u32,
+    /// A request unanswered after this many seconds counts as a failure.
+    #[arg(long, default_value_t = booking_load::client::DEFAULT_REQUEST_TIMEOUT_SECONDS)]
+    request_timeout_seconds: u64,
+    /// Holds without Idempotency-Key (to measure what idempotency costs).
+    #[arg(long)]
+    no_idempotency_key: bool,
 }
 
 impl LoadArgs {
@@ -102,6 +111,8 @@ impl LoadArgs {
         c.shards = self.shards;
         c.hot_seats = self.hot_seats;
         c.replay_percent = self.replay_percent.min(100);
+        c.idempotency_keys = !self.no_idempotency_key;
+        c.request_timeout_seconds = self.request_timeout_seconds;
         if let Some(b) = self.buyers {
             c.buyers = b;
         }
@@ -236,6 +247,7 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
     }
     let mut options = RuntimeOptions::from_workspace();
     options.sqlite_wal = args.sqlite_wal;
+    options.in_memory = args.in_memory;
     let local = LocalRuntime::start(&options)?;
     let mut rss_pids = args.rss_pids.clone();
     rss_pids.push(local.pid);

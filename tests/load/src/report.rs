@@ -104,6 +104,10 @@ pub fn run_markdown(run: &RunFile) -> String {
             opt(f.first_sold_out_seconds, 2),
         ),
         ("peak RSS of the service (MiB)", opt(f.peak_rss_mib, 1)),
+        (
+            "machine load avg before / after",
+            format!("{} / {}", opt(f.loadavg_before, 2), opt(f.loadavg_after, 2)),
+        ),
         ("invariant violations", f.violations.to_string()),
     ];
     for (name, value) in rows {
@@ -225,6 +229,10 @@ pub fn side_by_side(runs: &[RunFile], sweeps: &[SweepFile]) -> String {
                 Box::new(move |f| route(f, Route::Availability, |r| r.p99_ms)),
             ),
             ("peak RSS (MiB)", Box::new(|f| opt(f.peak_rss_mib, 1))),
+            (
+                "load avg before / after",
+                Box::new(|f| format!("{} / {}", opt(f.loadavg_before, 1), opt(f.loadavg_after, 1))),
+            ),
             (
                 "invariant violations",
                 Box::new(|f| f.violations.to_string()),

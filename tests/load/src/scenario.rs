@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::{
     check::{self, Report},
-    client::{Call, Recorder},
+    client::{Call, DEFAULT_REQUEST_TIMEOUT_SECONDS, Recorder},
     log::{EventSpec, Exchange, FinalState, Route, SectionSpec},
     stats::{self, Figures},
 };
@@ -82,6 +82,11 @@ pub struct RunConfig {
     pub hold_ttl_seconds: u64,
     /// Percent of granted holds replayed with the same Idempotency-Key.
     pub replay_percent: u32,
+    /// Send an Idempotency-Key with every hold (as a careful client does).
+    /// Off only to measure what idempotency costs.
+    pub idempotency_keys: bool,
+    /// A request unanswered after this is a failure.
+    pub request_timeout_seconds: u64,
     pub progress: bool,
 }
 
@@ -103,6 +108,8 @@ impl RunConfig {
             hot_seats: 8,
             hold_ttl_seconds: ttl,
             replay_percent: 5,
+            idempotency_keys: true,
+            request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT_SECONDS,
             progress: false,
         }
     }
@@ -131,7 +138,8 @@ pub async fn run(
     if config.buyers == 0 {
         bail!("--buyers must be at least 1");
     }
-    let recorder = Recorder::new(base_url, admin_token)?;
+    let timeout = Duration::from_secs(config.request_timeout_seconds.max(1));
+    let recorder = Recorder::new(base_url, admin_token, timeout)?;
     let run_tag = format!(
         "{}-s{}-{:06x}",
         short(config.scenario),
@@ -177,6 +185,7 @@ pub async fn run(
 
     let stop_probe = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(probe(Arc::clone(&ctx), Arc::clone(&stop_probe)));
+    let loadavg_before = stats::loadavg();
     let load_started = Instant::now();
     match config.load {
         LoadModel::Closed { concurrency } => closed_loop(&ctx, concurrency.max(1), &progress).await,
@@ -188,6 +197,7 @@ pub async fn run(
         }
     }
     let load_elapsed = load_started.elapsed();
+    let loadavg_after = stats::loadavg();
     stop_probe.store(true, Ordering::Relaxed);
     let _ = probe.await;
     progress.finish_and_clear();
@@ -207,7 +217,7 @@ pub async fn run(
     }
     let final_state = read_final_state(&ctx, &log).await;
     let report = check::check(&ctx.events, &log, &final_state);
-    let figures = stats::figures(
+    let mut figures = stats::figures(
         config,
         &ctx.events,
         &log,
@@ -215,6 +225,8 @@ pub async fn run(
         load_elapsed,
         &report,
     )?;
+    figures.loadavg_before = loadavg_before;
+    figures.loadavg_after = loadavg_after;
     Ok(RunResult {
         figures,
         check: report,
@@ -477,7 +489,7 @@ async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
             event_id: &event.id,
             hold_id: None,
             body: Some(body.clone()),
-            idempotency_key: Some(&key),
+            idempotency_key: ctx.config.idempotency_keys.then_some(key.as_str()),
             intended: arrival,
         },
     )
@@ -488,7 +500,7 @@ async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
     let Some(hold_id) = hold.body.get("hold_id").and_then(Value::as_str) else {
         return;
     };
-    if rng.u32(0..100) < ctx.config.replay_percent {
+    if ctx.config.idempotency_keys && rng.u32(0..100) < ctx.config.replay_percent {
         ctx.recorder
             .send(Call {
                 route: Route::HoldReplay,

@@ -43,6 +43,8 @@ pub struct RuntimeOptions {
     pub manifest: PathBuf,
     /// `--sqlite-wal`: faster, not Spin's default; only for labelled extra runs.
     pub sqlite_wal: bool,
+    /// `--in-memory`: no disk at all; isolates compute from storage (labelled runs only).
+    pub in_memory: bool,
 }
 
 impl RuntimeOptions {
@@ -57,6 +59,7 @@ impl RuntimeOptions {
             host_bin,
             manifest: workspace.join("spin.toml"),
             sqlite_wal: false,
+            in_memory: false,
         }
     }
 }
@@ -111,10 +114,15 @@ impl LocalRuntime {
             .arg(&options.host_bin)
             .args(["up", "--from"])
             .arg(&options.manifest)
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(&state_dir);
+            .args(["--listen", "127.0.0.1:0"]);
+        if !options.in_memory {
+            command.arg("--state-dir").arg(&state_dir);
+        }
         if options.sqlite_wal {
             command.arg("--sqlite-wal");
+        }
+        if options.in_memory {
+            command.arg("--in-memory");
         }
         let mut child = command
             .env("SPIN_VARIABLE_ADMIN_TOKEN", &admin_token)

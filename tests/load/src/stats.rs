@@ -68,6 +68,12 @@ pub struct Figures {
     pub outcomes: BTreeMap<String, u64>,
     pub latency: Vec<RouteLatency>,
     pub peak_rss_mib: Option<f64>,
+    /// The machine's 1-minute load average before and after the load: other
+    /// work on the machine (it has 2 cores) shows here.
+    #[serde(default)]
+    pub loadavg_before: Option<f64>,
+    #[serde(default)]
+    pub loadavg_after: Option<f64>,
     pub violations: u64,
     pub timeline: Vec<TimelinePoint>,
 }
@@ -209,6 +215,8 @@ pub fn figures(
         outcomes,
         latency,
         peak_rss_mib: None,
+        loadavg_before: None,
+        loadavg_after: None,
         violations: report.total(),
         timeline,
     })
@@ -222,4 +230,14 @@ fn sold_at_rest(log: &[Exchange]) -> u64 {
         .filter(|e| e.hold_id.as_ref().is_some_and(|id| seen.insert(id.clone())))
         .filter_map(|e| e.body.get("quantity").and_then(Value::as_u64))
         .sum()
+}
+
+/// The 1-minute load average from /proc/loadavg.
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
