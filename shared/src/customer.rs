@@ -8,10 +8,11 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::http::Ctx;
 use crate::ids::bucket_of;
-use crate::limits::CUSTOMER_BUCKETS;
-use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, customer_key};
+use crate::limits::{CUSTOMER_BUCKETS, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX};
+use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus, customer_key};
 use crate::parts;
 use crate::store::Store;
+use std::collections::HashMap;
 
 fn key_of(event_id: &str, customer: &str) -> String {
     customer_key(
@@ -40,34 +41,78 @@ pub fn reserve<S: Store, E: Env>(
         &op,
         missing,
         |doc: &mut CustomerDoc| {
-            let now_ms = ctx.env.now_ms();
+            if doc
+                .customers
+                .get(customer)
+                .is_some_and(|e| e.active.iter().any(|a| a.h == hold.h))
+            {
+                return Ok(Change::Keep(Ok(())));
+            }
+            let resolved = resolve_expired(ctx, meta, event_id, doc, customer)?;
             let entry = doc.customers.entry(customer.to_owned()).or_default();
-            if entry.active.iter().any(|a| a.h == hold.h) {
-                return Ok(Change::Keep(()));
-            }
-            // Expired reservations are resolved against their holds: confirmed
-            // ones become bookings, the rest are dropped.
-            let mut still_active = Vec::with_capacity(entry.active.len());
-            for active in std::mem::take(&mut entry.active) {
-                if now_ms < active.x {
-                    still_active.push(active);
-                } else if hold_confirmed(ctx, meta, event_id, &active)? {
-                    entry.booked.push(active);
-                }
-            }
-            entry.active = still_active;
             let current = entry.units();
             if current + hold.q > limit {
-                return Err(BookingError::CustomerLimit {
+                let refused = Err(BookingError::CustomerLimit {
                     limit,
                     current,
                     requested: hold.q,
                 });
+                if entry.active.is_empty() && entry.booked.is_empty() {
+                    doc.customers.remove(customer);
+                }
+                // Keep the tidying even though the hold is refused.
+                return Ok(if resolved {
+                    Change::Write(refused)
+                } else {
+                    Change::Keep(refused)
+                });
             }
             entry.active.push(hold.clone());
-            Ok(Change::Write(()))
+            Ok(Change::Write(Ok(())))
         },
-    )
+    )?
+}
+
+/// Resolves expired reservations against their holds: confirmed ones become
+/// bookings, the rest are dropped. All of `customer`'s are resolved (its
+/// limit depends on them), and a few of other customers' too, so that the
+/// bucket does not fill with reservations of buyers who never come back.
+/// Returns true if anything changed.
+fn resolve_expired<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    event_id: &str,
+    doc: &mut CustomerDoc,
+    customer: &str,
+) -> Result<bool, BookingError> {
+    let now_ms = ctx.env.now_ms();
+    let mut sections: SectionDocs = HashMap::new();
+    let mut budget = CUSTOMER_RESOLUTIONS_PER_WRITE_MAX;
+    let mut changed = false;
+    let names: Vec<String> = doc.customers.keys().cloned().collect();
+    for name in names {
+        let Some(entry) = doc.customers.get_mut(&name) else {
+            continue;
+        };
+        let mine = name == customer;
+        let mut still_active = Vec::with_capacity(entry.active.len());
+        for active in std::mem::take(&mut entry.active) {
+            if now_ms < active.x || (!mine && budget == 0) {
+                still_active.push(active);
+                continue;
+            }
+            budget = budget.saturating_sub(1);
+            changed = true;
+            if hold_confirmed(ctx, meta, event_id, &active, &mut sections)? {
+                entry.booked.push(active);
+            }
+        }
+        entry.active = still_active;
+        if entry.active.is_empty() && entry.booked.is_empty() {
+            doc.customers.remove(&name);
+        }
+    }
+    Ok(changed)
 }
 
 /// Moves a reservation to the customer's bookings (after a confirm), or
@@ -105,23 +150,47 @@ pub fn settle<S: Store, E: Env>(
     )
 }
 
+/// Section documents read while resolving, so each section is read once.
+type SectionDocs = HashMap<usize, Vec<Option<InventoryDoc>>>;
+
 /// Whether an expired reservation's hold was confirmed. The primary part is
-/// found by nonce among the section's documents and made final first, so a
-/// confirm in flight cannot commit after we decided it did not.
+/// found by nonce among the section's documents and, if still held, made
+/// final first, so a confirm in flight cannot commit after we decided it
+/// did not.
 fn hold_confirmed<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
     event_id: &str,
     hold: &CustomerHold,
+    sections: &mut SectionDocs,
 ) -> Result<bool, BookingError> {
-    let keys = meta.inventory_keys(event_id, hold.s);
-    for (index, (key, value)) in keys.iter().zip(ctx.store.get_many(&keys)?).enumerate() {
-        let Some(bytes) = value else { continue };
-        let doc: InventoryDoc = cas::decode(key, &bytes)?;
-        if doc.part(&hold.h).is_some_and(|p| p.is_primary()) {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            return parts::finalize_primary(ctx, event_id, hold.s, index, &hold.h);
+    let docs = match sections.entry(hold.s) {
+        std::collections::hash_map::Entry::Occupied(read) => read.into_mut(),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            let keys = meta.inventory_keys(event_id, hold.s);
+            let mut docs = Vec::with_capacity(keys.len());
+            for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
+                docs.push(value.map(|bytes| cas::decode(key, &bytes)).transpose()?);
+            }
+            slot.insert(docs)
         }
+    };
+    for (index, doc) in docs.iter().enumerate() {
+        let Some(part) = doc
+            .as_ref()
+            .and_then(|d| d.part(&hold.h))
+            .filter(|p| p.is_primary())
+        else {
+            continue;
+        };
+        return match part.s {
+            PartStatus::C => Ok(true),
+            PartStatus::R | PartStatus::X => Ok(false),
+            PartStatus::H => {
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                parts::finalize_primary(ctx, event_id, hold.s, index, &hold.h)
+            }
+        };
     }
     Ok(false)
 }

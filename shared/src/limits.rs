@@ -51,6 +51,9 @@ pub const EVENT_DOCUMENTS_MAX: usize = 4_096;
 
 /// Customer bookkeeping buckets per event (only with `max_per_customer`).
 pub const CUSTOMER_BUCKETS: u32 = 16;
+/// Expired reservations of other customers resolved per customer-bucket
+/// write: amortised tidying that keeps buckets bounded by live customers.
+pub const CUSTOMER_RESOLUTIONS_PER_WRITE_MAX: u32 = 8;
 /// Idempotency record buckets per event.
 pub const IDEMPOTENCY_BUCKETS: u32 = 16;
 /// Idempotency records kept per bucket; the oldest finished ones go first.

@@ -555,3 +555,41 @@ fn routing_methods_and_sizes() {
     assert_eq!(busy.header("x-cas-retries"), Some("0"));
     let _ = START_MS;
 }
+
+#[test]
+fn customer_buckets_forget_buyers_who_never_return() {
+    let b = Booking::new(18);
+    b.create(
+        "ev",
+        json!({"name": "x", "max_per_customer": 4, "hold_ttl_seconds": 60,
+                          "sections": [{"id": "floor", "capacity": 10000}]}),
+    );
+    let hold = |customer: String| {
+        b.hold(
+            "ev",
+            json!({"section": "floor", "quantity": 1, "customer_id": customer}),
+        )
+    };
+    for i in 0..1_000 {
+        assert_eq!(hold(format!("gone-{i}")).status, 201);
+    }
+    b.env.advance_ms(61_000);
+    for i in 0..200 {
+        assert_eq!(hold(format!("new-{i}")).status, 201);
+    }
+    let entries: usize = (0..16)
+        .filter_map(|bucket| b.store.raw(&format!("e/ev/c/{bucket}")))
+        .map(|bytes| {
+            let doc: booking_core::model::CustomerDoc =
+                serde_json::from_slice(&bytes).expect("customer doc parses");
+            doc.customers
+                .values()
+                .map(|e| e.active.len() + e.booked.len())
+                .sum::<usize>()
+        })
+        .sum();
+    // 1,000 expired reservations of buyers who never came back, 200 live ones:
+    // each write tidies up to 8 others, so almost nothing expired is left.
+    assert!(entries < 400, "{entries} reservations kept");
+    assert!(entries >= 200, "live reservations were dropped: {entries}");
+}
