@@ -15,7 +15,7 @@ use crate::error::BookingError;
 use crate::event::{ready_meta, seat_block};
 use crate::hold_status;
 use crate::http::{Ctx, Reply, Request, parse_json};
-use crate::idempotency::{self, Begin};
+use crate::idempotency::{self, Begin, Lookup};
 use crate::ids::{HoldRef, is_printable_ascii, is_valid_id};
 use crate::limits::*;
 use crate::model::*;
@@ -177,6 +177,17 @@ pub fn post<S: Store, E: Env>(
     };
     let owner = format!("hold-{fresh_nonce}");
     let request_hash = idempotency::request_hash(&hold.canonical())?;
+    match idempotency::lookup(ctx, event_id, key, request_hash)? {
+        Lookup::Replay(stored) => return Ok(Reply::json(stored.status, &stored.body)),
+        // A request that cannot succeed changes nothing, so it is answered
+        // without recording the key: in a flash sale most buyers hear "sold
+        // out", and recording each would cost fsync'd writes on shared
+        // buckets. Repeating it simply asks again.
+        Lookup::Absent => check_available(ctx, &meta, event_id, &hold)?,
+        // A stalled first attempt may have taken inventory: `begin` takes it
+        // over and `place` finds what it wrote.
+        Lookup::Stale => {}
+    }
     match idempotency::begin(ctx, event_id, key, request_hash, &owner, &fresh_nonce)? {
         Begin::Replay(stored) => Ok(Reply::json(stored.status, &stored.body)),
         Begin::Proceed { nonce, resumed } => {
@@ -250,6 +261,22 @@ fn place_and_reply<S: Store, E: Env>(
         201,
         &hold_status::view(meta, &hold_ref, &part, ctx.env.now_ms()),
     ))
+}
+
+/// Fails as a placement would if the section cannot satisfy the request
+/// now (sold out, seats taken, seats not in the section); reads only.
+fn check_available<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    event_id: &str,
+    hold: &HoldRequest,
+) -> Result<(), BookingError> {
+    let docs = load_section(ctx, &meta.inventory_keys(event_id, hold.section))?;
+    let now_ms = ctx.env.now_ms();
+    match &hold.what {
+        Want::Units(q) => plan_units(ctx, &docs, *q, now_ms).map(|_| ()),
+        Want::Seats(seats) => plan_seats(&docs, seats, now_ms).map(|_| ()),
+    }
 }
 
 /// Where one part goes: document index and its share.

@@ -30,6 +30,50 @@ fn missing() -> BookingError {
     BookingError::Internal("idempotency bucket missing".into())
 }
 
+/// What a read-only look at a key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Never seen (or forgotten).
+    Absent,
+    /// Pending, but its request stalled: [`begin`] takes it over.
+    Stale,
+    /// Answered: send the answer again.
+    Replay(StoredReply),
+}
+
+/// Looks the key up without writing. Errors: the key was used with another
+/// request (422), or its first request is still in flight (409).
+pub fn lookup<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    key: &str,
+    request_hash: u64,
+) -> Result<Lookup, BookingError> {
+    let doc: IdempotencyDoc = cas::load(ctx, &key_of(event_id, key))?.ok_or_else(missing)?;
+    let Some(record) = doc.records.iter().find(|r| r.key == key) else {
+        return Ok(Lookup::Absent);
+    };
+    if record.request != request_hash {
+        return Err(reused());
+    }
+    if let Some(reply) = &record.reply {
+        return Ok(Lookup::Replay(reply.clone()));
+    }
+    if ctx.env.now_ms().saturating_sub(record.started_ms)
+        < IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000
+    {
+        return Err(BookingError::RequestInProgress);
+    }
+    Ok(Lookup::Stale)
+}
+
+fn reused() -> BookingError {
+    BookingError::invalid(
+        "idempotency-key-reused",
+        "this Idempotency-Key was used with a different request",
+    )
+}
+
 /// Records the key as pending (or finds its earlier use).
 pub fn begin<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
@@ -48,10 +92,7 @@ pub fn begin<S: Store, E: Env>(
         |doc: &mut IdempotencyDoc| {
             if let Some(record) = doc.records.iter_mut().find(|r| r.key == key) {
                 if record.request != request_hash {
-                    return Err(BookingError::invalid(
-                        "idempotency-key-reused",
-                        "this Idempotency-Key was used with a different request",
-                    ));
+                    return Err(reused());
                 }
                 if let Some(reply) = &record.reply {
                     return Ok(Change::Keep(Begin::Replay(reply.clone())));

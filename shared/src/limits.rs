@@ -55,7 +55,7 @@ pub const CUSTOMER_BUCKETS: u32 = 16;
 /// write: amortised tidying that keeps buckets bounded by live customers.
 pub const CUSTOMER_RESOLUTIONS_PER_WRITE_MAX: u32 = 8;
 /// Idempotency record buckets per event.
-pub const IDEMPOTENCY_BUCKETS: u32 = 16;
+pub const IDEMPOTENCY_BUCKETS: u32 = 64;
 /// Idempotency records kept per bucket; the oldest finished ones go first.
 pub const IDEMPOTENCY_RECORDS_PER_BUCKET_MAX: usize = 128;
 /// Finished idempotency records are kept this long.

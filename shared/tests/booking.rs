@@ -593,3 +593,28 @@ fn customer_buckets_forget_buyers_who_never_return() {
     assert!(entries < 400, "{entries} reservations kept");
     assert!(entries >= 200, "live reservations were dropped: {entries}");
 }
+
+#[test]
+fn a_keyed_request_that_cannot_succeed_writes_nothing() {
+    let b = Booking::new(19);
+    b.create("ev", general(2));
+    assert_eq!(
+        b.hold_with_key("ev", json!({"section": "floor", "quantity": 2}), "first")
+            .status,
+        201
+    );
+    let snapshot = |b: &Booking| -> Vec<(String, Option<Vec<u8>>)> {
+        b.store
+            .keys()
+            .into_iter()
+            .map(|k| {
+                let v = b.store.raw(&k);
+                (k, v)
+            })
+            .collect()
+    };
+    let before = snapshot(&b);
+    let sold_out = b.hold_with_key("ev", json!({"section": "floor", "quantity": 1}), "second");
+    assert_eq!(sold_out.problem(), "sold-out");
+    assert_eq!(snapshot(&b), before, "a sold-out answer wrote to the store");
+}
