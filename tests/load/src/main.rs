@@ -16,7 +16,7 @@ use booking_load::{
 use clap::{Args, Parser, Subcommand};
 
 /// Consecutive sweep steps over the p99 limit after which higher rates are skipped.
-const SWEEP_STOP_AFTER_FAILED_STEPS: usize = 2;
+const SWEEP_STOP_AFTER_FAILED_STEPS: usize = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -299,8 +299,17 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> 
         .with_context(|| format!("write {}", path.display()))
 }
 
-fn report_violations(file: &RunFile) {
+/// Prints the violations, and keeps the runtime's stderr beside the results.
+fn report_violations(file: &RunFile, target: &Target, out_dir: &Path) {
     if file.figures.violations > 0 {
+        if let Some(local) = &target.local {
+            let path = out_dir.join(format!("{}.runtime-stderr.txt", file.figures.label));
+            let written = std::fs::create_dir_all(out_dir)
+                .and_then(|()| std::fs::write(&path, local.stderr_tail()));
+            if let Err(e) = written {
+                eprintln!("cannot write {}: {e}", path.display());
+            }
+        }
         eprintln!(
             "INVARIANT VIOLATIONS in {}: {:?}",
             file.figures.label, file.violation_counts
@@ -330,6 +339,7 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
         .label
         .clone()
         .unwrap_or_else(|| format!("{}-{}", target.system, scenario.name()));
+    report_violations(&file, &target, &args.target.out_dir);
     drop(target.local);
     let markdown = report::run_markdown(&file);
     println!("{markdown}");
@@ -339,7 +349,6 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
     if let Err(e) = report::run_chart(&file, &stem.with_extension("png")) {
         eprintln!("chart not written: {e}");
     }
-    report_violations(&file);
     Ok(file.figures.violations == 0)
 }
 
@@ -371,7 +380,7 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
         let mut file = run_file(&result);
         file.figures.label = format!("{label}@{rate:.0}");
         file.figures.peak_rss_mib = peak_rss_mib(&target.rss_pids);
-        report_violations(&file);
+        report_violations(&file, &target, &args.target.out_dir);
         clean &= file.figures.violations == 0;
         let p99 = file
             .figures

@@ -73,6 +73,7 @@ pub struct LocalRuntime {
     /// The runtime process itself (not the supervising shell).
     pub pid: u32,
     state_dir: PathBuf,
+    stderr_tail: Arc<Mutex<String>>,
 }
 
 impl std::fmt::Debug for LocalRuntime {
@@ -199,7 +200,18 @@ impl LocalRuntime {
             admin_token,
             pid,
             state_dir,
+            stderr_tail: stderr_text,
         })
+    }
+}
+
+impl LocalRuntime {
+    /// The last few KiB the runtime wrote to stderr (evidence for 5xx answers).
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_tail
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 }
 

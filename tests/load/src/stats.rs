@@ -59,6 +59,15 @@ pub struct Figures {
     pub cas_retries: u64,
     /// CAS retries per successful write.
     pub conflict_rate: f64,
+    /// CAS retries per request (in a sale most requests are sold-out answers,
+    /// which write nothing to inventory but may still write bookkeeping).
+    #[serde(default)]
+    pub cas_retries_per_request: f64,
+    /// Successful writes per second while units were still on sale (from the
+    /// start of the load to the last granted hold): the write rate a sale
+    /// actually demands, unlike the whole-run average.
+    #[serde(default)]
+    pub sale_writes_per_second: Option<f64>,
     pub sold: u64,
     /// Seconds from the start of the load to the last granted hold.
     pub sell_out_seconds: Option<f64>,
@@ -204,6 +213,18 @@ pub fn figures(
         writes_ok,
         writes_per_second: writes_ok as f64 / seconds,
         cas_retries,
+        cas_retries_per_request: if requests == 0 {
+            0.0
+        } else {
+            cas_retries as f64 / requests as f64
+        },
+        sale_writes_per_second: last_grant.map(|end| {
+            let writes = log
+                .iter()
+                .filter(|e| e.is_write_success() && e.intended_start_us + e.latency_us <= end)
+                .count();
+            writes as f64 / since_load(end).max(1e-3)
+        }),
         conflict_rate: if writes_ok == 0 {
             0.0
         } else {
