@@ -94,6 +94,14 @@ pub fn run_markdown(run: &RunFile) -> String {
             "CAS retries per successful write",
             format!("{:.3}", f.conflict_rate),
         ),
+        (
+            "CAS retries per request",
+            format!("{:.3}", f.cas_retries_per_request),
+        ),
+        (
+            "successful writes/s until sell-out",
+            opt(f.sale_writes_per_second, 1),
+        ),
         ("sold (confirmed units)", f.sold.to_string()),
         (
             "sell-out: last granted hold (s)",
@@ -192,8 +200,16 @@ pub fn side_by_side(runs: &[RunFile], sweeps: &[SweepFile]) -> String {
                 Box::new(|f| format!("{:.1}", f.writes_per_second)),
             ),
             (
+                "writes/s until sell-out",
+                Box::new(|f| opt(f.sale_writes_per_second, 1)),
+            ),
+            (
                 "CAS retries / write",
                 Box::new(|f| format!("{:.3}", f.conflict_rate)),
+            ),
+            (
+                "CAS retries / request",
+                Box::new(|f| format!("{:.3}", f.cas_retries_per_request)),
             ),
             (
                 "sold / capacity",
