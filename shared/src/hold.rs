@@ -179,40 +179,44 @@ pub fn post<S: Store, E: Env>(
     let request_hash = idempotency::request_hash(&hold.canonical())?;
     match idempotency::lookup(ctx, event_id, key, request_hash)? {
         Lookup::Replay(stored) => return Ok(Reply::json(stored.status, &stored.body)),
+        Lookup::Pending { nonce, stale } => {
+            if let Some(reply) = replay_placed(ctx, &meta, event_id, hold.section, &nonce)? {
+                return Ok(reply);
+            }
+            // Still being placed; or its request died: `begin` takes it
+            // over and `place` finds what it wrote.
+            if !stale {
+                return Err(BookingError::RequestInProgress);
+            }
+        }
         // A request that cannot succeed changes nothing, so it is answered
         // without recording the key: in a flash sale most buyers hear "sold
         // out", and recording each would cost fsync'd writes on shared
         // buckets. Repeating it simply asks again.
         Lookup::Absent => check_available(ctx, &meta, event_id, &hold)?,
-        // A stalled first attempt may have taken inventory: `begin` takes it
-        // over and `place` finds what it wrote.
-        Lookup::Stale => {}
     }
     match idempotency::begin(ctx, event_id, key, request_hash, &owner, &fresh_nonce)? {
         Begin::Replay(stored) => Ok(Reply::json(stored.status, &stored.body)),
         Begin::Proceed { nonce, resumed } => {
-            let result = place_and_reply(ctx, &meta, event_id, &hold, &nonce, resumed);
-            // Answers that a retry would repeat are stored; transient ones
-            // (503) forget the key so the retry tries again.
-            let stored = match &result {
-                Ok(reply) => Some(StoredReply {
-                    status: reply.status,
-                    body: serde_json::from_slice(&reply.body).unwrap_or_default(),
-                }),
-                Err(error) if error.status() == 409 || error.status() == 422 => Some(StoredReply {
-                    status: error.status(),
-                    body: error.body(),
-                }),
-                Err(_) => None,
-            };
-            let stored_is_error = stored.as_ref().is_some_and(|s| s.status >= 400);
-            // If the answer cannot be stored, the record stays pending: a
-            // replay gets 409 request-in-progress until it is stale, then
-            // takes over and finds this very hold. So answer anyway.
-            let _ = idempotency::finish(ctx, event_id, key, &owner, stored);
-            match result {
-                Err(error) if stored_is_error => Ok(error.into_reply()),
-                other => other,
+            // A placed hold is its own record: replays find it by nonce, so
+            // success costs no further write. A refusal is stored for
+            // replays; a transient failure (503) forgets the key so that a
+            // retry tries again. If storing fails the record stays pending,
+            // and a replay, once it is stale, takes over and decides again.
+            match place_and_reply(ctx, &meta, event_id, &hold, &nonce, resumed) {
+                Ok(reply) => Ok(reply),
+                Err(error) if matches!(error.status(), 409 | 422) => {
+                    let stored = StoredReply {
+                        status: error.status(),
+                        body: error.body(),
+                    };
+                    let _ = idempotency::finish(ctx, event_id, key, &owner, Some(stored));
+                    Ok(error.into_reply())
+                }
+                Err(error) => {
+                    let _ = idempotency::finish(ctx, event_id, key, &owner, None);
+                    Err(error)
+                }
             }
         }
     }
@@ -348,6 +352,47 @@ fn place<S: Store, E: Env>(
     Err(BookingError::Contention)
 }
 
+/// The hold of nonce `nonce`, if it is in place in these documents: its
+/// primary document and part, with every other part present too.
+fn find_complete(docs: &[InventoryDoc], nonce: &str) -> Option<(usize, Part)> {
+    let (doc, part) = docs.iter().enumerate().find_map(|(i, d)| {
+        d.part(nonce)
+            .filter(|p| p.is_primary())
+            .map(|p| (i, p.clone()))
+    })?;
+    let complete = part.o.iter().all(|other| {
+        docs.get(*other as usize)
+            .is_some_and(|d| d.part(nonce).is_some())
+    });
+    complete.then_some((doc, part))
+}
+
+/// The first answer of an idempotent hold that succeeded: the 201 view of
+/// its hold as it was then (status `held`, whatever happened since).
+fn replay_placed<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    event_id: &str,
+    section: usize,
+    nonce: &str,
+) -> Result<Option<Reply>, BookingError> {
+    let docs = load_section(ctx, &meta.inventory_keys(event_id, section))?;
+    let Some((doc, mut part)) = find_complete(&docs, nonce) else {
+        return Ok(None);
+    };
+    part.s = PartStatus::H;
+    let hold_ref = HoldRef {
+        event_id: event_id.to_owned(),
+        section,
+        doc,
+        nonce: nonce.to_owned(),
+    };
+    // Viewed at its creation time, the part reads exactly as it did in the
+    // first answer.
+    let view = hold_status::view(meta, &hold_ref, &part, part.t);
+    Ok(Some(Reply::json(201, &view)))
+}
+
 /// After a stalled attempt with the same nonce: its hold, if complete.
 /// An incomplete one is removed, and the caller places the hold afresh.
 fn find_earlier<S: Store, E: Env>(
@@ -357,19 +402,8 @@ fn find_earlier<S: Store, E: Env>(
     docs: &[InventoryDoc],
     nonce: &str,
 ) -> Result<Option<(usize, Part)>, BookingError> {
-    let Some((doc, part)) = docs.iter().enumerate().find_map(|(i, d)| {
-        d.part(nonce)
-            .filter(|p| p.is_primary())
-            .map(|p| (i, p.clone()))
-    }) else {
-        return Ok(None);
-    };
-    let complete = part.o.iter().all(|other| {
-        docs.get(*other as usize)
-            .is_some_and(|d| d.part(nonce).is_some())
-    });
-    if complete {
-        return Ok(Some((doc, part)));
+    if let Some(found) = find_complete(docs, nonce) {
+        return Ok(Some(found));
     }
     let all: Vec<usize> = (0..docs.len())
         .filter(|i| docs[*i].part(nonce).is_some())

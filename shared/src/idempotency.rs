@@ -35,14 +35,17 @@ fn missing() -> BookingError {
 pub enum Lookup {
     /// Never seen (or forgotten).
     Absent,
-    /// Pending, but its request stalled: [`begin`] takes it over.
-    Stale,
+    /// Recorded, without a stored answer: a hold with this nonce is either
+    /// in place (the request succeeded: successes store no answer, the hold
+    /// itself is the answer) or still being placed, or its request died
+    /// (`stale`; [`begin`] takes it over).
+    Pending { nonce: String, stale: bool },
     /// Answered: send the answer again.
     Replay(StoredReply),
 }
 
-/// Looks the key up without writing. Errors: the key was used with another
-/// request (422), or its first request is still in flight (409).
+/// Looks the key up without writing. Error: the key was used with another
+/// request (422).
 pub fn lookup<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     event_id: &str,
@@ -59,12 +62,11 @@ pub fn lookup<S: Store, E: Env>(
     if let Some(reply) = &record.reply {
         return Ok(Lookup::Replay(reply.clone()));
     }
-    if ctx.env.now_ms().saturating_sub(record.started_ms)
-        < IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000
-    {
-        return Err(BookingError::RequestInProgress);
-    }
-    Ok(Lookup::Stale)
+    let age_ms = ctx.env.now_ms().saturating_sub(record.started_ms);
+    Ok(Lookup::Pending {
+        nonce: record.nonce.clone(),
+        stale: age_ms >= IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000,
+    })
 }
 
 fn reused() -> BookingError {
@@ -174,18 +176,18 @@ pub fn finish<S: Store, E: Env>(
     )
 }
 
-/// Drops answered records past retention, then the oldest beyond the cap.
+/// Drops records past retention, then the oldest beyond the cap.
 fn prune(doc: &mut IdempotencyDoc, now_ms: u64) {
     let retention_ms = IDEMPOTENCY_RETENTION_SECONDS * 1_000;
     doc.records
-        .retain(|r| r.reply.is_none() || now_ms.saturating_sub(r.started_ms) < retention_ms);
+        .retain(|r| now_ms.saturating_sub(r.started_ms) < retention_ms);
     while doc.records.len() >= IDEMPOTENCY_RECORDS_PER_BUCKET_MAX {
-        // Prefer dropping answered records; a pending one only if all are.
+        // The oldest key goes first.
         let victim = doc
             .records
             .iter()
             .enumerate()
-            .min_by_key(|(_, r)| (r.reply.is_none(), r.started_ms))
+            .min_by_key(|(_, r)| r.started_ms)
             .map(|(i, _)| i);
         match victim {
             Some(i) => doc.records.remove(i),

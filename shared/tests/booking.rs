@@ -3,10 +3,9 @@
 
 mod common;
 
-use booking_core::ids::bucket_of;
-use booking_core::limits::{
-    CAS_ATTEMPTS_MAX, IDEMPOTENCY_BUCKETS, IDEMPOTENCY_PENDING_STALE_SECONDS,
-};
+use booking_core::http::Ctx;
+use booking_core::idempotency;
+use booking_core::limits::IDEMPOTENCY_PENDING_STALE_SECONDS;
 use booking_core::memory::FailMode;
 use common::{Booking, START_MS};
 use serde_json::{Value, json};
@@ -392,28 +391,42 @@ fn a_stalled_idempotent_request_is_finished_not_repeated() {
     let b = Booking::new(12);
     b.create("ev", general(10));
     let body = json!({"section": "floor", "quantity": 2});
-    // The first attempt records the key and takes the hold, then every
-    // attempt to store its answer fails, as if it died there.
-    let bucket = bucket_of(b"key-1", IDEMPOTENCY_BUCKETS as usize);
-    let key = format!("e/ev/i/{bucket}");
-    b.store
-        .fail(&key, FailMode::ErrorWithoutWrite, 1, CAS_ATTEMPTS_MAX);
-    let first = b.hold_with_key("ev", body.clone(), "key-1");
-    assert_eq!(first.status, 201, "{:?}", first.body);
+    // A first attempt recorded the key, then died before taking inventory.
+    let ctx = Ctx::new(&b.store, &b.env, &b.config);
+    let canonical = json!([0, 2, null]);
+    let hash = idempotency::request_hash(&canonical).expect("hash");
+    let dead_nonce = "0123456789abcdef0123456789abcdef";
+    let begun = idempotency::begin(&ctx, "ev", "key-1", hash, "dead-owner", dead_nonce);
+    assert!(
+        matches!(begun, Ok(idempotency::Begin::Proceed { .. })),
+        "{begun:?}"
+    );
+    // While it might still be running, a retry is told to wait.
     let inflight = b.hold_with_key("ev", body.clone(), "key-1");
     assert_eq!(
         (inflight.status, inflight.problem().as_str()),
         (409, "request-in-progress")
     );
     assert_eq!(inflight.header("retry-after"), Some("1"));
+    assert_eq!(b.counts("ev", "floor"), (10, 0, 0));
+    // Once it is stale, a retry takes over with the recorded nonce.
     b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
     let retry = b.hold_with_key("ev", body.clone(), "key-1");
     assert_eq!(retry.status, 201, "{:?}", retry.body);
-    assert_eq!(retry.str("hold_id"), first.str("hold_id"));
-    let replay = b.hold_with_key("ev", body, "key-1");
-    assert_eq!(replay.str("hold_id"), first.str("hold_id"));
-    // One hold, whatever happened in between.
-    assert_eq!(b.counts("ev", "floor"), (8, 2, 0));
+    assert!(
+        retry.str("hold_id").ends_with(dead_nonce),
+        "{}",
+        retry.str("hold_id")
+    );
+    // Replays, now and after the record is stale again, find that one hold.
+    assert_eq!(
+        b.hold_with_key("ev", body.clone(), "key-1").body,
+        retry.body
+    );
+    b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
+    assert_eq!(b.confirm(&retry.str("hold_id")).status, 200);
+    assert_eq!(b.hold_with_key("ev", body, "key-1").body, retry.body);
+    assert_eq!(b.counts("ev", "floor"), (8, 0, 2));
 }
 
 #[test]

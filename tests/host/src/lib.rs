@@ -214,7 +214,14 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
         },
     )?);
     let components = prepare_components(&manifest, &stores, &component_variables).await?;
-    let app = Arc::new(server::App { router, components });
+    let instances = Arc::new(tokio::sync::Semaphore::new(
+        runtime::POOL_COMPONENT_INSTANCES as usize,
+    ));
+    let app = Arc::new(server::App {
+        router,
+        components,
+        instances,
+    });
 
     let listener = TcpListener::bind(config.listen)
         .await

@@ -16,7 +16,7 @@ use crate::bindings::{self, ComponentCapabilities, HostState};
 use crate::manifest::ComponentDecl;
 
 /// Component instances that may be alive at once in the pooling allocator.
-const POOL_COMPONENT_INSTANCES: u32 = 1_000;
+pub const POOL_COMPONENT_INSTANCES: u32 = 1_000;
 /// Core instances in the pool: a Rust component has a few (program, WASI adapter, shims).
 const POOL_CORE_INSTANCES: u32 = 6_000;
 /// Linear memories in the pool: the program's and the adapter's for each component.
@@ -209,6 +209,7 @@ impl PreparedComponent {
     pub async fn handle(
         self: &Arc<Self>,
         request: hyper::Request<hyper::body::Incoming>,
+        instance_slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Option<hyper::Response<HyperOutgoingBody>> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
@@ -246,6 +247,8 @@ impl PreparedComponent {
 
         let this = Arc::clone(self);
         let task = tokio::task::spawn(async move {
+            // The slot is held for as long as the instance lives.
+            let _slot = instance_slot;
             let result = async {
                 let proxy = this.pre.instantiate_async(&mut store).await?;
                 proxy

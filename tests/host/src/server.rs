@@ -25,7 +25,14 @@ pub struct App {
     pub router: Router,
     /// Prepared components by id.
     pub components: HashMap<String, Arc<PreparedComponent>>,
+    /// One permit per component instance the pool can hold: a request that
+    /// finds none is shed with 503 and `Retry-After` instead of failing
+    /// inside the allocator with a 500.
+    pub instances: Arc<tokio::sync::Semaphore>,
 }
+
+/// `Retry-After` for requests shed because every instance slot is busy.
+const OVERLOAD_RETRY_AFTER_SECONDS: u32 = 1;
 
 /// Accepts connections forever, serving each on its own task.
 pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
@@ -106,7 +113,15 @@ pub async fn handle(
         eprintln!("booking-host: bad request to {path:?}: {error:#}");
         return empty_response(StatusCode::BAD_REQUEST);
     }
-    match component.handle(request).await {
+    let Ok(permit) = Arc::clone(&app.instances).try_acquire_owned() else {
+        let mut response = empty_response(StatusCode::SERVICE_UNAVAILABLE);
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            HeaderValue::from(OVERLOAD_RETRY_AFTER_SECONDS),
+        );
+        return response;
+    };
+    match component.handle(request, permit).await {
         Some(response) => response,
         None => empty_response(StatusCode::INTERNAL_SERVER_ERROR),
     }
