@@ -39,6 +39,8 @@ pub enum BookingError {
         requested: u32,
     },
     RequestInProgress,
+    /// The key's hold ended and was forgotten: a new hold needs a new key.
+    IdempotencyKeySpent,
     HoldReleased,
     HoldConfirmed,
     HoldExpired,
@@ -133,6 +135,13 @@ impl BookingError {
                 "request-in-progress",
                 "Request in progress",
                 "a request with this Idempotency-Key is still being processed; retry shortly"
+                    .into(),
+            ),
+            IdempotencyKeySpent => (
+                410,
+                "idempotency-key-spent",
+                "Idempotency-Key spent",
+                "the hold made with this key has ended and is forgotten; use a new key for a new hold"
                     .into(),
             ),
             HoldReleased => (

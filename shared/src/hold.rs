@@ -179,9 +179,16 @@ pub fn post<S: Store, E: Env>(
     let request_hash = idempotency::request_hash(&hold.canonical())?;
     match idempotency::lookup(ctx, event_id, key, request_hash)? {
         Lookup::Replay(stored) => return Ok(Reply::json(stored.status, &stored.body)),
-        Lookup::Pending { nonce, stale } => {
+        Lookup::Pending {
+            nonce,
+            stale,
+            spent,
+        } => {
             if let Some(reply) = replay_placed(ctx, &meta, event_id, hold.section, &nonce)? {
                 return Ok(reply);
+            }
+            if spent {
+                return Err(BookingError::IdempotencyKeySpent);
             }
             // Still being placed; or its request died: `begin` takes it
             // over and `place` finds what it wrote.

@@ -39,7 +39,12 @@ pub enum Lookup {
     /// in place (the request succeeded: successes store no answer, the hold
     /// itself is the answer) or still being placed, or its request died
     /// (`stale`; [`begin`] takes it over).
-    Pending { nonce: String, stale: bool },
+    /// `spent` when it is past the takeover window.
+    Pending {
+        nonce: String,
+        stale: bool,
+        spent: bool,
+    },
     /// Answered: send the answer again.
     Replay(StoredReply),
 }
@@ -66,6 +71,7 @@ pub fn lookup<S: Store, E: Env>(
     Ok(Lookup::Pending {
         nonce: record.nonce.clone(),
         stale: age_ms >= IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000,
+        spent: age_ms >= IDEMPOTENCY_TAKEOVER_WINDOW_SECONDS * 1_000,
     })
 }
 

@@ -64,6 +64,11 @@ pub const IDEMPOTENCY_RETENTION_SECONDS: u64 = 24 * 3_600;
 /// died; a retry may take it over and finish the same hold.
 pub const IDEMPOTENCY_PENDING_STALE_SECONDS: u64 = 10;
 
+/// A pending key older than this whose hold cannot be found is spent: its
+/// hold ended and was pruned (or its request died long ago), and taking it
+/// over could make a second hold for one key. Far beyond any request's life.
+pub const IDEMPOTENCY_TAKEOVER_WINDOW_SECONDS: u64 = 60;
+
 /// Ended (released or expired) hold parts kept per document, so that status
 /// reads keep answering "released"/"expired" for a while.
 pub const ENDED_PARTS_PER_DOCUMENT_MAX: usize = 64;

@@ -631,3 +631,30 @@ fn a_keyed_request_that_cannot_succeed_writes_nothing() {
     assert_eq!(sold_out.problem(), "sold-out");
     assert_eq!(snapshot(&b), before, "a sold-out answer wrote to the store");
 }
+
+#[test]
+fn a_replay_after_the_hold_was_forgotten_never_makes_a_second_hold() {
+    let b = Booking::new(20);
+    b.create(
+        "ev",
+        json!({"name": "x", "sections": [{"id": "floor", "capacity": 4, "shards": 1}]}),
+    );
+    let body = json!({"section": "floor", "quantity": 2});
+    let first = b.hold_with_key("ev", body.clone(), "key-1");
+    assert_eq!(first.status, 201);
+    assert_eq!(b.release(&first.str("hold_id")).status, 200);
+    // An hour later another write prunes the released hold.
+    b.env.advance_ms(3_601_000);
+    assert_eq!(
+        b.hold("ev", json!({"section": "floor", "quantity": 1}))
+            .status,
+        201
+    );
+    assert_eq!(b.status(&first.str("hold_id")).status, 404);
+    let replay = b.hold_with_key("ev", body, "key-1");
+    assert_eq!(
+        (replay.status, replay.problem().as_str()),
+        (410, "idempotency-key-spent")
+    );
+    assert_eq!(b.counts("ev", "floor"), (3, 1, 0));
+}
