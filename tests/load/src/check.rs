@@ -262,13 +262,13 @@ fn check_idempotency(log: &[Exchange], report: &mut Report) {
 
 /// Confirms and releases: answers agree with the hold; a 410 only for a hold
 /// that had expired; no hold both confirmed and released.
-fn check_resolutions(
-    log: &[Exchange],
+fn check_resolutions<'a>(
+    log: &'a [Exchange],
     granted: &BTreeMap<String, Granted<'_>>,
     report: &mut Report,
-) -> (BTreeSet<String>, BTreeSet<String>) {
+) -> (BTreeSet<String>, BTreeMap<String, &'a Exchange>) {
     let mut confirmed = BTreeSet::new();
-    let mut released = BTreeSet::new();
+    let mut released = BTreeMap::new();
     for ex in log {
         let Some(hold_id) = ex.hold_id.as_deref() else {
             continue;
@@ -285,31 +285,43 @@ fn check_resolutions(
                 confirmed.insert(hold_id.to_owned());
             }
             (Route::Confirm, Some(410)) => {
-                let expired = granted
-                    .get(hold_id)
-                    .and_then(|g| g.expires_unix_ms)
-                    .is_some_and(|expires| ex.sent_unix_ms + EXPIRY_SLACK_MS >= expires);
-                if !expired {
-                    report.add("confirm-of-live-hold-refused", ex.evidence());
+                // The server decided at some time before the answer arrived.
+                let grant = granted.get(hold_id);
+                let expires = grant.and_then(|g| g.expires_unix_ms);
+                if !expires.is_some_and(|e| expired_when_answered(ex, e)) {
+                    report.add(
+                        "confirm-of-live-hold-refused",
+                        format!(
+                            "{}\nhold expires at {expires:?} (unix ms), granted by {}",
+                            ex.evidence(),
+                            grant.map_or_else(|| "?".to_owned(), |g| g.exchange.evidence())
+                        ),
+                    );
                 }
             }
             (Route::Release, Some(200)) => {
-                released.insert(hold_id.to_owned());
+                released.insert(hold_id.to_owned(), ex);
             }
             _ => {}
         }
     }
-    for id in confirmed.intersection(&released) {
+    for id in confirmed.iter().filter(|id| released.contains_key(*id)) {
         report.add("confirmed-or-released-not-both", format!("hold {id}"));
     }
     (confirmed, released)
+}
+
+/// Whether a hold expiring at `expires_unix_ms` may have expired by the time
+/// the server decided `ex` (which it did before the answer arrived).
+fn expired_when_answered(ex: &Exchange, expires_unix_ms: u64) -> bool {
+    ex.answered_unix_ms.max(ex.sent_unix_ms) + EXPIRY_SLACK_MS >= expires_unix_ms
 }
 
 /// Every granted hold is readable at rest, with the fate its answers promised.
 fn check_final_reads(
     granted: &BTreeMap<String, Granted<'_>>,
     confirmed: &BTreeSet<String>,
-    released: &BTreeSet<String>,
+    released: &BTreeMap<String, &Exchange>,
     final_state: &FinalState,
     report: &mut Report,
 ) {
@@ -333,10 +345,20 @@ fn check_final_reads(
             if read.status != Some(200) || status != "confirmed" {
                 report.add("confirmed-stays-confirmed", read.evidence());
             }
-        } else if released.contains(id) {
-            // Ended holds may be pruned (documented): 404 is allowed.
-            if !(read.status == Some(404) || (read.status == Some(200) && status == "released")) {
-                report.add("released-reads-released", read.evidence());
+        } else if let Some(release) = released.get(id) {
+            // Ended holds may be pruned (documented): 404 is allowed. A hold
+            // that expired before the release reached the server stays expired.
+            let expired_first = g
+                .expires_unix_ms
+                .is_some_and(|e| expired_when_answered(release, e));
+            let ok = read.status == Some(404)
+                || (read.status == Some(200)
+                    && (status == "released" || (status == "expired" && expired_first)));
+            if !ok {
+                report.add(
+                    "released-reads-released",
+                    format!("{}\nreleased by {}", read.evidence(), release.evidence()),
+                );
             }
         } else {
             let ok = match read.status {
@@ -524,6 +546,7 @@ mod tests {
             cas_retries: 0,
             body,
             sent_unix_ms: NOW_MS,
+            answered_unix_ms: NOW_MS,
             intended_start_us: 0,
             latency_us: 1_000,
         }
@@ -748,6 +771,41 @@ mod tests {
             rules(&report),
             vec!["held-equals-live-holds", "hold-readable"],
             "{report:?}"
+        );
+    }
+
+    #[test]
+    fn an_expiry_answer_is_judged_by_when_the_server_answered() {
+        let expires_ms = NOW_MS + 10_000;
+        let expires_at = humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(expires_ms),
+        )
+        .to_string();
+        let mut granted = hold("h1", 1, "k1");
+        granted.body["expires_at"] = json!(expires_at);
+        let refused = |answered_ms: u64| {
+            let mut e = ex(Route::Confirm, 410, Some("h1"), json!({}), json!({}));
+            e.answered_unix_ms = answered_ms;
+            e
+        };
+        let state = at_rest(3, 1, 0, 4, &[("h1", "held")]);
+        // Sent long before expiry but answered after it: it waited in a queue.
+        let late = check(
+            &[general_event(4)],
+            &[granted.clone(), refused(expires_ms + 1)],
+            &state,
+        );
+        assert!(late.is_clean(), "{late:?}");
+        // Answered 5 s before expiry: a live hold was refused.
+        let early = check(
+            &[general_event(4)],
+            &[granted, refused(expires_ms - 5_000)],
+            &state,
+        );
+        assert_eq!(
+            rules(&early),
+            vec!["confirm-of-live-hold-refused"],
+            "{early:?}"
         );
     }
 

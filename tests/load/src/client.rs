@@ -107,13 +107,12 @@ impl Recorder {
             cas_retries: 0,
             body: Value::Null,
             sent_unix_ms: 0,
+            answered_unix_ms: 0,
             intended_start_us: micros(call.intended.saturating_duration_since(self.started)),
             latency_us: 0,
         };
         let _slot = self.slots.acquire().await;
-        exchange.sent_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        exchange.sent_unix_ms = unix_ms();
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base_url));
@@ -156,6 +155,7 @@ impl Recorder {
             Err(error) => exchange.error = Some(error_chain(&error)),
         }
         exchange.latency_us = micros(call.intended.elapsed());
+        exchange.answered_unix_ms = unix_ms();
         exchange
     }
 
@@ -166,6 +166,12 @@ impl Recorder {
             .map(|mut log| std::mem::take(&mut *log))
             .unwrap_or_default()
     }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn micros(duration: Duration) -> u64 {

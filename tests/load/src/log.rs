@@ -61,6 +61,11 @@ pub struct Exchange {
     pub body: Value,
     /// Wall-clock send time, Unix milliseconds (to judge expiry answers).
     pub sent_unix_ms: u64,
+    /// Wall-clock time the answer was read, Unix milliseconds. The server
+    /// decided somewhere between the two: under load a request can wait in
+    /// its queue long after it was sent.
+    #[serde(default)]
+    pub answered_unix_ms: u64,
     /// When the request was meant to start, microseconds after the run began.
     /// In an open-loop run this is the arrival time, not the send time, so a
     /// stalled server shows in the latency instead of delaying arrivals.
@@ -89,12 +94,14 @@ impl Exchange {
             |s| s.to_string(),
         );
         format!(
-            "{} event={} hold={} key={} request={} -> {} retry-after={:?} body={}",
+            "{} event={} hold={} key={} request={} sent={} answered={} (unix ms) -> {} retry-after={:?} body={}",
             self.route.name(),
             self.event_id,
             self.hold_id.as_deref().unwrap_or("-"),
             self.idempotency_key.as_deref().unwrap_or("-"),
             self.request,
+            self.sent_unix_ms,
+            self.answered_unix_ms,
             status,
             self.retry_after,
             self.body

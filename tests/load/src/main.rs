@@ -9,7 +9,7 @@ use std::{
 use anyhow::Context;
 use booking_load::{
     floor,
-    report::{self, RunFile, SUSTAINED_P99_LIMIT_MS, SweepFile, ViolationRecord},
+    report::{self, RunFile, SweepFile, ViolationRecord},
     scenario::{self, LoadModel, RunConfig, RunResult, Scenario},
     server::{self, LocalRuntime, RuntimeOptions},
 };
@@ -386,14 +386,7 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
             .figures
             .route(booking_load::log::Route::Hold)
             .map(|r| r.p99_ms);
-        let unanswered = file
-            .figures
-            .outcomes
-            .keys()
-            .any(|k| k.contains("no-answer"));
-        let sustained = p99.is_some_and(|p| p < SUSTAINED_P99_LIMIT_MS)
-            && file.figures.violations == 0
-            && !unanswered;
+        let sustained = report::step_sustained(&file.figures);
         eprintln!(
             "{label}: {rate:.0} buyers/s -> hold p99 {} ms, {:.0} requests/s{}",
             p99.map_or_else(|| "–".to_owned(), |p| format!("{p:.1}")),
@@ -416,7 +409,10 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
     println!("{markdown}");
     let stem = args.target.out_dir.join(&label);
     write_json(&stem.with_extension("json"), &sweep)?;
-    if let Err(e) = report::sweep_chart(std::slice::from_ref(&sweep), &stem.with_extension("png")) {
+    // One step (a sweep run rate by rate) makes no line: `table` draws the joined sweeps.
+    if sweep.steps.len() > 1
+        && let Err(e) = report::sweep_chart(std::slice::from_ref(&sweep), &stem.with_extension("png"))
+    {
         eprintln!("chart not written: {e}");
     }
     Ok(clean)
@@ -468,6 +464,7 @@ fn table_command(args: &TableArgs) -> anyhow::Result<bool> {
             runs.push(run);
         }
     }
+    let sweeps = report::merge_sweeps(sweeps);
     let md = report::side_by_side(&runs, &sweeps);
     println!("{md}");
     if let Some(out) = &args.out {

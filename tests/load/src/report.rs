@@ -49,6 +49,41 @@ pub struct SweepFile {
     pub sustained_rate_per_second: Option<f64>,
 }
 
+/// A sweep step counts as sustained when hold p99 stayed under the limit,
+/// nothing broke an invariant, and every request was answered.
+pub fn step_sustained(f: &Figures) -> bool {
+    f.route(Route::Hold)
+        .is_some_and(|r| r.p99_ms < SUSTAINED_P99_LIMIT_MS)
+        && f.violations == 0
+        && !f.outcomes.keys().any(|k| k.contains("no-answer"))
+}
+
+/// Joins sweeps of one label (a benchmark may run each rate apart, for every
+/// system in turn, so that noise on the shared machine hits all of them alike).
+pub fn merge_sweeps(sweeps: Vec<SweepFile>) -> Vec<SweepFile> {
+    let mut merged: Vec<SweepFile> = Vec::new();
+    for sweep in sweeps {
+        match merged.iter_mut().find(|m| m.label == sweep.label) {
+            Some(m) => m.steps.extend(sweep.steps),
+            None => merged.push(sweep),
+        }
+    }
+    for m in &mut merged {
+        m.steps.sort_by(|a, b| {
+            offered_rate(&a.figures)
+                .unwrap_or(0.0)
+                .total_cmp(&offered_rate(&b.figures).unwrap_or(0.0))
+        });
+        m.sustained_rate_per_second = m
+            .steps
+            .iter()
+            .filter(|st| step_sustained(&st.figures))
+            .filter_map(|st| offered_rate(&st.figures))
+            .reduce(f64::max);
+    }
+    merged
+}
+
 pub fn load_text(load: &LoadModel) -> String {
     match load {
         LoadModel::Closed { concurrency } => format!("closed, {concurrency} concurrent"),
