@@ -411,7 +411,8 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
     write_json(&stem.with_extension("json"), &sweep)?;
     // One step (a sweep run rate by rate) makes no line: `table` draws the joined sweeps.
     if sweep.steps.len() > 1
-        && let Err(e) = report::sweep_chart(std::slice::from_ref(&sweep), &stem.with_extension("png"))
+        && let Err(e) =
+            report::sweep_chart(std::slice::from_ref(&sweep), &stem.with_extension("png"))
     {
         eprintln!("chart not written: {e}");
     }

@@ -12,6 +12,8 @@ use crate::{check::Violation, log::Route, scenario::LoadModel, stats::Figures};
 const DEFAULT_FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const CHART_WIDTH_PX: u32 = 1_000;
 const CHART_HEIGHT_PX: u32 = 700;
+/// Orange: stands apart from the grid and from the systems' colours.
+const LIMIT_LINE_COLOR: RGBColor = RGBColor(255, 140, 0);
 /// The latency bound of the "highest sustained rate" figure.
 pub const SUSTAINED_P99_LIMIT_MS: f64 = 100.0;
 
@@ -540,10 +542,10 @@ fn draw_sweep(
                 (0.0, SUSTAINED_P99_LIMIT_MS),
                 (x_max, SUSTAINED_P99_LIMIT_MS),
             ],
-            BLACK.mix(0.4),
+            LIMIT_LINE_COLOR.stroke_width(3),
         ))?
-        .label("100 ms")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        .label(format!("p99 limit, {SUSTAINED_P99_LIMIT_MS:.0} ms"))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], LIMIT_LINE_COLOR.stroke_width(3)));
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN];
     for (i, (sweep, line)) in sweeps.iter().zip(points).enumerate() {
         let color = palette[i % palette.len()];
