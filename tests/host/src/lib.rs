@@ -215,7 +215,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
     )?);
     let components = prepare_components(&manifest, &stores, &component_variables).await?;
     let instances = Arc::new(tokio::sync::Semaphore::new(
-        runtime::POOL_COMPONENT_INSTANCES as usize,
+        runtime::INSTANCE_SLOTS as usize,
     ));
     let app = Arc::new(server::App {
         router,

@@ -17,6 +17,9 @@ use crate::manifest::ComponentDecl;
 
 /// Component instances that may be alive at once in the pooling allocator.
 pub const POOL_COMPONENT_INSTANCES: u32 = 1_000;
+/// Requests served at once. Below the pool's size, so that a request admitted
+/// while an earlier instance is still being torn down never meets a full pool.
+pub const INSTANCE_SLOTS: u32 = POOL_COMPONENT_INSTANCES * 9 / 10;
 /// Core instances in the pool: a Rust component has a few (program, WASI adapter, shims).
 const POOL_CORE_INSTANCES: u32 = 6_000;
 /// Linear memories in the pool: the program's and the adapter's for each component.
@@ -247,8 +250,6 @@ impl PreparedComponent {
 
         let this = Arc::clone(self);
         let task = tokio::task::spawn(async move {
-            // The slot is held for as long as the instance lives.
-            let _slot = instance_slot;
             let result = async {
                 let proxy = this.pre.instantiate_async(&mut store).await?;
                 proxy
@@ -257,6 +258,10 @@ impl PreparedComponent {
                     .await
             }
             .await;
+            // The slot is held for as long as the instance lives: free the
+            // instance (back to the pool) first, then the slot.
+            drop(store);
+            drop(instance_slot);
             match result {
                 Ok(()) => true,
                 Err(error) => {

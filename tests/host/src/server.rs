@@ -82,6 +82,34 @@ fn empty_response(status: StatusCode) -> Response<HyperOutgoingBody> {
     response
 }
 
+/// The answer to a request shed because every instance slot is busy: a
+/// problem document with `Retry-After`, like the components' own 503s.
+fn overloaded_response() -> Response<HyperOutgoingBody> {
+    let body: &'static str = "{\"type\":\"https://booking.example/problems/overloaded\",\
+        \"title\":\"Overloaded\",\"status\":503,\
+        \"detail\":\"every instance slot is busy; retry shortly\"}";
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::RETRY_AFTER,
+        HeaderValue::from(OVERLOAD_RETRY_AFTER_SECONDS),
+    );
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
 /// Serves one request: well-known paths, routing, Spin headers, then the component.
 pub async fn handle(
     app: &App,
@@ -114,12 +142,7 @@ pub async fn handle(
         return empty_response(StatusCode::BAD_REQUEST);
     }
     let Ok(permit) = Arc::clone(&app.instances).try_acquire_owned() else {
-        let mut response = empty_response(StatusCode::SERVICE_UNAVAILABLE);
-        response.headers_mut().insert(
-            hyper::header::RETRY_AFTER,
-            HeaderValue::from(OVERLOAD_RETRY_AFTER_SECONDS),
-        );
-        return response;
+        return overloaded_response();
     };
     match component.handle(request, permit).await {
         Some(response) => response,
