@@ -6,7 +6,7 @@
 //! - Otherwise the local runtime (`booking-host up`, on its default SQLite
 //!   store with Spin's settings, in a fresh state directory) is started
 //!   once per test binary and stopped when that binary exits, however it exits
-//!   (see [`SUPERVISOR`]).
+//!   (`booking-host up --exit-on-stdin-eof`, with its stdin held by this process).
 //!
 //! Every test builds a [`Ctx`], which names its events uniquely so runs never
 //! collide, and talks HTTP through it. Every answer is read whole into a
@@ -36,26 +36,6 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Per-request timeout: a hang fails the test instead of stalling the run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Runs the server as a child of `sh`, which also starts a watcher reading
-/// the test binary's end of a pipe. That pipe's write end belongs to the test
-/// binary only, so when the binary exits (normally, by panic or by signal) the
-/// watcher sees end-of-file and kills the server: no orphan outlives
-/// `cargo test`. If the server dies on its own, `sh` reports it on stderr and
-/// exits, which closes stdout and lets the harness fail fast.
-const SUPERVISOR: &str = r#"
-exec 3<&0
-"$@" </dev/null 3<&- &
-server=$!
-( cat <&3 >/dev/null 2>&1; kill -TERM "$server" 2>/dev/null; sleep 3; kill -KILL "$server" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
-watcher=$!
-exec 3<&-
-wait "$server"
-status=$?
-kill "$watcher" 2>/dev/null
-echo "booking-host exited with status $status" >&2
-exit "$status"
-"#;
 
 /// Where the tests send their requests.
 #[derive(Debug)]
@@ -156,12 +136,11 @@ fn start_local_server(admin_token: &str) -> Result<String, String> {
         std::process::id(),
         admin_token.get(..8).unwrap_or(admin_token)
     ));
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(SUPERVISOR)
-        .arg("booking-e2e-supervisor")
-        .arg(&bin)
-        .arg("up")
+    // `--exit-on-stdin-eof`: the server stops when this process's end of its
+    // stdin pipe closes, which happens however the test binary exits (normally,
+    // by panic or by signal), so no server outlives `cargo test`.
+    let mut child = Command::new(&bin)
+        .args(["up", "--exit-on-stdin-eof"])
         .arg("--from")
         .arg(&manifest)
         .args(["--listen", "127.0.0.1:0", "--state-dir"])
@@ -173,7 +152,7 @@ fn start_local_server(admin_token: &str) -> Result<String, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {} via sh: {e}", bin.display()))?;
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
@@ -226,8 +205,7 @@ fn start_local_server(admin_token: &str) -> Result<String, String> {
             }
         }
     };
-    // Stop it (closing stdin makes the watcher kill the server) and collect
-    // what it said.
+    // Stop it (closing stdin stops the server) and collect what it said.
     drop(stdin);
     let _ = stderr_done.recv_timeout(Duration::from_secs(5));
     let _ = child.kill();

@@ -64,6 +64,11 @@ pub struct UpArgs {
     /// DELETE, synchronous=FULL): faster, but not what Spin does.
     #[arg(long)]
     pub sqlite_wal: bool,
+
+    /// Exit when standard input closes: a parent (a test harness, a load generator) keeps
+    /// the pipe open and the runtime stops with it, however the parent ends.
+    #[arg(long)]
+    pub exit_on_stdin_eof: bool,
 }
 
 /// Everything needed to start serving.
@@ -81,6 +86,8 @@ pub struct HostConfig {
     pub in_memory: bool,
     /// Use WAL and synchronous=NORMAL for SQLite stores.
     pub sqlite_wal: bool,
+    /// Stop serving when standard input reaches end-of-file.
+    pub exit_on_stdin_eof: bool,
     /// Read application variables from this map instead of the process environment
     /// (`SPIN_VARIABLE_*` names); `None` means the process environment.
     pub env_override: Option<BTreeMap<String, String>>,
@@ -107,6 +114,7 @@ impl HostConfig {
             state_dir: None,
             in_memory: false,
             sqlite_wal: false,
+            exit_on_stdin_eof: false,
         })
     }
 
@@ -128,6 +136,7 @@ impl From<UpArgs> for HostConfig {
             state_dir: up.state_dir,
             in_memory: up.in_memory,
             sqlite_wal: up.sqlite_wal,
+            exit_on_stdin_eof: up.exit_on_stdin_eof,
             env_override: None,
         }
     }

@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
         // Prints help, version or the usage error, with clap's exit code.
         Err(error) => error.exit(),
     };
+    let exit_on_stdin_eof = config.exit_on_stdin_eof;
     let host = match booking_host::serve(config).await {
         Ok(host) => host,
         Err(error) => {
@@ -33,6 +34,24 @@ async fn main() -> ExitCode {
     }
     drop(stdout);
 
+    let stdin_eof = exit_on_stdin_eof.then(|| {
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+        // A plain thread, not a runtime task: a blocking read must not hold up shutdown.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            // End-of-file (or an error): the parent is gone.
+            let _ = closed_tx.send(());
+        });
+        closed_rx
+    });
+    let stdin_closed = async move {
+        match stdin_eof {
+            Some(closed) => {
+                let _ = closed.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         result = host.wait() => match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -42,5 +61,6 @@ async fn main() -> ExitCode {
             }
         },
         _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        () = stdin_closed => ExitCode::SUCCESS,
     }
 }

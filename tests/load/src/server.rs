@@ -16,26 +16,6 @@ use anyhow::{Context, bail};
 /// Compiling the five components can take a while on a cold cache.
 const STARTUP_TIMEOUT_SECONDS: u64 = 120;
 
-/// `sh` runs the runtime in the background and a guard that blocks reading
-/// fd 3, a pipe whose write end only booking-load holds. When booking-load
-/// exits in any way, the pipe closes, the guard wakes and stops the runtime
-/// (TERM, then KILL). The first stdout line tells booking-load the runtime's
-/// own pid, so its peak memory can be read from /proc.
-const SUPERVISOR_SCRIPT: &str = r#"
-exec 3<&0
-"$@" </dev/null 3<&- &
-runtime=$!
-echo "runtime-pid $runtime"
-( cat <&3 >/dev/null 2>&1; kill -TERM "$runtime" 2>/dev/null; sleep 2; kill -KILL "$runtime" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
-guard=$!
-exec 3<&-
-wait "$runtime"
-code=$?
-kill "$guard" 2>/dev/null
-echo "booking-host exited with status $code" >&2
-exit "$code"
-"#;
-
 /// How to start the local runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -70,7 +50,7 @@ pub struct LocalRuntime {
     stdin: Option<ChildStdin>,
     pub base_url: String,
     pub admin_token: String,
-    /// The runtime process itself (not the supervising shell).
+    /// The runtime process, for its peak memory.
     pub pid: u32,
     state_dir: PathBuf,
     stderr_tail: Arc<Mutex<String>>,
@@ -107,13 +87,12 @@ impl LocalRuntime {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let mut command = Command::new("sh");
+        // `--exit-on-stdin-eof`: the runtime stops when booking-load's end of
+        // its stdin pipe closes, however booking-load exits, so no runtime
+        // outlives it.
+        let mut command = Command::new(&options.host_bin);
         command
-            .arg("-c")
-            .arg(SUPERVISOR_SCRIPT)
-            .arg("booking-load-supervisor")
-            .arg(&options.host_bin)
-            .args(["up", "--from"])
+            .args(["up", "--exit-on-stdin-eof", "--from"])
             .arg(&options.manifest)
             .args(["--listen", "127.0.0.1:0"]);
         if !options.in_memory {
@@ -132,7 +111,8 @@ impl LocalRuntime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .context("start booking-host through sh")?;
+            .context("start booking-host")?;
+        let pid = child.id();
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("stdout is piped")?;
         let stderr = child.stderr.take().context("stderr is piped")?;
@@ -169,15 +149,12 @@ impl LocalRuntime {
         });
 
         let deadline = Instant::now() + Duration::from_secs(STARTUP_TIMEOUT_SECONDS);
-        let mut pid = None;
         let mut base_url = None;
-        while pid.is_none() || base_url.is_none() {
+        while base_url.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(p) = line.strip_prefix("runtime-pid ") {
-                        pid = p.trim().parse::<u32>().ok();
-                    } else if let Some(url) = line.strip_prefix("Serving ") {
+                    if let Some(url) = line.strip_prefix("Serving ") {
                         base_url = Some(url.trim().trim_end_matches('/').to_owned());
                     }
                 }
@@ -190,8 +167,8 @@ impl LocalRuntime {
                 }
             }
         }
-        let (Some(pid), Some(base_url)) = (pid, base_url) else {
-            bail!("unreachable: loop ends only with both set");
+        let Some(base_url) = base_url else {
+            bail!("unreachable: the loop ends only with a base URL");
         };
         Ok(Self {
             child,
@@ -217,7 +194,7 @@ impl LocalRuntime {
 
 impl Drop for LocalRuntime {
     fn drop(&mut self) {
-        // Closing the pipe wakes the guard, which stops the runtime; then `sh` exits.
+        // Closing its stdin stops the runtime (`--exit-on-stdin-eof`).
         drop(self.stdin.take());
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.state_dir);
