@@ -128,22 +128,14 @@ pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError>
             }
             Want::Seats(seats)
         }
-        (SectionKind::General, _, _) => {
+        (kind, _, _) => {
+            let wanted = match kind {
+                SectionKind::General => "is general admission: send quantity, not seats",
+                SectionKind::Seated => "has assigned seats: send seats, not quantity",
+            };
             return Err(BookingError::invalid(
                 "wrong-section-kind",
-                format!(
-                    "section {} is general admission: send quantity, not seats",
-                    body.section
-                ),
-            ));
-        }
-        (SectionKind::Seated, _, _) => {
-            return Err(BookingError::invalid(
-                "wrong-section-kind",
-                format!(
-                    "section {} has assigned seats: send seats, not quantity",
-                    body.section
-                ),
+                format!("section {} {wanted}", body.section),
             ));
         }
     };
@@ -173,10 +165,13 @@ pub fn post<S: Store, E: Env>(
     let hold = parse(&meta, &request.body)?;
     let fresh_nonce = ctx.env.random_id().simple().to_string();
     let Some(key) = idempotency_key else {
-        return place_and_reply(ctx, &meta, event_id, &hold, &fresh_nonce, false);
+        return place_and_reply(ctx, &meta, event_id, &hold, &fresh_nonce, false, None);
     };
     let owner = format!("hold-{fresh_nonce}");
     let request_hash = idempotency::request_hash(&hold.canonical())?;
+    // The section as `check_available` read it, so that placing the hold
+    // starts from that read instead of reading every document again.
+    let mut snapshot = None;
     match idempotency::lookup(ctx, event_id, key, request_hash)? {
         Lookup::Replay(stored) => return Ok(Reply::json(stored.status, &stored.body)),
         Lookup::Pending {
@@ -200,7 +195,7 @@ pub fn post<S: Store, E: Env>(
         // without recording the key: in a flash sale most buyers hear "sold
         // out", and recording each would cost fsync'd writes on shared
         // buckets. Repeating it simply asks again.
-        Lookup::Absent => check_available(ctx, &meta, event_id, &hold)?,
+        Lookup::Absent => snapshot = Some(check_available(ctx, &meta, event_id, &hold)?),
     }
     match idempotency::begin(ctx, event_id, key, request_hash, &owner, &fresh_nonce)? {
         Begin::Replay(stored) => Ok(Reply::json(stored.status, &stored.body)),
@@ -210,7 +205,7 @@ pub fn post<S: Store, E: Env>(
             // replays; a transient failure (503) forgets the key so that a
             // retry tries again. If storing fails the record stays pending,
             // and a replay, once it is stale, takes over and decides again.
-            match place_and_reply(ctx, &meta, event_id, &hold, &nonce, resumed) {
+            match place_and_reply(ctx, &meta, event_id, &hold, &nonce, resumed, snapshot) {
                 Ok(reply) => Ok(reply),
                 Err(error) if matches!(error.status(), 409 | 422) => {
                     let stored = StoredReply {
@@ -236,6 +231,7 @@ fn place_and_reply<S: Store, E: Env>(
     hold: &HoldRequest,
     nonce: &str,
     resumed: bool,
+    snapshot: Option<Vec<InventoryDoc>>,
 ) -> Result<Reply, BookingError> {
     let now_ms = ctx.env.now_ms();
     let expires_ms = now_ms + u64::from(meta.hold_ttl_seconds) * 1_000;
@@ -250,7 +246,7 @@ fn place_and_reply<S: Store, E: Env>(
         customer::reserve(ctx, meta, event_id, customer, limit, &reservation)?;
     }
     let placed = place(
-        ctx, meta, event_id, hold, nonce, now_ms, expires_ms, resumed,
+        ctx, meta, event_id, hold, nonce, now_ms, expires_ms, resumed, snapshot,
     );
     let (doc, part) = match placed {
         Ok(found) => found,
@@ -276,18 +272,20 @@ fn place_and_reply<S: Store, E: Env>(
 
 /// Fails as a placement would if the section cannot satisfy the request
 /// now (sold out, seats taken, seats not in the section); reads only.
+/// Returns the documents it read.
 fn check_available<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
     event_id: &str,
     hold: &HoldRequest,
-) -> Result<(), BookingError> {
+) -> Result<Vec<InventoryDoc>, BookingError> {
     let docs = load_section(ctx, &meta.inventory_keys(event_id, hold.section))?;
     let now_ms = ctx.env.now_ms();
     match &hold.what {
-        Want::Units(q) => plan_units(ctx, &docs, *q, now_ms).map(|_| ()),
-        Want::Seats(seats) => plan_seats(&docs, seats, now_ms).map(|_| ()),
-    }
+        Want::Units(q) => plan_units(ctx, &docs, *q, now_ms)?,
+        Want::Seats(seats) => plan_seats(&docs, seats, now_ms)?,
+    };
+    Ok(docs)
 }
 
 /// Where one part goes: document index and its share.
@@ -324,6 +322,7 @@ fn place<S: Store, E: Env>(
     now_ms: u64,
     expires_ms: u64,
     resumed: bool,
+    mut snapshot: Option<Vec<InventoryDoc>>,
 ) -> Result<(usize, Part), BookingError> {
     let keys = meta.inventory_keys(event_id, hold.section);
     let template = Part {
@@ -342,7 +341,11 @@ fn place<S: Store, E: Env>(
         p: None,
     };
     for _round in 0..PLACEMENT_ROUNDS_MAX {
-        let docs = load_section(ctx, &keys)?;
+        // A resumed hold must look for its earlier parts in a fresh read.
+        let docs = match snapshot.take() {
+            Some(docs) if !resumed => docs,
+            _ => load_section(ctx, &keys)?,
+        };
         if resumed && let Some(found) = find_earlier(ctx, event_id, hold.section, &docs, nonce)? {
             return Ok(found);
         }

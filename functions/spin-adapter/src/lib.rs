@@ -97,7 +97,16 @@ fn variable(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn config() -> Config {
+/// The settings `component` uses. Only the inventory component (event
+/// administration) reads the admin variables: every request instantiates a
+/// component, so the others skip those host calls.
+fn config(component: Component) -> Config {
+    if component != Component::Inventory {
+        return Config {
+            admin_token: None,
+            hold_ttl_seconds_default: HOLD_TTL_SECONDS_DEFAULT,
+        };
+    }
     Config {
         admin_token: variable("admin_token"),
         hold_ttl_seconds_default: variable("hold_ttl_seconds")
@@ -111,7 +120,7 @@ pub async fn serve(component: Component, request: IncomingRequest) -> Response {
     let reply = match read_request(request).await {
         Ok(core_request) => match SpinStore::open() {
             Ok(store) => {
-                let config = config();
+                let config = config(component);
                 let ctx = Ctx::new(&store, &SystemEnv, &config);
                 http::handle(component, &core_request, &ctx)
             }
