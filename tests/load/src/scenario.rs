@@ -411,22 +411,22 @@ fn buyer_rng(config: &RunConfig, i: u64) -> fastrand::Rng {
     )
 }
 
+/// A buyer who got a hold confirms it `CONFIRM_PERCENT` of the time, else releases it.
+fn confirm_or_release(rng: &mut fastrand::Rng) -> Resolve {
+    if rng.u32(0..100) < CONFIRM_PERCENT {
+        Resolve::Confirm
+    } else {
+        Resolve::Release
+    }
+}
+
 async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
     let mut rng = buyer_rng(&ctx.config, i);
     let (event, body, resolve) = match ctx.config.scenario {
         Scenario::FlashSale => {
             let q = rng.u64(1..=4);
-            let confirm = rng.u32(0..100) < CONFIRM_PERCENT;
             let body = json!({ "section": "floor", "quantity": q, "customer_id": format!("c{i}") });
-            (
-                &ctx.events[0],
-                body,
-                if confirm {
-                    Resolve::Confirm
-                } else {
-                    Resolve::Release
-                },
-            )
+            (&ctx.events[0], body, confirm_or_release(&mut rng))
         }
         Scenario::HotSeats => {
             let hot = ctx.config.hot_seats.max(1);
@@ -436,17 +436,8 @@ async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
                 let second = (first % hot) + 1;
                 seats.push(format!("A-{second}"));
             }
-            let confirm = rng.u32(0..100) < CONFIRM_PERCENT;
             let body = json!({ "section": "A", "seats": seats, "customer_id": format!("c{i}") });
-            (
-                &ctx.events[0],
-                body,
-                if confirm {
-                    Resolve::Confirm
-                } else {
-                    Resolve::Release
-                },
-            )
+            (&ctx.events[0], body, confirm_or_release(&mut rng))
         }
         Scenario::Mixed => {
             let event = &ctx.events[rng.usize(..ctx.events.len())];
