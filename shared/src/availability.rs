@@ -53,10 +53,10 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
                 .flat_map(|doc| {
                     doc.seats.iter().filter(move |seat| {
                         !doc.parts.iter().any(|p| {
-                            p.st.contains(seat)
+                            p.seats.contains(seat)
                                 && match occupancy(p, now_ms) {
                                     Occupancy::Held | Occupancy::Sold => true,
-                                    Occupancy::Unresolved => confirmed.contains(&p.h),
+                                    Occupancy::Unresolved => confirmed.contains(&p.nonce),
                                     Occupancy::Free => false,
                                 }
                         })

@@ -44,21 +44,21 @@ pub fn post<S: Store, E: Env>(
 ) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
     let payment_ref = parse(&request.body)?;
-    let part = update_primary(ctx, &hold, "confirm", |part, now_ms| match part.s {
+    let part = update_primary(ctx, &hold, "confirm", |part, now_ms| match part.status {
         // A repeat (or our own write seen after an ambiguous swap).
-        PartStatus::C => Ok(Change::Keep(part.clone())),
-        PartStatus::R => Err(BookingError::HoldReleased),
-        PartStatus::X => Err(BookingError::HoldExpired),
-        PartStatus::H if now_ms >= part.x => Err(BookingError::HoldExpired),
-        PartStatus::H => {
-            part.s = PartStatus::C;
-            part.e = Some(now_ms);
-            part.p = Some(payment_ref.clone());
+        PartStatus::Confirmed => Ok(Change::Keep(part.clone())),
+        PartStatus::Released => Err(BookingError::HoldReleased),
+        PartStatus::Expired => Err(BookingError::HoldExpired),
+        PartStatus::Held if now_ms >= part.expires_ms => Err(BookingError::HoldExpired),
+        PartStatus::Held => {
+            part.status = PartStatus::Confirmed;
+            part.ended_ms = Some(now_ms);
+            part.payment_ref = Some(payment_ref.clone());
             Ok(Change::Write(part.clone()))
         }
     })?;
     // Committed. The rest is follow-up that readers can also work out.
-    for other in &part.o {
+    for other in &part.other_docs {
         let _ = mark_secondary_sold(
             ctx,
             &hold.event_id,
@@ -67,7 +67,7 @@ pub fn post<S: Store, E: Env>(
             &hold.nonce,
         );
     }
-    if let (Some(customer), Some(_)) = (&part.c, meta.max_per_customer) {
+    if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
         let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, true);
     }
     let mut body = view(&meta, &hold, &part, ctx.env.now_ms());
@@ -90,17 +90,17 @@ fn mark_secondary_sold<S: Store, E: Env>(
         doc,
         &op,
         |doc: &mut InventoryDoc| match doc.part_mut(nonce) {
-            Some(part) if part.s == PartStatus::H => {
-                part.s = PartStatus::C;
-                part.e = Some(ctx.env.now_ms());
+            Some(part) if part.status == PartStatus::Held => {
+                part.status = PartStatus::Confirmed;
+                part.ended_ms = Some(ctx.env.now_ms());
                 Ok(Change::Write(()))
             }
             Some(part) => {
                 // A secondary is freed only after its primary was made final
                 // as expired, which a committed confirm rules out.
                 debug_assert_eq!(
-                    part.s,
-                    PartStatus::C,
+                    part.status,
+                    PartStatus::Confirmed,
                     "secondary of a confirmed hold was freed"
                 );
                 Ok(Change::Keep(()))

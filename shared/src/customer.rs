@@ -25,7 +25,7 @@ fn missing() -> BookingError {
     BookingError::Internal("customer bucket missing".into())
 }
 
-/// Reserves `hold.q` units for `customer`, or fails with `CustomerLimit`.
+/// Reserves `hold.quantity` units for `customer`, or fails with `CustomerLimit`.
 pub fn reserve<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -34,7 +34,7 @@ pub fn reserve<S: Store, E: Env>(
     limit: u32,
     hold: &CustomerHold,
 ) -> Result<(), BookingError> {
-    let op = format!("reserve-{}", hold.h);
+    let op = format!("reserve-{}", hold.nonce);
     cas::update(
         ctx,
         &key_of(event_id, customer),
@@ -44,18 +44,18 @@ pub fn reserve<S: Store, E: Env>(
             if doc
                 .customers
                 .get(customer)
-                .is_some_and(|e| e.active.iter().any(|a| a.h == hold.h))
+                .is_some_and(|e| e.active.iter().any(|a| a.nonce == hold.nonce))
             {
                 return Ok(Change::Keep(Ok(())));
             }
             let resolved = resolve_expired(ctx, meta, event_id, doc, customer)?;
             let entry = doc.customers.entry(customer.to_owned()).or_default();
             let current = entry.units();
-            if current + hold.q > limit {
+            if current + hold.quantity > limit {
                 let refused = Err(BookingError::CustomerLimit {
                     limit,
                     current,
-                    requested: hold.q,
+                    requested: hold.quantity,
                 });
                 if entry.active.is_empty() && entry.booked.is_empty() {
                     doc.customers.remove(customer);
@@ -97,7 +97,7 @@ fn resolve_expired<S: Store, E: Env>(
         let mine = name == customer;
         let mut still_active = Vec::with_capacity(entry.active.len());
         for active in std::mem::take(&mut entry.active) {
-            if now_ms < active.x || (!mine && budget == 0) {
+            if now_ms < active.expires_ms || (!mine && budget == 0) {
                 still_active.push(active);
                 continue;
             }
@@ -135,7 +135,7 @@ pub fn settle<S: Store, E: Env>(
             let Some(entry) = doc.customers.get_mut(customer) else {
                 return Ok(Change::Keep(()));
             };
-            let Some(index) = entry.active.iter().position(|a| a.h == nonce) else {
+            let Some(index) = entry.active.iter().position(|a| a.nonce == nonce) else {
                 return Ok(Change::Keep(()));
             };
             let hold = entry.active.remove(index);
@@ -164,10 +164,10 @@ fn hold_confirmed<S: Store, E: Env>(
     hold: &CustomerHold,
     sections: &mut SectionDocs,
 ) -> Result<bool, BookingError> {
-    let docs = match sections.entry(hold.s) {
+    let docs = match sections.entry(hold.section) {
         std::collections::hash_map::Entry::Occupied(read) => read.into_mut(),
         std::collections::hash_map::Entry::Vacant(slot) => {
-            let keys = meta.inventory_keys(event_id, hold.s);
+            let keys = meta.inventory_keys(event_id, hold.section);
             let mut docs = Vec::with_capacity(keys.len());
             for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
                 docs.push(value.map(|bytes| cas::decode(key, &bytes)).transpose()?);
@@ -178,17 +178,17 @@ fn hold_confirmed<S: Store, E: Env>(
     for (index, doc) in docs.iter().enumerate() {
         let Some(part) = doc
             .as_ref()
-            .and_then(|d| d.part(&hold.h))
+            .and_then(|d| d.part(&hold.nonce))
             .filter(|p| p.is_primary())
         else {
             continue;
         };
-        return match part.s {
-            PartStatus::C => Ok(true),
-            PartStatus::R | PartStatus::X => Ok(false),
-            PartStatus::H => {
+        return match part.status {
+            PartStatus::Confirmed => Ok(true),
+            PartStatus::Released | PartStatus::Expired => Ok(false),
+            PartStatus::Held => {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
-                parts::finalize_primary(ctx, event_id, hold.s, index, &hold.h)
+                parts::finalize_primary(ctx, event_id, hold.section, index, &hold.nonce)
             }
         };
     }

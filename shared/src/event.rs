@@ -210,9 +210,9 @@ fn layout(
     for (index, section) in definition.sections.iter().enumerate() {
         let docs = section_documents(section);
         let empty = |cap: u32, seats: Vec<String>| InventoryDoc {
-            v: 0,
-            op: op.to_owned(),
-            cap,
+            version: 0,
+            operation: op.to_owned(),
+            shard_units: cap,
             seats,
             parts: Vec::new(),
         };
@@ -264,8 +264,8 @@ fn layout(
         ));
     }
     let meta = EventMeta {
-        v: 0,
-        op: op.to_owned(),
+        version: 0,
+        operation: op.to_owned(),
         state: CreationState::Pending,
         fingerprint: fingerprint(definition)?,
         updated_ms: now_ms,
@@ -372,7 +372,7 @@ fn finish_creation<S: Store, E: Env>(
             match meta.state {
                 CreationState::Ready => Ok(Change::Keep(())),
                 // Someone took over a creation they thought stalled; they finish it.
-                CreationState::Pending if meta.op != op => Err(BookingError::EventNotReady),
+                CreationState::Pending if meta.operation != op => Err(BookingError::EventNotReady),
                 CreationState::Pending => {
                     meta.state = CreationState::Ready;
                     Ok(Change::Write(()))

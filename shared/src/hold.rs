@@ -238,10 +238,10 @@ fn place_and_reply<S: Store, E: Env>(
     let limited_customer = meta.max_per_customer.zip(hold.customer_id.as_deref());
     if let Some((limit, customer)) = limited_customer {
         let reservation = CustomerHold {
-            s: hold.section,
-            h: nonce.to_owned(),
-            q: hold.units(),
-            x: expires_ms,
+            section: hold.section,
+            nonce: nonce.to_owned(),
+            quantity: hold.units(),
+            expires_ms,
         };
         customer::reserve(ctx, meta, event_id, customer, limit, &reservation)?;
     }
@@ -326,19 +326,19 @@ fn place<S: Store, E: Env>(
 ) -> Result<(usize, Part), BookingError> {
     let keys = meta.inventory_keys(event_id, hold.section);
     let template = Part {
-        h: nonce.to_owned(),
-        q: 0,
-        st: Vec::new(),
-        s: PartStatus::H,
-        x: expires_ms,
-        t: now_ms,
-        e: None,
-        c: hold.customer_id.clone(),
-        m: None,
-        o: Vec::new(),
-        tq: None,
-        ts: Vec::new(),
-        p: None,
+        nonce: nonce.to_owned(),
+        quantity: 0,
+        seats: Vec::new(),
+        status: PartStatus::Held,
+        expires_ms,
+        created_ms: now_ms,
+        ended_ms: None,
+        customer_id: hold.customer_id.clone(),
+        primary_doc: None,
+        other_docs: Vec::new(),
+        hold_quantity: None,
+        hold_seats: Vec::new(),
+        payment_ref: None,
     };
     for _round in 0..PLACEMENT_ROUNDS_MAX {
         // A resumed hold must look for its earlier parts in a fresh read.
@@ -370,7 +370,7 @@ fn find_complete(docs: &[InventoryDoc], nonce: &str) -> Option<(usize, Part)> {
             .filter(|p| p.is_primary())
             .map(|p| (i, p.clone()))
     })?;
-    let complete = part.o.iter().all(|other| {
+    let complete = part.other_docs.iter().all(|other| {
         docs.get(*other as usize)
             .is_some_and(|d| d.part(nonce).is_some())
     });
@@ -390,7 +390,7 @@ fn replay_placed<S: Store, E: Env>(
     let Some((doc, mut part)) = find_complete(&docs, nonce) else {
         return Ok(None);
     };
-    part.s = PartStatus::H;
+    part.status = PartStatus::Held;
     let hold_ref = HoldRef {
         event_id: event_id.to_owned(),
         section,
@@ -399,7 +399,7 @@ fn replay_placed<S: Store, E: Env>(
     };
     // Viewed at its creation time, the part reads exactly as it did in the
     // first answer.
-    let view = hold_status::view(meta, &hold_ref, &part, part.t);
+    let view = hold_status::view(meta, &hold_ref, &part, part.created_ms);
     Ok(Some(Reply::json(201, &view)))
 }
 
@@ -548,7 +548,7 @@ fn plan_seats(
 /// Held or sold; unresolved parts are not "taken" here: writing resolves them.
 fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
     doc.parts.iter().any(|p| {
-        p.st.iter().any(|s| s == seat)
+        p.seats.iter().any(|s| s == seat)
             && matches!(occupancy(p, now_ms), Occupancy::Held | Occupancy::Sold)
     })
 }
@@ -571,19 +571,19 @@ fn write_plan<S: Store, E: Env>(
     let mut primary_part = None;
     for (i, share) in plan.iter().enumerate() {
         let mut part = template.clone();
-        part.q = share.units;
-        part.st = share.seats.clone();
+        part.quantity = share.units;
+        part.seats = share.seats.clone();
         if i == 0 {
             if spread {
-                part.o = plan[1..]
+                part.other_docs = plan[1..]
                     .iter()
                     .map(|s| u32::try_from(s.doc).unwrap_or(u32::MAX))
                     .collect();
-                part.tq = Some(plan.iter().map(|s| s.units).sum()).filter(|q| *q > 0);
-                part.ts = plan.iter().flat_map(|s| s.seats.clone()).collect();
+                part.hold_quantity = Some(plan.iter().map(|s| s.units).sum()).filter(|q| *q > 0);
+                part.hold_seats = plan.iter().flat_map(|s| s.seats.clone()).collect();
             }
         } else {
-            part.m = Some(primary_doc);
+            part.primary_doc = Some(primary_doc);
         }
         match write_part(ctx, event_id, section, share.doc, &part) {
             Ok(true) => {
@@ -596,7 +596,7 @@ fn write_plan<S: Store, E: Env>(
                 // Undo what this attempt wrote, so the nonce is unused again
                 // for the next round. If that fails, stop: the parts left
                 // behind expire with the hold.
-                end_parts(ctx, event_id, section, &written, &template.h, End::Undo)?;
+                end_parts(ctx, event_id, section, &written, &template.nonce, End::Undo)?;
                 return match outcome {
                     Ok(_) => Ok(None),
                     Err(error) => Err(error),
@@ -615,7 +615,7 @@ fn write_part<S: Store, E: Env>(
     doc: usize,
     part: &Part,
 ) -> Result<bool, BookingError> {
-    let op = format!("hold-{}", part.h);
+    let op = format!("hold-{}", part.nonce);
     parts::update_inventory(
         ctx,
         event_id,
@@ -623,7 +623,7 @@ fn write_part<S: Store, E: Env>(
         doc,
         &op,
         |doc: &mut InventoryDoc| {
-            if doc.part(&part.h).is_some() {
+            if doc.part(&part.nonce).is_some() {
                 return Ok(Change::Keep(true));
             }
             let now_ms = ctx.env.now_ms();
@@ -633,7 +633,7 @@ fn write_part<S: Store, E: Env>(
                 resolved = parts::resolve_secondaries(ctx, event_id, section, doc, now_ms)?;
             }
             if !has_room(doc, part, now_ms) {
-                if part.st.is_empty() {
+                if part.seats.is_empty() {
                     return if resolved {
                         Ok(Change::Write(false))
                     } else {
@@ -641,7 +641,7 @@ fn write_part<S: Store, E: Env>(
                     };
                 }
                 let unavailable = part
-                    .st
+                    .seats
                     .iter()
                     .filter(|s| seat_taken(doc, s, now_ms))
                     .cloned()
@@ -660,17 +660,17 @@ fn write_part<S: Store, E: Env>(
 
 fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {
     let occupied = |p: &&Part| occupancy(p, now_ms) != Occupancy::Free;
-    if part.st.is_empty() {
+    if part.seats.is_empty() {
         let used: u32 = doc.parts.iter().filter(occupied).map(Part::units).sum();
-        used + part.q <= doc.capacity()
+        used + part.quantity <= doc.capacity()
     } else {
-        part.st.iter().all(|seat| {
+        part.seats.iter().all(|seat| {
             doc.seats.contains(seat)
                 && !doc
                     .parts
                     .iter()
                     .filter(occupied)
-                    .any(|p| p.st.contains(seat))
+                    .any(|p| p.seats.contains(seat))
         })
     }
 }
@@ -709,7 +709,7 @@ pub fn end_parts<S: Store, E: Env>(
                 let Some(index) = doc
                     .parts
                     .iter()
-                    .position(|p| p.h == nonce && p.s == PartStatus::H)
+                    .position(|p| p.nonce == nonce && p.status == PartStatus::Held)
                 else {
                     return Ok(Change::Keep(()));
                 };
@@ -718,8 +718,8 @@ pub fn end_parts<S: Store, E: Env>(
                         doc.parts.remove(index);
                     }
                     End::Release => {
-                        doc.parts[index].s = PartStatus::R;
-                        doc.parts[index].e = Some(now_ms);
+                        doc.parts[index].status = PartStatus::Released;
+                        doc.parts[index].ended_ms = Some(now_ms);
                         parts::prune(doc, now_ms);
                     }
                 }

@@ -20,18 +20,18 @@ pub fn view(meta: &EventMeta, hold: &HoldRef, part: &Part, now_ms: u64) -> Value
         "event_id": hold.event_id,
         "section": section.id,
         "quantity": part.total_quantity().max(u32::try_from(part.all_seats().len()).unwrap_or(0)),
-        "customer_id": part.c,
+        "customer_id": part.customer_id,
         "status": status,
-        "expires_at": rfc3339(part.x),
-        "created_at": rfc3339(part.t),
+        "expires_at": rfc3339(part.expires_ms),
+        "created_at": rfc3339(part.created_ms),
     });
     if section.kind == SectionKind::Seated {
         body["seats"] = json!(part.all_seats());
     }
     if status == "confirmed" {
         body["booking_id"] = json!(hold.booking_id());
-        body["payment_ref"] = json!(part.p);
-        if let Some(at) = part.e {
+        body["payment_ref"] = json!(part.payment_ref);
+        if let Some(at) = part.ended_ms {
             body["confirmed_at"] = json!(rfc3339(at));
         }
     }

@@ -44,8 +44,8 @@ macro_rules! versioned {
     ($($t:ty),*) => {$(
         impl Versioned for $t {
             fn stamp(&mut self, op: &str) {
-                self.v += 1;
-                op.clone_into(&mut self.op);
+                self.version += 1;
+                op.clone_into(&mut self.operation);
             }
         }
     )*};
@@ -90,8 +90,10 @@ pub enum CreationState {
 /// The compact event document read by every booking request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMeta {
-    pub v: u64,
-    pub op: String,
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
     pub state: CreationState,
     /// Hash of the normalised definition, to compare a repeated `PUT`.
     pub fingerprint: u64,
@@ -131,58 +133,69 @@ pub struct EventDoc {
     pub created_ms: u64,
 }
 
-/// Status of one part of a hold.
+/// Status of one part of a hold. Stored as one letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PartStatus {
-    /// Held until `x`; past `x` a primary part is expired.
-    H,
+    /// Held until `expires_ms`; past it a primary part is expired.
+    #[serde(rename = "H")]
+    Held,
     /// Confirmed: sold for good.
-    C,
+    #[serde(rename = "C")]
+    Confirmed,
     /// Released by the buyer.
-    R,
+    #[serde(rename = "R")]
+    Released,
     /// Expired, and recorded as such by a writer.
-    X,
+    #[serde(rename = "X")]
+    Expired,
 }
 
 /// A hold's share of one inventory document. A hold lives in one document
 /// (its primary part) unless its seats or units span several; then the
-/// primary lists the others (`o`) and each other part points back (`m`).
-/// The primary part alone decides the hold's status.
+/// primary lists the others (`other_docs`) and each other part points back
+/// (`primary_doc`). The primary part alone decides the hold's status.
+///
+/// Field names are stored as one or two letters (`serde(rename)`): every CAS
+/// rewrites a whole document, so short keys keep hot documents small.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// The hold's nonce.
-    pub h: String,
+    #[serde(rename = "h")]
+    pub nonce: String,
     /// Units in this document (general sections).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub q: u32,
+    #[serde(rename = "q", default, skip_serializing_if = "is_zero")]
+    pub quantity: u32,
     /// Seats in this document (seated sections).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub st: Vec<String>,
-    pub s: PartStatus,
+    #[serde(rename = "st", default, skip_serializing_if = "Vec::is_empty")]
+    pub seats: Vec<String>,
+    #[serde(rename = "s")]
+    pub status: PartStatus,
     /// Expiry, Unix milliseconds.
-    pub x: u64,
+    #[serde(rename = "x")]
+    pub expires_ms: u64,
     /// Creation, Unix milliseconds.
-    pub t: u64,
+    #[serde(rename = "t")]
+    pub created_ms: u64,
     /// When it was confirmed, released or recorded expired.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub e: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub c: Option<String>,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<u64>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     /// Secondary parts: the primary's document index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub m: Option<u32>,
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub primary_doc: Option<u32>,
     /// Primary parts: the other parts' document indexes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub o: Vec<u32>,
+    #[serde(rename = "o", default, skip_serializing_if = "Vec::is_empty")]
+    pub other_docs: Vec<u32>,
     /// Primary parts of a spread hold: total units.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tq: Option<u32>,
+    #[serde(rename = "tq", default, skip_serializing_if = "Option::is_none")]
+    pub hold_quantity: Option<u32>,
     /// Primary parts of a spread hold: all seats.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ts: Vec<String>,
+    #[serde(rename = "ts", default, skip_serializing_if = "Vec::is_empty")]
+    pub hold_seats: Vec<String>,
     /// Payment reference, once confirmed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub payment_ref: Option<String>,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -191,27 +204,29 @@ fn is_zero(value: &u32) -> bool {
 
 impl Part {
     pub fn is_primary(&self) -> bool {
-        self.m.is_none()
+        self.primary_doc.is_none()
     }
 
+    /// Units of the whole hold (all its parts), for general sections.
     pub fn total_quantity(&self) -> u32 {
-        self.tq.unwrap_or(self.q)
+        self.hold_quantity.unwrap_or(self.quantity)
     }
 
+    /// Seats of the whole hold (all its parts), for seated sections.
     pub fn all_seats(&self) -> &[String] {
-        if self.ts.is_empty() {
-            &self.st
+        if self.hold_seats.is_empty() {
+            &self.seats
         } else {
-            &self.ts
+            &self.hold_seats
         }
     }
 
     /// Units this part takes: a unit count, or one per seat.
     pub fn units(&self) -> u32 {
-        if self.st.is_empty() {
-            self.q
+        if self.seats.is_empty() {
+            self.quantity
         } else {
-            u32::try_from(self.st.len()).unwrap_or(u32::MAX)
+            u32::try_from(self.seats.len()).unwrap_or(u32::MAX)
         }
     }
 }
@@ -219,11 +234,13 @@ impl Part {
 /// One shard of a general section, or one block of seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryDoc {
-    pub v: u64,
-    pub op: String,
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
     /// Units of this shard (general sections).
-    #[serde(default)]
-    pub cap: u32,
+    #[serde(rename = "cap", default)]
+    pub shard_units: u32,
     /// Seats of this block (seated sections).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seats: Vec<String>,
@@ -232,17 +249,17 @@ pub struct InventoryDoc {
 
 impl InventoryDoc {
     pub fn part(&self, nonce: &str) -> Option<&Part> {
-        self.parts.iter().find(|p| p.h == nonce)
+        self.parts.iter().find(|p| p.nonce == nonce)
     }
 
     pub fn part_mut(&mut self, nonce: &str) -> Option<&mut Part> {
-        self.parts.iter_mut().find(|p| p.h == nonce)
+        self.parts.iter_mut().find(|p| p.nonce == nonce)
     }
 
     /// Units this document can hold.
     pub fn capacity(&self) -> u32 {
         if self.seats.is_empty() {
-            self.cap
+            self.shard_units
         } else {
             u32::try_from(self.seats.len()).unwrap_or(u32::MAX)
         }
@@ -252,8 +269,10 @@ impl InventoryDoc {
 /// Per-customer active holds and bookings, in a fixed number of buckets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerDoc {
-    pub v: u64,
-    pub op: String,
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
     pub customers: std::collections::BTreeMap<String, CustomerEntry>,
 }
 
@@ -269,7 +288,11 @@ pub struct CustomerEntry {
 
 impl CustomerEntry {
     pub fn units(&self) -> u32 {
-        self.active.iter().chain(&self.booked).map(|h| h.q).sum()
+        self.active
+            .iter()
+            .chain(&self.booked)
+            .map(|h| h.quantity)
+            .sum()
     }
 }
 
@@ -277,18 +300,23 @@ impl CustomerEntry {
 /// primary document is found by nonce when an expired entry is resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerHold {
-    pub s: usize,
-    pub h: String,
-    pub q: u32,
-    #[serde(default)]
-    pub x: u64,
+    #[serde(rename = "s")]
+    pub section: usize,
+    #[serde(rename = "h")]
+    pub nonce: String,
+    #[serde(rename = "q")]
+    pub quantity: u32,
+    #[serde(rename = "x", default)]
+    pub expires_ms: u64,
 }
 
 /// Recent Idempotency-Keys of an event, in a fixed number of buckets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyDoc {
-    pub v: u64,
-    pub op: String,
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
     pub records: Vec<IdempotencyRecord>,
 }
 
@@ -312,4 +340,51 @@ pub struct IdempotencyRecord {
 pub struct StoredReply {
     pub status: u16,
     pub body: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documents as the version before the field renames wrote them: they
+    /// must decode, and encode back to the very same bytes.
+    const STORED_BEFORE_RENAMES: [&str; 3] = [
+        r#"{"v":3,"op":"hold-x","cap":64,"parts":[{"h":"abc","q":2,"st":["A-1"],"s":"C","x":10,"t":5,"e":7,"c":"cust","m":3,"o":[1,2],"tq":4,"ts":["A-1","A-2"],"p":"pay"},{"h":"def","s":"H","x":10,"t":5}]}"#,
+        r#"{"v":1,"op":"o","cap":0,"seats":["A-1"],"parts":[]}"#,
+        r#"{"v":2,"op":"r","customers":{"c1":{"active":[{"s":1,"h":"n","q":2,"x":99}],"booked":[{"s":0,"h":"m","q":1,"x":0}]}}}"#,
+    ];
+
+    #[test]
+    fn stored_documents_are_byte_identical_across_the_renames() {
+        for (index, stored) in STORED_BEFORE_RENAMES.iter().enumerate() {
+            let encoded = if index < 2 {
+                let doc: InventoryDoc = serde_json::from_str(stored).expect("decodes");
+                serde_json::to_string(&doc)
+            } else {
+                let doc: CustomerDoc = serde_json::from_str(stored).expect("decodes");
+                serde_json::to_string(&doc)
+            };
+            assert_eq!(encoded.expect("encodes"), *stored);
+        }
+        let first: InventoryDoc = serde_json::from_str(STORED_BEFORE_RENAMES[0]).expect("decodes");
+        let part = &first.parts[0];
+        assert_eq!(part.status, PartStatus::Confirmed);
+        assert_eq!(part.expires_ms, 10);
+        assert_eq!(part.primary_doc, Some(3));
+        assert_eq!(part.payment_ref.as_deref(), Some("pay"));
+        assert_eq!(first.parts[1].status, PartStatus::Held);
+    }
+
+    #[test]
+    fn part_status_letters() {
+        let table = [
+            (PartStatus::Held, "\"H\""),
+            (PartStatus::Confirmed, "\"C\""),
+            (PartStatus::Released, "\"R\""),
+            (PartStatus::Expired, "\"X\""),
+        ];
+        for (status, stored) in table {
+            assert_eq!(serde_json::to_string(&status).expect("encodes"), stored);
+        }
+    }
 }

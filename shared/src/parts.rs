@@ -42,23 +42,23 @@ pub enum Occupancy {
 }
 
 pub fn occupancy(part: &Part, now_ms: u64) -> Occupancy {
-    match part.s {
-        PartStatus::C => Occupancy::Sold,
-        PartStatus::R | PartStatus::X => Occupancy::Free,
-        PartStatus::H if now_ms < part.x => Occupancy::Held,
-        PartStatus::H if part.is_primary() => Occupancy::Free,
-        PartStatus::H => Occupancy::Unresolved,
+    match part.status {
+        PartStatus::Confirmed => Occupancy::Sold,
+        PartStatus::Released | PartStatus::Expired => Occupancy::Free,
+        PartStatus::Held if now_ms < part.expires_ms => Occupancy::Held,
+        PartStatus::Held if part.is_primary() => Occupancy::Free,
+        PartStatus::Held => Occupancy::Unresolved,
     }
 }
 
 /// The status a client sees for a primary part.
 pub fn client_status(part: &Part, now_ms: u64) -> &'static str {
-    match part.s {
-        PartStatus::C => "confirmed",
-        PartStatus::R => "released",
-        PartStatus::X => "expired",
-        PartStatus::H if now_ms < part.x => "held",
-        PartStatus::H => "expired",
+    match part.status {
+        PartStatus::Confirmed => "confirmed",
+        PartStatus::Released => "released",
+        PartStatus::Expired => "expired",
+        PartStatus::Held if now_ms < part.expires_ms => "held",
+        PartStatus::Held => "expired",
     }
 }
 
@@ -70,7 +70,7 @@ pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, 
         match occupancy(part, now_ms) {
             Occupancy::Sold => sold += part.units(),
             Occupancy::Held => held += part.units(),
-            Occupancy::Unresolved if sold_nonces.contains(&part.h) => sold += part.units(),
+            Occupancy::Unresolved if sold_nonces.contains(&part.nonce) => sold += part.units(),
             Occupancy::Unresolved | Occupancy::Free => {}
         }
     }
@@ -83,26 +83,26 @@ pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, 
 /// documents stay small however many holds come and go.
 pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     for part in &mut doc.parts {
-        if part.s == PartStatus::H && part.is_primary() && now_ms >= part.x {
-            part.s = PartStatus::X;
-            part.e = Some(part.x);
+        if part.status == PartStatus::Held && part.is_primary() && now_ms >= part.expires_ms {
+            part.status = PartStatus::Expired;
+            part.ended_ms = Some(part.expires_ms);
         }
     }
     let retention_ms = ENDED_PARTS_RETENTION_SECONDS * 1_000;
-    let ended = |p: &Part| matches!(p.s, PartStatus::R | PartStatus::X);
+    let ended = |p: &Part| matches!(p.status, PartStatus::Released | PartStatus::Expired);
     doc.parts
-        .retain(|p| !ended(p) || now_ms.saturating_sub(p.e.unwrap_or(0)) < retention_ms);
+        .retain(|p| !ended(p) || now_ms.saturating_sub(p.ended_ms.unwrap_or(0)) < retention_ms);
     let mut ended_times: Vec<u64> = doc
         .parts
         .iter()
         .filter(|p| ended(p))
-        .map(|p| p.e.unwrap_or(0))
+        .map(|p| p.ended_ms.unwrap_or(0))
         .collect();
     if ended_times.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
         ended_times.sort_unstable();
         let cutoff = ended_times[ended_times.len() - ENDED_PARTS_PER_DOCUMENT_MAX];
         doc.parts
-            .retain(|p| !ended(p) || p.e.unwrap_or(0) >= cutoff);
+            .retain(|p| !ended(p) || p.ended_ms.unwrap_or(0) >= cutoff);
     }
 }
 
@@ -130,17 +130,17 @@ pub fn finalize_primary<S: Store, E: Env>(
                 // Pruned: only ended parts are pruned, and confirmed parts never are.
                 return Ok(Change::Keep(false));
             };
-            match part.s {
-                PartStatus::C => Ok(Change::Keep(true)),
-                PartStatus::R | PartStatus::X => Ok(Change::Keep(false)),
-                PartStatus::H if now_ms < part.x => {
+            match part.status {
+                PartStatus::Confirmed => Ok(Change::Keep(true)),
+                PartStatus::Released | PartStatus::Expired => Ok(Change::Keep(false)),
+                PartStatus::Held if now_ms < part.expires_ms => {
                     // Our secondary copy says expired but the primary is not:
                     // the copies share one expiry, so this is a clock step back.
                     Err(BookingError::Contention)
                 }
-                PartStatus::H => {
-                    part.s = PartStatus::X;
-                    part.e = Some(part.x);
+                PartStatus::Held => {
+                    part.status = PartStatus::Expired;
+                    part.ended_ms = Some(part.expires_ms);
                     Ok(Change::Write(false))
                 }
             }
@@ -162,14 +162,16 @@ pub fn resolve_secondaries<S: Store, E: Env>(
         if occupancy(part, now_ms) != Occupancy::Unresolved {
             continue;
         }
-        let Some(primary) = part.m else { continue };
-        let confirmed = finalize_primary(ctx, event_id, section, primary, &part.h)?;
-        part.s = if confirmed {
-            PartStatus::C
-        } else {
-            PartStatus::X
+        let Some(primary) = part.primary_doc else {
+            continue;
         };
-        part.e = Some(now_ms);
+        let confirmed = finalize_primary(ctx, event_id, section, primary, &part.nonce)?;
+        part.status = if confirmed {
+            PartStatus::Confirmed
+        } else {
+            PartStatus::Expired
+        };
+        part.ended_ms = Some(now_ms);
         changed = true;
     }
     Ok(changed)
@@ -188,9 +190,9 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
     for doc in docs {
         for part in &doc.parts {
             if occupancy(part, now_ms) == Occupancy::Unresolved
-                && let Some(primary) = part.m
+                && let Some(primary) = part.primary_doc
             {
-                wanted.push((primary, part.h.clone()));
+                wanted.push((primary, part.nonce.clone()));
             }
         }
     }
@@ -206,7 +208,10 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
     for ((key, value), (_, nonce)) in keys.iter().zip(values).zip(wanted) {
         let Some(bytes) = value else { continue };
         let doc: InventoryDoc = cas::decode(key, &bytes)?;
-        if doc.part(&nonce).is_some_and(|p| p.s == PartStatus::C) {
+        if doc
+            .part(&nonce)
+            .is_some_and(|p| p.status == PartStatus::Confirmed)
+        {
             confirmed.push(nonce);
         }
     }

@@ -16,17 +16,17 @@ use serde_json::json;
 /// `POST /holds/:hold_id/release`, `DELETE /holds/:hold_id`.
 pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
-    let part = update_primary(ctx, &hold, "release", |part, now_ms| match part.s {
-        PartStatus::C => Err(BookingError::HoldConfirmed),
+    let part = update_primary(ctx, &hold, "release", |part, now_ms| match part.status {
+        PartStatus::Confirmed => Err(BookingError::HoldConfirmed),
         // Already released, or expired: either way nothing is held.
-        PartStatus::R | PartStatus::X => Ok(Change::Keep(part.clone())),
-        PartStatus::H => {
-            part.s = PartStatus::R;
-            part.e = Some(now_ms);
+        PartStatus::Released | PartStatus::Expired => Ok(Change::Keep(part.clone())),
+        PartStatus::Held => {
+            part.status = PartStatus::Released;
+            part.ended_ms = Some(now_ms);
             Ok(Change::Write(part.clone()))
         }
     })?;
-    let others: Vec<usize> = part.o.iter().map(|o| *o as usize).collect();
+    let others: Vec<usize> = part.other_docs.iter().map(|o| *o as usize).collect();
     let _ = end_parts(
         ctx,
         &hold.event_id,
@@ -35,7 +35,7 @@ pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Repl
         &hold.nonce,
         End::Release,
     );
-    if let (Some(customer), Some(_)) = (&part.c, meta.max_per_customer) {
+    if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
         let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, false);
     }
     Ok(Reply::json(

@@ -117,12 +117,15 @@ fn check_invariants(
             return Err(format!("step {}: {key}: {violation}", state.steps));
         }
         for part in &doc.parts {
-            if part.s == PartStatus::C {
-                state.confirmed.insert((key.clone(), part.h.clone()));
+            if part.status == PartStatus::Confirmed {
+                state.confirmed.insert((key.clone(), part.nonce.clone()));
             }
         }
         for (confirmed_key, nonce) in state.confirmed.iter().filter(|(k, _)| *k == key) {
-            if !doc.part(nonce).is_some_and(|p| p.s == PartStatus::C) {
+            if !doc
+                .part(nonce)
+                .is_some_and(|p| p.status == PartStatus::Confirmed)
+            {
                 return Err(format!(
                     "step {}: confirmed part {nonce} in {confirmed_key} was lost",
                     state.steps

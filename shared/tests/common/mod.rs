@@ -180,7 +180,7 @@ impl Booking {
             confirmed += doc
                 .parts
                 .iter()
-                .filter(|p| p.s == PartStatus::C)
+                .filter(|p| p.status == PartStatus::Confirmed)
                 .map(|p| u64::from(p.units()))
                 .sum::<u64>();
         }
@@ -195,13 +195,16 @@ pub fn document_violation(doc: &InventoryDoc, now: u64) -> Option<String> {
     let live: Vec<_> = doc
         .parts
         .iter()
-        .filter(|p| p.s == PartStatus::C || (p.s == PartStatus::H && (now < p.x || p.m.is_some())))
+        .filter(|p| {
+            p.status == PartStatus::Confirmed
+                || (p.status == PartStatus::Held && (now < p.expires_ms || p.primary_doc.is_some()))
+        })
         .collect();
     let used: u32 = live.iter().map(|p| p.units()).sum();
     if used > doc.capacity() {
         return Some(format!("over capacity: {used} > {}", doc.capacity()));
     }
-    let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.st).collect();
+    let mut seats: Vec<&String> = live.iter().flat_map(|p| &p.seats).collect();
     let total = seats.len();
     seats.sort();
     seats.dedup();
