@@ -2,12 +2,14 @@
 //! read of the section documents. Expired holds count as available.
 
 use crate::cas;
+use crate::context::Ctx;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
-use crate::event::ready_meta;
-use crate::http::{Ctx, Reply};
+use crate::http::Reply;
+use crate::meta::ready_meta;
+use crate::model::Occupancy;
 use crate::model::{InventoryDoc, SectionKind};
-use crate::parts::{self, Occupancy, occupancy};
+use crate::parts;
 use crate::store::Store;
 use serde_json::json;
 
@@ -54,7 +56,7 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
                     doc.seats.iter().filter(move |seat| {
                         !doc.parts.iter().any(|p| {
                             p.seats.contains(seat)
-                                && match occupancy(p, now_ms) {
+                                && match p.occupancy(now_ms) {
                                     Occupancy::Held | Occupancy::Sold => true,
                                     Occupancy::Unresolved => confirmed.contains(&p.nonce),
                                     Occupancy::Free => false,

@@ -5,9 +5,9 @@
 //! was ambiguous) it returns [`Change::Keep`] with the same result instead of
 //! applying itself twice.
 
+use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::http::Ctx;
 use crate::limits::{
     CAS_ATTEMPTS_MAX, CAS_BACKOFF_BASE_MILLISECONDS, CAS_BACKOFF_CAP_MILLISECONDS,
 };

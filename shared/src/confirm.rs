@@ -6,15 +6,17 @@
 //! "confirmed", and records them as sold.
 
 use crate::cas::Change;
+use crate::context::Ctx;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::hold_status::{locate, update_primary, view};
-use crate::http::{Ctx, Reply, Request, parse_json};
+use crate::hold_status::view;
+use crate::http::{Reply, Request, parse_json};
 use crate::ids::is_printable_ascii;
 use crate::limits::PAYMENT_REF_LENGTH_MAX;
 use crate::model::{InventoryDoc, PartStatus};
 use crate::parts;
+use crate::parts::{locate, update_primary};
 use crate::store::Store;
 use serde::Deserialize;
 

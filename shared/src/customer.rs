@@ -4,9 +4,9 @@
 //! if it fails; a crash in between leaves the reservation until it expires.
 
 use crate::cas::{self, Change};
+use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::http::Ctx;
 use crate::ids::bucket_of;
 use crate::limits::{CUSTOMER_BUCKETS, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX};
 use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus, customer_key};

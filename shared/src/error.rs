@@ -1,11 +1,12 @@
-//! The one error enum of the booking core, and its mapping to RFC 9457
-//! problem+json replies. Every expected failure is a variant here, so none
-//! can turn into a bare 500.
+//! The one error enum of the booking core, and what its RFC 9457 problem
+//! document says (turned into a reply by the HTTP layer,
+//! [`crate::http`]). Every expected failure is a variant here, so none can
+//! turn into a bare 500.
 
-use crate::http::Reply;
 use crate::limits::RETRY_AFTER_SECONDS;
 use crate::store::StoreError;
 use serde_json::{Value, json};
+use std::fmt;
 
 /// Problem `type` URIs are this prefix plus a slug, e.g. `.../sold-out`.
 pub const PROBLEM_TYPE_PREFIX: &str = "https://booking.example/problems/";
@@ -59,6 +60,15 @@ impl From<StoreError> for BookingError {
         BookingError::Store(error)
     }
 }
+
+impl fmt::Display for BookingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (status, slug, _, detail) = self.parts();
+        write!(f, "{status} {slug}: {detail}")
+    }
+}
+
+impl std::error::Error for BookingError {}
 
 impl BookingError {
     pub fn invalid(slug: &'static str, detail: impl Into<String>) -> Self {
@@ -190,7 +200,7 @@ impl BookingError {
     }
 
     /// Whether a retry of the same request may succeed soon.
-    fn retry_after(&self) -> Option<u32> {
+    pub fn retry_after(&self) -> Option<u32> {
         match self {
             BookingError::RequestInProgress
             | BookingError::EventNotReady
@@ -217,19 +227,5 @@ impl BookingError {
             _ => {}
         }
         body
-    }
-
-    pub fn into_reply(self) -> Reply {
-        let mut reply = Reply::json(self.status(), &self.body());
-        reply.content_type = "application/problem+json";
-        if let Some(seconds) = self.retry_after() {
-            reply
-                .headers
-                .push(("retry-after".into(), seconds.to_string()));
-        }
-        if let BookingError::MethodNotAllowed { allow } = self {
-            reply.headers.push(("allow".into(), allow.into()));
-        }
-        reply
     }
 }

@@ -9,11 +9,13 @@
 //! [`EVENT_CREATION_STALE_SECONDS`], by a repeat of the same definition.
 
 use crate::cas::{self, Change};
+use crate::context::Ctx;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
-use crate::http::{Ctx, Reply, Request, parse_json};
-use crate::ids::{bucket_of, is_valid_id, stable_hash};
+use crate::http::{Reply, Request, parse_json};
+use crate::ids::{is_valid_id, stable_hash};
 use crate::limits::*;
+use crate::meta::ready_meta;
 use crate::model::*;
 use crate::store::Store;
 use serde::Deserialize;
@@ -183,12 +185,6 @@ fn section_documents(section: &SectionDefinition) -> u32 {
         (None, Some(shards)) => shards,
         (None, None) => 1,
     }
-}
-
-/// The seat block a seat lives in: a stable hash, so a hold finds it from
-/// the seat id alone, without reading the whole definition.
-pub fn seat_block(seat: &str, blocks: u32) -> usize {
-    bucket_of(seat.as_bytes(), blocks as usize)
 }
 
 fn fingerprint(definition: &EventDefinition) -> Result<u64, BookingError> {
@@ -403,17 +399,6 @@ fn authorize<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, request: &Request) -> Result
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
-}
-
-/// The meta of a ready event, or 404.
-pub fn ready_meta<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-) -> Result<EventMeta, BookingError> {
-    match cas::load::<S, E, EventMeta>(ctx, &meta_key(event_id))? {
-        Some(meta) if meta.state == CreationState::Ready => Ok(meta),
-        _ => Err(BookingError::NotFound(format!("no event {event_id}"))),
-    }
 }
 
 /// `GET /events/:event_id`.

@@ -3,9 +3,9 @@
 //! and the key count never grows with traffic.
 
 use crate::cas::{self, Change};
+use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::http::Ctx;
 use crate::ids::bucket_of;
 use crate::limits::*;
 use crate::model::{IdempotencyDoc, IdempotencyRecord, StoredReply};

@@ -2,39 +2,68 @@
 //!
 //! Every state change is a compare-and-swap on one document of a key-value
 //! store, so contention is resolved by the store and never by an in-process
-//! lock. The Spin components are thin HTTP adapters over [`http::handle`].
+//! lock. The Spin components are thin HTTP adapters over [`handle`].
 //!
-//! Map of the modules:
-//! - [`limits`]: every bound of the system, as named constants.
-//! - [`store`]: the narrow storage trait (get, get-many, CAS, increment, put).
-//! - [`memory`]: an in-memory store with Spin's exact semantics, for tests.
-//! - [`env`]: the clock, randomness and back-off sleep, injected.
-//! - [`error`]: the one error enum, mapped to problem+json in one place.
-//! - [`ids`]: identifier rules and the self-locating hold id.
-//! - [`model`]: the stored documents and their key layout.
-//! - [`cas`]: the bounded, jittered read-modify-CAS loop.
-//! - [`http`]: request/reply types and the router used by every component.
-//! - one module per operation, each with a pure `parse` and an `apply` that
-//!   does I/O: [`event`] (create, get), [`availability`], [`hold`],
-//!   [`confirm`], [`release`], [`hold_status`].
-//! - [`customer`] and [`idempotency`]: the bookkeeping buckets a hold uses.
-//! - [`parts`]: how a hold spread over several documents is resolved.
+//! Map of the modules, lowest layer first: each module imports only modules
+//! listed before it, so the import graph has no cycle (`router`, last, is the
+//! only module that imports the operations):
+//! - `limits`: every bound of the system, as named constants.
+//! - `store`: the narrow storage trait (get, get-many, CAS, increment, put),
+//!   with the storage contract written on it.
+//! - `env`: the clock, randomness and back-off sleep, injected.
+//! - `error`: the one error enum and the problem document it becomes.
+//! - `ids`: identifier rules and the self-locating hold id.
+//! - `model`: the stored documents, their key layout and the pure rules on
+//!   them (occupancy of a part, the client's hold status, seat blocks).
+//! - `context`: the per-request context (store, env, settings, retries).
+//! - `http`: request and reply types; the error → reply mapping.
+//! - `cas`: the bounded, jittered read-modify-CAS loop.
+//! - `meta`: the event meta every booking request reads first.
+//! - `parts`: inventory documents and hold parts: reading a section,
+//!   counting, pruning, locating a hold, ending parts, resolving a hold
+//!   spread over several documents.
+//! - `placement`: planning and writing a new hold's parts.
+//! - `customer`, `idempotency`: the bookkeeping buckets a hold uses.
+//! - one module per operation, each with a parse step and the operation:
+//!   `event` (create, get), `availability`, `hold`, `hold_status`,
+//!   `confirm`, `release`.
+//! - `router`: routes and methods → operations; [`handle`].
+//! - `memory` (feature `testing`): an in-memory store with Spin's exact
+//!   semantics, and `ManualEnv`, a clock tests move by hand.
 
-pub mod availability;
-pub mod cas;
-pub mod confirm;
-pub mod customer;
-pub mod env;
-pub mod error;
-pub mod event;
-pub mod hold;
-pub mod hold_status;
-pub mod http;
+mod availability;
+mod cas;
+mod confirm;
+mod context;
+mod customer;
+mod env;
+mod error;
+mod event;
+mod hold;
+mod hold_status;
+mod http;
+#[cfg(feature = "testing")]
 pub mod idempotency;
-pub mod ids;
+#[cfg(not(feature = "testing"))]
+mod idempotency;
+mod ids;
 pub mod limits;
-pub mod memory;
+#[cfg(feature = "testing")]
+mod memory;
+mod meta;
 pub mod model;
-pub mod parts;
-pub mod release;
-pub mod store;
+mod parts;
+mod placement;
+mod release;
+mod router;
+mod store;
+
+pub use context::{Config, Ctx};
+pub use env::{Env, SystemEnv};
+pub use error::{BookingError, PROBLEM_TYPE_PREFIX};
+pub use http::{Reply, Request};
+pub use ids::HoldRef;
+#[cfg(feature = "testing")]
+pub use memory::{FailMode, ManualEnv, MemoryCas, MemoryStore};
+pub use router::{Component, Route, handle};
+pub use store::{Snapshot, Store, StoreError, Swap};

@@ -1,10 +1,13 @@
-//! An in-memory store with the exact semantics of Spin's default (SQLite)
-//! key-value store, quirks included, so tests see what production sees:
+//! For tests (feature `testing`): an in-memory store with the exact
+//! semantics of Spin's default (SQLite) key-value store, quirks included, so
+//! tests see what production sees:
 //! CAS compares whole values, a swap whose snapshot was `None` is an
 //! unconditional upsert, and increment is atomic.
 
+use crate::env::Env;
 use crate::store::{Snapshot, Store, StoreError, Swap};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Cheap to clone: clones share one map, like components sharing one store.
@@ -242,5 +245,56 @@ mod tests {
         assert_eq!(store.increment("n", 0)?, 4_000);
         assert_eq!(store.raw("n"), Some(4_000i64.to_le_bytes().to_vec()));
         Ok(())
+    }
+}
+
+/// A clock that tests move by hand, with a seeded random source and no
+/// real waiting.
+#[derive(Debug, Clone)]
+pub struct ManualEnv {
+    now_ms: Arc<AtomicU64>,
+    seed: Arc<AtomicU64>,
+}
+
+impl ManualEnv {
+    pub fn new(now_ms: u64, seed: u64) -> Self {
+        Self {
+            now_ms: Arc::new(AtomicU64::new(now_ms)),
+            seed: Arc::new(AtomicU64::new(seed | 1)),
+        }
+    }
+
+    pub fn advance_ms(&self, ms: u64) {
+        self.now_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn next(&self) -> u64 {
+        // splitmix64: good enough for test randomness, and reproducible.
+        let mut z = self
+            .seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Env for ManualEnv {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.load(Ordering::SeqCst)
+    }
+
+    fn random_id(&self) -> uuid::Uuid {
+        let high = u128::from(self.next()) << 64;
+        uuid::Builder::from_random_bytes((high | u128::from(self.next())).to_be_bytes()).into_uuid()
+    }
+
+    fn random_below(&self, bound: u64) -> u64 {
+        if bound == 0 { 0 } else { self.next() % bound }
+    }
+
+    fn sleep_ms(&self, _ms: u64) {
+        std::thread::yield_now();
     }
 }

@@ -33,6 +33,12 @@ pub fn idempotency_key(event_id: &str, bucket: usize) -> String {
     format!("e/{event_id}/i/{bucket}")
 }
 
+/// The seat block a seat lives in: a stable hash, so a hold finds it from
+/// the seat id alone, without reading the whole definition.
+pub fn seat_block(seat: &str, blocks: u32) -> usize {
+    crate::ids::bucket_of(seat.as_bytes(), blocks as usize)
+}
+
 /// Every CAS'd document carries a version and the id of the operation that
 /// wrote it last, so a writer whose outcome was ambiguous can recognise its
 /// own write.
@@ -150,6 +156,27 @@ pub enum PartStatus {
     Expired,
 }
 
+/// What a part does to its document's units at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occupancy {
+    Sold,
+    Held,
+    Free,
+    /// An expired secondary part whose primary has not been consulted: its
+    /// units are not sellable until a writer resolves it.
+    Unresolved,
+}
+
+/// The status of a hold as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldStatus {
+    Held,
+    Confirmed,
+    Released,
+    Expired,
+}
+
 /// A hold's share of one inventory document. A hold lives in one document
 /// (its primary part) unless its seats or units span several; then the
 /// primary lists the others (`other_docs`) and each other part points back
@@ -221,6 +248,28 @@ impl Part {
         }
     }
 
+    /// What this part does to its document's units at `now_ms`.
+    pub fn occupancy(&self, now_ms: u64) -> Occupancy {
+        match self.status {
+            PartStatus::Confirmed => Occupancy::Sold,
+            PartStatus::Released | PartStatus::Expired => Occupancy::Free,
+            PartStatus::Held if now_ms < self.expires_ms => Occupancy::Held,
+            PartStatus::Held if self.is_primary() => Occupancy::Free,
+            PartStatus::Held => Occupancy::Unresolved,
+        }
+    }
+
+    /// The status a client sees, for a primary part.
+    pub fn hold_status(&self, now_ms: u64) -> HoldStatus {
+        match self.status {
+            PartStatus::Confirmed => HoldStatus::Confirmed,
+            PartStatus::Released => HoldStatus::Released,
+            PartStatus::Expired => HoldStatus::Expired,
+            PartStatus::Held if now_ms < self.expires_ms => HoldStatus::Held,
+            PartStatus::Held => HoldStatus::Expired,
+        }
+    }
+
     /// Units this part takes: a unit count, or one per seat.
     pub fn units(&self) -> u32 {
         if self.seats.is_empty() {
@@ -254,6 +303,16 @@ impl InventoryDoc {
 
     pub fn part_mut(&mut self, nonce: &str) -> Option<&mut Part> {
         self.parts.iter_mut().find(|p| p.nonce == nonce)
+    }
+
+    /// Units of expired secondary parts not yet resolved against their
+    /// primary: neither free nor known to be sold.
+    pub fn unresolved_units(&self, now_ms: u64) -> u32 {
+        self.parts
+            .iter()
+            .filter(|p| p.occupancy(now_ms) == Occupancy::Unresolved)
+            .map(Part::units)
+            .sum()
     }
 
     /// Units this document can hold.

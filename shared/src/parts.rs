@@ -9,11 +9,13 @@
 //! on the primary cannot slip past, then frees or sells the secondary.
 
 use crate::cas::{self, Change};
+use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::http::Ctx;
+use crate::ids::HoldRef;
 use crate::limits::{ENDED_PARTS_PER_DOCUMENT_MAX, ENDED_PARTS_RETENTION_SECONDS};
-use crate::model::{InventoryDoc, Part, PartStatus, inventory_key};
+use crate::meta::ready_meta;
+use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, inventory_key};
 use crate::store::Store;
 
 /// Read-modify-CAS of one inventory document. The layout created it with the
@@ -31,43 +33,136 @@ pub fn update_inventory<S: Store, E: Env, T>(
     cas::update(ctx, &key, op, missing, change)
 }
 
-/// What a part does to its document's units at a given time.
+/// Reads and decodes every inventory document of a section (one batch read).
+pub fn load_section<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    keys: &[String],
+) -> Result<Vec<InventoryDoc>, BookingError> {
+    let values = ctx.store.get_many(keys)?;
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| {
+            let bytes = value.ok_or_else(|| {
+                BookingError::Internal(format!("inventory document {key} is missing"))
+            })?;
+            cas::decode(key, &bytes)
+        })
+        .collect()
+}
+
+/// The hold a client-supplied id names: its event meta, parsed id, primary
+/// document and part; 404 for anything that does not resolve.
+pub fn locate<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    hold_id: &str,
+) -> Result<(EventMeta, HoldRef, InventoryDoc, Part), BookingError> {
+    let not_found = || BookingError::NotFound("no hold with this id".into());
+    let hold = HoldRef::parse(hold_id).ok_or_else(not_found)?;
+    let meta = ready_meta(ctx, &hold.event_id).map_err(|e| match e {
+        BookingError::NotFound(_) => not_found(),
+        other => other,
+    })?;
+    let docs = meta.sections.get(hold.section).map_or(0, |s| s.docs);
+    if hold.doc >= docs as usize {
+        return Err(not_found());
+    }
+    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
+    let doc: InventoryDoc = cas::load(ctx, &key)?.ok_or_else(not_found)?;
+    let part = doc
+        .part(&hold.nonce)
+        .filter(|p| p.is_primary())
+        .cloned()
+        .ok_or_else(not_found)?;
+    Ok((meta, hold, doc, part))
+}
+
+/// Read-modify-CAS of a hold's primary part: the commit point of confirm
+/// and release. `change` sees the part and the time of this attempt; a
+/// written change also tidies the document.
+pub fn update_primary<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    hold: &HoldRef,
+    verb: &str,
+    mut change: impl FnMut(&mut Part, u64) -> Result<Change<Part>, BookingError>,
+) -> Result<Part, BookingError> {
+    let not_found = || BookingError::NotFound("no hold with this id".into());
+    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
+    let op = format!("{verb}-{}", hold.nonce);
+    cas::update(ctx, &key, &op, not_found, |doc: &mut InventoryDoc| {
+        let now_ms = ctx.env.now_ms();
+        let part = doc
+            .part_mut(&hold.nonce)
+            .filter(|p| p.is_primary())
+            .ok_or_else(not_found)?;
+        let decision = change(part, now_ms)?;
+        if matches!(decision, Change::Write(_)) {
+            prune(doc, now_ms);
+        }
+        Ok(decision)
+    })
+}
+
+/// How [`end_parts`] ends the held parts of a hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Occupancy {
-    Sold,
-    Held,
-    Free,
-    /// An expired secondary part whose primary has not been consulted.
-    Unresolved,
+pub enum End {
+    /// Delete them: the undo of a placement nobody was told about. Deleting,
+    /// rather than marking them released, lets a later round reuse the nonce
+    /// without mistaking an undone part for its own write.
+    Undo,
+    /// Mark them released (kept for status reads until pruned).
+    Release,
 }
 
-pub fn occupancy(part: &Part, now_ms: u64) -> Occupancy {
-    match part.status {
-        PartStatus::Confirmed => Occupancy::Sold,
-        PartStatus::Released | PartStatus::Expired => Occupancy::Free,
-        PartStatus::Held if now_ms < part.expires_ms => Occupancy::Held,
-        PartStatus::Held if part.is_primary() => Occupancy::Free,
-        PartStatus::Held => Occupancy::Unresolved,
+/// Ends the held parts of hold `nonce` in these documents, leaving
+/// confirmed parts alone.
+pub fn end_parts<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    section: usize,
+    docs: &[usize],
+    nonce: &str,
+    end: End,
+) -> Result<(), BookingError> {
+    let op = format!("end-{nonce}");
+    for doc in docs {
+        update_inventory(
+            ctx,
+            event_id,
+            section,
+            *doc,
+            &op,
+            |doc: &mut InventoryDoc| {
+                let now_ms = ctx.env.now_ms();
+                let Some(index) = doc
+                    .parts
+                    .iter()
+                    .position(|p| p.nonce == nonce && p.status == PartStatus::Held)
+                else {
+                    return Ok(Change::Keep(()));
+                };
+                match end {
+                    End::Undo => {
+                        doc.parts.remove(index);
+                    }
+                    End::Release => {
+                        doc.parts[index].status = PartStatus::Released;
+                        doc.parts[index].ended_ms = Some(now_ms);
+                        prune(doc, now_ms);
+                    }
+                }
+                Ok(Change::Write(()))
+            },
+        )?;
     }
-}
-
-/// The status a client sees for a primary part.
-pub fn client_status(part: &Part, now_ms: u64) -> &'static str {
-    match part.status {
-        PartStatus::Confirmed => "confirmed",
-        PartStatus::Released => "released",
-        PartStatus::Expired => "expired",
-        PartStatus::Held if now_ms < part.expires_ms => "held",
-        PartStatus::Held => "expired",
-    }
+    Ok(())
 }
 
 /// Counts of one document: (held, sold) units; the rest is available.
-/// `unresolved_sold` says how each unresolved part ended (by nonce).
+/// `sold_nonces` lists the holds whose unresolved parts count as sold.
 pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, u32) {
     let (mut held, mut sold) = (0u32, 0u32);
     for part in &doc.parts {
-        match occupancy(part, now_ms) {
+        match part.occupancy(now_ms) {
             Occupancy::Sold => sold += part.units(),
             Occupancy::Held => held += part.units(),
             Occupancy::Unresolved if sold_nonces.contains(&part.nonce) => sold += part.units(),
@@ -159,7 +254,7 @@ pub fn resolve_secondaries<S: Store, E: Env>(
 ) -> Result<bool, BookingError> {
     let mut changed = false;
     for part in &mut doc.parts {
-        if occupancy(part, now_ms) != Occupancy::Unresolved {
+        if part.occupancy(now_ms) != Occupancy::Unresolved {
             continue;
         }
         let Some(primary) = part.primary_doc else {
@@ -189,7 +284,7 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
     let mut wanted: Vec<(u32, String)> = Vec::new();
     for doc in docs {
         for part in &doc.parts {
-            if occupancy(part, now_ms) == Occupancy::Unresolved
+            if part.occupancy(now_ms) == Occupancy::Unresolved
                 && let Some(primary) = part.primary_doc
             {
                 wanted.push((primary, part.nonce.clone()));

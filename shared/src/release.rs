@@ -3,18 +3,21 @@
 //! released inventory is sellable again immediately.
 
 use crate::cas::Change;
+use crate::context::Ctx;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::hold::{End, end_parts};
-use crate::hold_status::{locate, update_primary};
-use crate::http::{Ctx, Reply};
+use crate::http::Reply;
 use crate::model::PartStatus;
+use crate::parts::{End, end_parts, locate, update_primary};
 use crate::store::Store;
 use serde_json::json;
 
 /// `POST /holds/:hold_id/release`, `DELETE /holds/:hold_id`.
-pub fn post<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply, BookingError> {
+pub fn release<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    hold_id: &str,
+) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
     let part = update_primary(ctx, &hold, "release", |part, now_ms| match part.status {
         PartStatus::Confirmed => Err(BookingError::HoldConfirmed),

@@ -3,10 +3,10 @@
 
 mod common;
 
-use booking_core::http::Ctx;
+use booking_core::Ctx;
+use booking_core::FailMode;
 use booking_core::idempotency;
 use booking_core::limits::IDEMPOTENCY_PENDING_STALE_SECONDS;
-use booking_core::memory::FailMode;
 use common::{Booking, START_MS};
 use serde_json::{Value, json};
 

@@ -6,12 +6,12 @@
 
 mod common;
 
-use booking_core::env::{Env, ManualEnv};
-use booking_core::event::seat_block;
-use booking_core::http::{self, Component, Config, Ctx, Request};
-use booking_core::memory::{MemoryCas, MemoryStore};
+use booking_core::model::seat_block;
 use booking_core::model::{InventoryDoc, PartStatus};
-use booking_core::store::{Snapshot, Store, StoreError, Swap};
+use booking_core::{Component, Config, Ctx, Request};
+use booking_core::{Env, ManualEnv};
+use booking_core::{MemoryCas, MemoryStore};
+use booking_core::{Snapshot, Store, StoreError, Swap};
 use common::{Booking, START_MS, TOKEN};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -203,7 +203,7 @@ fn call(
             body.to_string().into_bytes()
         },
     };
-    let reply = http::handle(component, &request, &Ctx::new(store, env, config));
+    let reply = booking_core::handle(component, &request, &Ctx::new(store, env, config));
     (
         reply.status,
         serde_json::from_slice(&reply.body).unwrap_or(Value::Null),

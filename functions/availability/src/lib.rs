@@ -5,7 +5,7 @@
 // The export glue `#[http_component]` generates is unsafe code by necessity.
 #![allow(unsafe_code)]
 
-use booking_core::http::Component;
+use booking_core::Component;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 

@@ -3,14 +3,14 @@
 //! - [`SpinStore`]: the core's [`Store`] over `wasi:keyvalue` (store, atomics
 //!   and batch, as spin-sdk 5.2 exposes them raw).
 //! - [`serve`]: converts a Spin request, reads the Spin variables, calls
-//!   [`booking_core::http::handle`], and converts the reply, adding CORS
+//!   [`booking_core::handle`], and converts the reply, adding CORS
 //!   headers to every response.
 
-use booking_core::env::SystemEnv;
-use booking_core::error::BookingError;
-use booking_core::http::{self, Component, Config, Ctx, Reply};
 use booking_core::limits::{HOLD_TTL_SECONDS_DEFAULT, REQUEST_BODY_BYTES_MAX};
-use booking_core::store::{Snapshot, Store, StoreError, Swap};
+use booking_core::{
+    BookingError, Component, Config, Ctx, Reply, Request, Snapshot, Store, StoreError, Swap,
+    SystemEnv,
+};
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
@@ -122,18 +122,18 @@ pub async fn serve(component: Component, request: IncomingRequest) -> Response {
             Ok(store) => {
                 let config = config(component);
                 let ctx = Ctx::new(&store, &SystemEnv, &config);
-                http::handle(component, &core_request, &ctx)
+                booking_core::handle(component, &core_request, &ctx)
             }
-            Err(error) => BookingError::Store(error).into_reply(),
+            Err(error) => Reply::from(BookingError::Store(error)),
         },
-        Err(error) => error.into_reply(),
+        Err(error) => Reply::from(error),
     };
     into_response(reply)
 }
 
 /// Converts the request, reading the body only up to the limit: a larger
 /// body is refused with 413 without being read (or buffered) whole.
-async fn read_request(request: IncomingRequest) -> Result<http::Request, BookingError> {
+async fn read_request(request: IncomingRequest) -> Result<Request, BookingError> {
     let method = request.method().to_string();
     let path = request.path_with_query().unwrap_or_default();
     let headers = request
@@ -158,7 +158,7 @@ async fn read_request(request: IncomingRequest) -> Result<http::Request, Booking
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(http::Request {
+    Ok(Request {
         method,
         path,
         headers,

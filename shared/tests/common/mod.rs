@@ -3,10 +3,10 @@
 //! components use.
 #![allow(dead_code)]
 
-use booking_core::env::ManualEnv;
-use booking_core::http::{self, Component, Config, Ctx, Request, Route};
-use booking_core::memory::MemoryStore;
+use booking_core::ManualEnv;
+use booking_core::MemoryStore;
 use booking_core::model::{InventoryDoc, PartStatus};
+use booking_core::{Component, Config, Ctx, Request, Route};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "secret-token";
@@ -83,7 +83,7 @@ impl Booking {
             },
         };
         let ctx = Ctx::new(&self.store, &self.env, &self.config);
-        let reply = http::handle(component_for(path), &request, &ctx);
+        let reply = booking_core::handle(component_for(path), &request, &ctx);
         Answer {
             status: reply.status,
             body: serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
@@ -171,7 +171,7 @@ impl Booking {
     /// Storage invariants over every document (see [`document_violation`]).
     /// Returns the number of confirmed units.
     pub fn check_documents(&self) -> u64 {
-        let now = booking_core::env::Env::now_ms(&self.env);
+        let now = booking_core::Env::now_ms(&self.env);
         let mut confirmed = 0u64;
         for (key, doc) in self.inventory_docs() {
             if let Some(violation) = document_violation(&doc, now) {

@@ -1,0 +1,171 @@
+//! The router: maps a path and method to an operation. The only module
+//! that imports the operations; every component calls [`handle`].
+
+use crate::context::Ctx;
+use crate::env::Env;
+use crate::error::BookingError;
+use crate::http::{Reply, Request};
+use crate::ids::is_valid_id;
+use crate::limits::REQUEST_BODY_BYTES_MAX;
+use crate::store::Store;
+use crate::{availability, confirm, event, hold, hold_status, release};
+
+/// The routes of the HTTP contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Event(String),
+    Availability(String),
+    Holds(String),
+    Hold(String),
+    Confirm(String),
+    Release(String),
+    Unknown,
+}
+
+/// Which component is answering: each serves only its own routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Inventory,
+    Availability,
+    Hold,
+    Confirm,
+    Release,
+}
+
+/// Methods allowed on a route, for 405 and for CORS preflight.
+pub const EVENT_METHODS: &str = "GET, PUT, OPTIONS";
+pub const AVAILABILITY_METHODS: &str = "GET, OPTIONS";
+pub const HOLDS_METHODS: &str = "POST, OPTIONS";
+pub const HOLD_METHODS: &str = "GET, DELETE, OPTIONS";
+pub const ACTION_METHODS: &str = "POST, OPTIONS";
+
+impl Route {
+    pub fn parse(path: &str) -> Route {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["events", id] => Route::Event((*id).to_owned()),
+            ["events", id, "availability"] => Route::Availability((*id).to_owned()),
+            ["events", id, "holds"] => Route::Holds((*id).to_owned()),
+            ["holds", id] => Route::Hold((*id).to_owned()),
+            ["holds", id, "confirm"] => Route::Confirm((*id).to_owned()),
+            ["holds", id, "release"] => Route::Release((*id).to_owned()),
+            _ => Route::Unknown,
+        }
+    }
+
+    fn allowed_methods(&self) -> &'static str {
+        match self {
+            Route::Event(_) => EVENT_METHODS,
+            Route::Availability(_) => AVAILABILITY_METHODS,
+            Route::Holds(_) => HOLDS_METHODS,
+            Route::Hold(_) => HOLD_METHODS,
+            Route::Confirm(_) | Route::Release(_) => ACTION_METHODS,
+            Route::Unknown => "OPTIONS",
+        }
+    }
+
+    fn served_by(&self) -> Option<Component> {
+        match self {
+            Route::Event(_) => Some(Component::Inventory),
+            Route::Availability(_) => Some(Component::Availability),
+            Route::Holds(_) => Some(Component::Hold),
+            Route::Confirm(_) => Some(Component::Confirm),
+            Route::Hold(_) | Route::Release(_) => Some(Component::Release),
+            Route::Unknown => None,
+        }
+    }
+}
+
+/// Answers one request. Never panics; every failure becomes a problem reply.
+pub fn handle<S: Store, E: Env>(
+    component: Component,
+    request: &Request,
+    ctx: &Ctx<'_, S, E>,
+) -> Reply {
+    let route = Route::parse(&request.path);
+    let mut reply = match dispatch(component, &route, request, ctx) {
+        Ok(reply) => reply,
+        Err(error) => Reply::from(error),
+    };
+    if request.method == "OPTIONS" && reply.status == 204 {
+        reply.headers.push((
+            "access-control-allow-methods".into(),
+            route.allowed_methods().into(),
+        ));
+    }
+    reply
+        .headers
+        .push(("x-cas-retries".into(), ctx.retries().to_string()));
+    reply
+}
+
+fn dispatch<S: Store, E: Env>(
+    component: Component,
+    route: &Route,
+    request: &Request,
+    ctx: &Ctx<'_, S, E>,
+) -> Result<Reply, BookingError> {
+    // A route that belongs to another component only reaches us through the
+    // catch-all route; it does not exist from this component's view.
+    if route.served_by() != Some(component) {
+        return Err(BookingError::NotFound(format!(
+            "no route for {}",
+            request.path
+        )));
+    }
+    if request.method == "OPTIONS" {
+        return Ok(Reply::empty(204));
+    }
+    if request.body.len() > REQUEST_BODY_BYTES_MAX {
+        return Err(BookingError::PayloadTooLarge);
+    }
+    let method = request.method.as_str();
+    let not_allowed = || BookingError::MethodNotAllowed {
+        allow: route.allowed_methods(),
+    };
+    match route {
+        Route::Event(id) => {
+            let id = path_id(id, "event")?;
+            match method {
+                "PUT" => event::put(ctx, id, request),
+                "GET" => event::get(ctx, id),
+                _ => Err(not_allowed()),
+            }
+        }
+        Route::Availability(id) => match method {
+            "GET" => availability::get(ctx, path_id(id, "event")?),
+            _ => Err(not_allowed()),
+        },
+        Route::Holds(id) => match method {
+            "POST" => hold::post(ctx, path_id(id, "event")?, request),
+            _ => Err(not_allowed()),
+        },
+        Route::Hold(id) => match method {
+            "GET" => hold_status::get(ctx, id),
+            "DELETE" => release::release(ctx, id),
+            _ => Err(not_allowed()),
+        },
+        Route::Confirm(id) => match method {
+            "POST" => confirm::post(ctx, id, request),
+            _ => Err(not_allowed()),
+        },
+        Route::Release(id) => match method {
+            "POST" => release::release(ctx, id),
+            _ => Err(not_allowed()),
+        },
+        Route::Unknown => Err(BookingError::NotFound(format!(
+            "no route for {}",
+            request.path
+        ))),
+    }
+}
+
+/// An id in a path that breaks the id rule cannot name anything: 404.
+fn path_id<'a>(id: &'a str, what: &str) -> Result<&'a str, BookingError> {
+    if is_valid_id(id) {
+        Ok(id)
+    } else {
+        Err(BookingError::NotFound(format!("no {what} with this id")))
+    }
+}
