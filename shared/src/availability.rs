@@ -18,7 +18,7 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
     let meta = ready_meta(ctx, event_id)?;
     let now_ms = ctx.env.now_ms();
     let keys: Vec<Vec<String>> = (0..meta.sections.len())
-        .map(|section| meta.inventory_keys(event_id, section))
+        .map(|section| meta.inventory_keys(section))
         .collect();
     let flat: Vec<String> = keys.iter().flatten().cloned().collect();
     let mut values = ctx.store.get_many(&flat)?.into_iter();
@@ -31,7 +31,7 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
             })?;
             docs.push(cas::decode::<InventoryDoc>(key, &bytes)?);
         }
-        let confirmed = parts::confirmed_unresolved(ctx, event_id, index, &docs, now_ms)?;
+        let confirmed = parts::confirmed_unresolved(ctx, &meta, index, &docs, now_ms)?;
         let (mut held, mut sold) = (0u32, 0u32);
         for doc in &docs {
             let (h, s) = parts::counts(doc, now_ms, &confirmed);

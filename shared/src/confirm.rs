@@ -9,12 +9,12 @@ use crate::cas::Change;
 use crate::context::Ctx;
 use crate::customer;
 use crate::env::Env;
-use crate::error::BookingError;
+use crate::error::{BookingError, Token};
 use crate::hold_status::view;
-use crate::http::{Reply, Request, parse_json};
+use crate::http::{Reply, Request, authorize, parse_json};
 use crate::ids::is_printable_ascii;
 use crate::limits::PAYMENT_REF_LENGTH_MAX;
-use crate::model::{InventoryDoc, PartStatus};
+use crate::model::{EventMeta, InventoryDoc, PartStatus};
 use crate::parts;
 use crate::parts::{locate, update_primary};
 use crate::store::Store;
@@ -44,33 +44,33 @@ pub fn post<S: Store, E: Env>(
     hold_id: &str,
     request: &Request,
 ) -> Result<Reply, BookingError> {
+    authorize(request, Token::Confirm, ctx.config.confirm_token.as_deref())?;
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
     let payment_ref = parse(&request.body)?;
-    let part = update_primary(ctx, &hold, "confirm", |part, now_ms| match part.status {
-        // A repeat (or our own write seen after an ambiguous swap).
-        PartStatus::Confirmed => Ok(Change::Keep(part.clone())),
-        PartStatus::Released => Err(BookingError::HoldReleased),
-        PartStatus::Expired => Err(BookingError::HoldExpired),
-        PartStatus::Held if now_ms >= part.expires_ms => Err(BookingError::HoldExpired),
-        PartStatus::Held => {
-            part.status = PartStatus::Confirmed;
-            part.ended_ms = Some(now_ms);
-            part.payment_ref = Some(payment_ref.clone());
-            Ok(Change::Write(part.clone()))
+    let part = update_primary(ctx, &meta, &hold, "confirm", |part, now_ms| {
+        match part.status {
+            // A repeat (or our own write seen after an ambiguous swap).
+            PartStatus::Confirmed if part.payment_ref.as_deref() == Some(payment_ref.as_str()) => {
+                Ok(Change::Keep(part.clone()))
+            }
+            PartStatus::Confirmed => Err(BookingError::PaymentRefMismatch),
+            PartStatus::Released => Err(BookingError::HoldReleased),
+            PartStatus::Expired => Err(BookingError::HoldExpired),
+            PartStatus::Held if now_ms >= part.expires_ms => Err(BookingError::HoldExpired),
+            PartStatus::Held => {
+                part.status = PartStatus::Confirmed;
+                part.ended_ms = Some(now_ms);
+                part.payment_ref = Some(payment_ref.clone());
+                Ok(Change::Write(part.clone()))
+            }
         }
     })?;
     // Committed. The rest is follow-up that readers can also work out.
     for other in &part.other_docs {
-        let _ = mark_secondary_sold(
-            ctx,
-            &hold.event_id,
-            hold.section,
-            *other as usize,
-            &hold.nonce,
-        );
+        let _ = mark_secondary_sold(ctx, &meta, hold.section, *other as usize, &hold.nonce);
     }
     if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
-        let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, true);
+        let _ = customer::settle(ctx, &meta, customer, &hold.nonce, true);
     }
     let mut body = view(&meta, &hold, &part, ctx.env.now_ms());
     body["status"] = "confirmed".into();
@@ -79,7 +79,7 @@ pub fn post<S: Store, E: Env>(
 
 fn mark_secondary_sold<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     section: usize,
     doc: usize,
     nonce: &str,
@@ -87,7 +87,7 @@ fn mark_secondary_sold<S: Store, E: Env>(
     let op = format!("confirm-{nonce}");
     parts::update_inventory(
         ctx,
-        event_id,
+        meta,
         section,
         doc,
         &op,

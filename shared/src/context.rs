@@ -10,6 +10,9 @@ use std::cell::Cell;
 pub struct Config {
     /// `None` (or empty) disables the admin routes.
     pub admin_token: Option<String>,
+    /// `None` (or empty) disables confirming holds: only the payment side,
+    /// which holds this token, may confirm.
+    pub confirm_token: Option<String>,
     pub hold_ttl_seconds_default: u32,
 }
 

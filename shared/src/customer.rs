@@ -8,17 +8,16 @@ use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::bucket_of;
-use crate::limits::{CUSTOMER_BUCKETS, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX};
-use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus, customer_key};
+use crate::limits::{
+    CUSTOMER_BUCKETS, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX, CUSTOMERS_PER_BUCKET_MAX,
+};
+use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus};
 use crate::parts;
 use crate::store::Store;
 use std::collections::HashMap;
 
-fn key_of(event_id: &str, customer: &str) -> String {
-    customer_key(
-        event_id,
-        bucket_of(customer.as_bytes(), CUSTOMER_BUCKETS as usize),
-    )
+fn key_of(meta: &EventMeta, customer: &str) -> String {
+    meta.customer_key(bucket_of(customer.as_bytes(), CUSTOMER_BUCKETS as usize))
 }
 
 fn missing() -> BookingError {
@@ -29,7 +28,6 @@ fn missing() -> BookingError {
 pub fn reserve<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
-    event_id: &str,
     customer: &str,
     limit: u32,
     hold: &CustomerHold,
@@ -37,7 +35,7 @@ pub fn reserve<S: Store, E: Env>(
     let op = format!("reserve-{}", hold.nonce);
     cas::update(
         ctx,
-        &key_of(event_id, customer),
+        &key_of(meta, customer),
         &op,
         missing,
         |doc: &mut CustomerDoc| {
@@ -48,7 +46,12 @@ pub fn reserve<S: Store, E: Env>(
             {
                 return Ok(Change::Keep(Ok(())));
             }
-            let resolved = resolve_expired(ctx, meta, event_id, doc, customer)?;
+            let resolved = resolve_expired(ctx, meta, doc, customer)?;
+            if !doc.customers.contains_key(customer)
+                && doc.customers.len() >= CUSTOMERS_PER_BUCKET_MAX
+            {
+                return Err(BookingError::BookkeepingFull("customer"));
+            }
             let entry = doc.customers.entry(customer.to_owned()).or_default();
             let current = entry.units();
             if current + hold.quantity > limit {
@@ -57,7 +60,7 @@ pub fn reserve<S: Store, E: Env>(
                     current,
                     requested: hold.quantity,
                 });
-                if entry.active.is_empty() && entry.booked.is_empty() {
+                if entry.is_empty() {
                     doc.customers.remove(customer);
                 }
                 // Keep the tidying even though the hold is refused.
@@ -81,7 +84,6 @@ pub fn reserve<S: Store, E: Env>(
 fn resolve_expired<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
-    event_id: &str,
     doc: &mut CustomerDoc,
     customer: &str,
 ) -> Result<bool, BookingError> {
@@ -103,12 +105,12 @@ fn resolve_expired<S: Store, E: Env>(
             }
             budget = budget.saturating_sub(1);
             changed = true;
-            if hold_confirmed(ctx, meta, event_id, &active, &mut sections)? {
-                entry.booked.push(active);
+            if hold_confirmed(ctx, meta, &active, &mut sections)? {
+                entry.book(&active);
             }
         }
         entry.active = still_active;
-        if entry.active.is_empty() && entry.booked.is_empty() {
+        if entry.is_empty() {
             doc.customers.remove(&name);
         }
     }
@@ -120,7 +122,7 @@ fn resolve_expired<S: Store, E: Env>(
 /// happen, the reservation expires and is resolved against the hold.
 pub fn settle<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     customer: &str,
     nonce: &str,
     booked: bool,
@@ -128,7 +130,7 @@ pub fn settle<S: Store, E: Env>(
     let op = format!("settle-{nonce}");
     cas::update(
         ctx,
-        &key_of(event_id, customer),
+        &key_of(meta, customer),
         &op,
         missing,
         |doc: &mut CustomerDoc| {
@@ -140,9 +142,9 @@ pub fn settle<S: Store, E: Env>(
             };
             let hold = entry.active.remove(index);
             if booked {
-                entry.booked.push(hold);
+                entry.book(&hold);
             }
-            if entry.active.is_empty() && entry.booked.is_empty() {
+            if entry.is_empty() {
                 doc.customers.remove(customer);
             }
             Ok(Change::Write(()))
@@ -160,14 +162,13 @@ type SectionDocs = HashMap<usize, Vec<Option<InventoryDoc>>>;
 fn hold_confirmed<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
-    event_id: &str,
     hold: &CustomerHold,
     sections: &mut SectionDocs,
 ) -> Result<bool, BookingError> {
     let docs = match sections.entry(hold.section) {
         std::collections::hash_map::Entry::Occupied(read) => read.into_mut(),
         std::collections::hash_map::Entry::Vacant(slot) => {
-            let keys = meta.inventory_keys(event_id, hold.section);
+            let keys = meta.inventory_keys(hold.section);
             let mut docs = Vec::with_capacity(keys.len());
             for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
                 docs.push(value.map(|bytes| cas::decode(key, &bytes)).transpose()?);
@@ -188,7 +189,7 @@ fn hold_confirmed<S: Store, E: Env>(
             PartStatus::Released | PartStatus::Expired => Ok(false),
             PartStatus::Held => {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
-                parts::finalize_primary(ctx, event_id, hold.section, index, &hold.nonce)
+                parts::finalize_primary(ctx, meta, hold.section, index, part)
             }
         };
     }

@@ -3,7 +3,7 @@
 //! [`crate::http`]). Every expected failure is a variant here, so none can
 //! turn into a bare 500.
 
-use crate::limits::RETRY_AFTER_SECONDS;
+use crate::limits::{RETRY_AFTER_CAPACITY_SECONDS, RETRY_AFTER_SECONDS};
 use crate::store::StoreError;
 use serde_json::{Value, json};
 use std::fmt;
@@ -11,11 +11,30 @@ use std::fmt;
 /// Problem `type` URIs are this prefix plus a slug, e.g. `.../sold-out`.
 pub const PROBLEM_TYPE_PREFIX: &str = "https://booking.example/problems/";
 
+/// Which bearer token a route asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// `admin_token`: event administration.
+    Admin,
+    /// `confirm_token`: confirming holds, done by the payment side.
+    Confirm,
+}
+
+impl Token {
+    fn variable(self) -> &'static str {
+        match self {
+            Token::Admin => "admin_token",
+            Token::Confirm => "confirm_token",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum BookingError {
     /// Malformed JSON, a bad id inside a body, a bad header.
     BadRequest(String),
-    Unauthorized,
+    /// The route needs `Authorization: Bearer <token>`.
+    Unauthorized(Token),
     NotFound(String),
     MethodNotAllowed {
         allow: &'static str,
@@ -40,16 +59,20 @@ pub enum BookingError {
         requested: u32,
     },
     RequestInProgress,
-    /// The key's hold ended and was forgotten: a new hold needs a new key.
-    IdempotencyKeySpent,
     HoldReleased,
     HoldConfirmed,
     HoldExpired,
-    AdminDisabled,
+    /// A confirmed hold confirmed again with another payment reference.
+    PaymentRefMismatch,
+    /// The token variable the route needs is empty.
+    Disabled(Token),
     /// A creation of this event is under way (or died and is not yet stale).
     EventNotReady,
     /// CAS attempts ran out on a hot document.
     Contention,
+    /// A bookkeeping bucket (`"idempotency"` or `"customer"`) is full of
+    /// live entries: a new one cannot be recorded without forgetting one.
+    BookkeepingFull(&'static str),
     Store(StoreError),
     /// A stored document that does not parse, or a broken invariant.
     Internal(String),
@@ -63,8 +86,8 @@ impl From<StoreError> for BookingError {
 
 impl fmt::Display for BookingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (status, slug, _, detail) = self.parts();
-        write!(f, "{status} {slug}: {detail}")
+        let (status, slug, _) = self.kind();
+        write!(f, "{status} {slug}: {}", self.detail())
     }
 }
 
@@ -78,125 +101,94 @@ impl BookingError {
         }
     }
 
-    /// Status, slug, title and detail of the problem.
-    fn parts(&self) -> (u16, &'static str, &'static str, String) {
+    /// Status, slug and title of the problem.
+    fn kind(&self) -> (u16, &'static str, &'static str) {
         use BookingError::*;
         match self {
-            BadRequest(d) => (400, "bad-request", "Bad request", d.clone()),
-            Unauthorized => (
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "a valid `Authorization: Bearer <admin_token>` header is required".into(),
-            ),
-            NotFound(d) => (404, "not-found", "Not found", d.clone()),
-            MethodNotAllowed { allow } => (
-                405,
-                "method-not-allowed",
-                "Method not allowed",
-                format!("this route allows {allow}"),
-            ),
-            PayloadTooLarge => (
-                413,
-                "payload-too-large",
-                "Payload too large",
-                format!(
-                    "request bodies are limited to {} bytes",
-                    crate::limits::REQUEST_BODY_BYTES_MAX
-                ),
-            ),
-            Unprocessable { slug, detail } => (422, slug, "Unprocessable request", detail.clone()),
+            BadRequest(_) => (400, "bad-request", "Bad request"),
+            Unauthorized(_) => (401, "unauthorized", "Unauthorized"),
+            NotFound(_) => (404, "not-found", "Not found"),
+            MethodNotAllowed { .. } => (405, "method-not-allowed", "Method not allowed"),
+            PayloadTooLarge => (413, "payload-too-large", "Payload too large"),
+            Unprocessable { slug, .. } => (422, slug, "Unprocessable request"),
             EventConflict => (
                 409,
                 "event-conflict",
                 "Event exists with another definition",
-                "an event with this id exists and its definition differs; events are immutable"
-                    .into(),
             ),
+            SoldOut { .. } => (409, "sold-out", "Sold out"),
+            SeatsUnavailable { .. } => (409, "seats-unavailable", "Seats unavailable"),
+            CustomerLimit { .. } => (409, "customer-limit", "Customer limit reached"),
+            RequestInProgress => (409, "request-in-progress", "Request in progress"),
+            HoldReleased => (409, "hold-released", "Hold released"),
+            HoldConfirmed => (409, "hold-confirmed", "Hold confirmed"),
+            HoldExpired => (410, "hold-expired", "Hold expired"),
+            PaymentRefMismatch => (409, "payment-ref-mismatch", "Payment reference mismatch"),
+            Disabled(Token::Admin) => (503, "admin-disabled", "Admin disabled"),
+            Disabled(Token::Confirm) => (503, "confirm-disabled", "Confirm disabled"),
+            EventNotReady => (503, "event-not-ready", "Event not ready"),
+            Contention => (503, "contention", "Too much contention"),
+            BookkeepingFull(_) => (503, "bookkeeping-full", "Bookkeeping full"),
+            Store(_) => (503, "store-unavailable", "Store unavailable"),
+            Internal(_) => (500, "internal", "Internal error"),
+        }
+    }
+
+    /// The problem's detail: what happened and what to do.
+    fn detail(&self) -> String {
+        use BookingError::*;
+        match self {
+            BadRequest(d) | NotFound(d) | Unprocessable { detail: d, .. } | Internal(d) => {
+                d.clone()
+            }
+            Unauthorized(token) => format!(
+                "a valid `Authorization: Bearer <{}>` header is required",
+                token.variable()
+            ),
+            MethodNotAllowed { allow } => format!("this route allows {allow}"),
+            PayloadTooLarge => format!(
+                "request bodies are limited to {} bytes",
+                crate::limits::REQUEST_BODY_BYTES_MAX
+            ),
+            EventConflict => {
+                "an event with this id exists and its definition differs; events are immutable"
+                    .into()
+            }
             SoldOut {
                 requested,
                 available,
-            } => (
-                409,
-                "sold-out",
-                "Sold out",
-                format!("{requested} requested, {available} available"),
-            ),
-            SeatsUnavailable { unavailable } => (
-                409,
-                "seats-unavailable",
-                "Seats unavailable",
-                format!("held or sold: {}", unavailable.join(", ")),
-            ),
+            } => format!("{requested} requested, {available} available"),
+            SeatsUnavailable { unavailable } => format!("held or sold: {}", unavailable.join(", ")),
             CustomerLimit {
                 limit,
                 current,
                 requested,
-            } => (
-                409,
-                "customer-limit",
-                "Customer limit reached",
-                format!(
-                    "limit {limit} per customer; {current} held or booked, {requested} requested"
-                ),
+            } => format!(
+                "limit {limit} per customer; {current} held or booked, {requested} requested"
             ),
-            RequestInProgress => (
-                409,
-                "request-in-progress",
-                "Request in progress",
-                "a request with this Idempotency-Key is still being processed; retry shortly"
-                    .into(),
+            RequestInProgress => {
+                "a request with this Idempotency-Key is still being processed; retry shortly".into()
+            }
+            HoldReleased => "this hold was released".into(),
+            HoldConfirmed => "this hold is confirmed and can no longer be released".into(),
+            HoldExpired => "this hold has expired".into(),
+            PaymentRefMismatch => "this hold is confirmed with another payment_ref".into(),
+            Disabled(token) => format!(
+                "set the Spin variable `{}` (for example SPIN_VARIABLE_{}=…) to enable this route",
+                token.variable(),
+                token.variable().to_ascii_uppercase()
             ),
-            IdempotencyKeySpent => (
-                410,
-                "idempotency-key-spent",
-                "Idempotency-Key spent",
-                "the hold made with this key has ended and is forgotten; use a new key for a new hold"
-                    .into(),
-            ),
-            HoldReleased => (
-                409,
-                "hold-released",
-                "Hold released",
-                "this hold was released".into(),
-            ),
-            HoldConfirmed => (
-                409,
-                "hold-confirmed",
-                "Hold confirmed",
-                "this hold is confirmed and can no longer be released".into(),
-            ),
-            HoldExpired => (
-                410,
-                "hold-expired",
-                "Hold expired",
-                "this hold has expired".into(),
-            ),
-            AdminDisabled => (
-                503,
-                "admin-disabled",
-                "Admin disabled",
-                "set the Spin variable `admin_token` to enable event administration".into(),
-            ),
-            EventNotReady => (
-                503,
-                "event-not-ready",
-                "Event not ready",
-                "this event is being created; retry shortly".into(),
-            ),
-            Contention => (
-                503,
-                "contention",
-                "Too much contention",
-                "too many concurrent updates of the same inventory; retry shortly".into(),
-            ),
-            Store(e) => (503, "store-unavailable", "Store unavailable", e.to_string()),
-            Internal(d) => (500, "internal", "Internal error", d.clone()),
+            EventNotReady => "this event is being created; retry shortly".into(),
+            Contention => "too many concurrent updates of the same inventory; retry shortly".into(),
+            BookkeepingFull(what) => {
+                format!("too many live {what} records for this event; retry later")
+            }
+            Store(e) => e.to_string(),
         }
     }
 
     pub fn status(&self) -> u16 {
-        self.parts().0
+        self.kind().0
     }
 
     /// Whether a retry of the same request may succeed soon.
@@ -206,13 +198,15 @@ impl BookingError {
             | BookingError::EventNotReady
             | BookingError::Contention
             | BookingError::Store(_) => Some(RETRY_AFTER_SECONDS),
+            BookingError::BookkeepingFull(_) => Some(RETRY_AFTER_CAPACITY_SECONDS),
             _ => None,
         }
     }
 
     /// The problem document.
     pub fn body(&self) -> Value {
-        let (status, slug, title, detail) = self.parts();
+        let (status, slug, title) = self.kind();
+        let detail = self.detail();
         let mut body = json!({
             "type": format!("{PROBLEM_TYPE_PREFIX}{slug}"),
             "title": title,

@@ -9,18 +9,16 @@
 //! failure releases what was written, and a crash leaves parts that expire.
 
 use crate::context::Ctx;
-use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::hold_status;
 use crate::http::{Reply, Request, parse_json};
-use crate::idempotency::{self, Begin, Lookup};
-use crate::ids::{HoldRef, is_printable_ascii, is_valid_id};
-use crate::limits::{HOLD_UNITS_MAX, IDEMPOTENCY_KEY_LENGTH_MAX};
+use crate::ids::{is_printable_ascii, is_valid_id};
+use crate::keyed;
+use crate::limits::{HOLD_UNITS_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MIN};
 use crate::meta::ready_meta;
-use crate::model::{CustomerHold, EventMeta, InventoryDoc, PartStatus, SectionKind, StoredReply};
-use crate::parts::load_section;
-use crate::placement::{Amount, HoldRequest, Placement, check_available, find_complete};
+use crate::model::{EventMeta, SectionKind};
+use crate::placement::{Amount, HoldRequest, NotPlaced, Placement};
 use crate::store::Store;
 use serde::Deserialize;
 
@@ -112,159 +110,62 @@ pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError>
     })
 }
 
+/// The `Idempotency-Key` header, if sent: 16..=128 printable ASCII
+/// characters, so that keys are unguessable enough to be told apart (a
+/// UUID is 36).
+fn idempotency_key(request: &Request) -> Result<Option<&str>, BookingError> {
+    let Some(key) = request.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let long_enough = key.len() >= IDEMPOTENCY_KEY_LENGTH_MIN;
+    if long_enough && is_printable_ascii(key, IDEMPOTENCY_KEY_LENGTH_MAX) {
+        Ok(Some(key))
+    } else {
+        Err(BookingError::BadRequest(format!(
+            "Idempotency-Key must be {IDEMPOTENCY_KEY_LENGTH_MIN}..={IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII characters (a UUID is a good key)"
+        )))
+    }
+}
+
 /// `POST /events/:event_id/holds`.
 pub fn post<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     event_id: &str,
     request: &Request,
 ) -> Result<Reply, BookingError> {
-    let idempotency_key = match request.header("idempotency-key") {
-        Some(key) if is_printable_ascii(key, IDEMPOTENCY_KEY_LENGTH_MAX) => Some(key),
-        Some(_) => {
-            return Err(BookingError::BadRequest(format!(
-                "Idempotency-Key must be 1..={IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII characters"
-            )));
-        }
-        None => None,
-    };
+    let key = idempotency_key(request)?;
     let meta = ready_meta(ctx, event_id)?;
     let hold = parse(&meta, &request.body)?;
-    let fresh_nonce = ctx.env.random_id().simple().to_string();
-    let Some(key) = idempotency_key else {
-        return place_and_reply(ctx, &meta, event_id, &hold, &fresh_nonce, false, None);
-    };
-    let owner = format!("hold-{fresh_nonce}");
-    let request_hash = idempotency::request_hash(&hold.canonical())?;
-    // The section as `check_available` read it, so that placing the hold
-    // starts from that read instead of reading every document again.
-    let mut snapshot = None;
-    match idempotency::lookup(ctx, event_id, key, request_hash)? {
-        Lookup::Replay(stored) => return Ok(Reply::json(stored.status, &stored.body)),
-        Lookup::Pending {
-            nonce,
-            stale,
-            spent,
-        } => {
-            if let Some(reply) = replay_placed(ctx, &meta, event_id, hold.section, &nonce)? {
-                return Ok(reply);
-            }
-            if spent {
-                return Err(BookingError::IdempotencyKeySpent);
-            }
-            // Still being placed; or its request died: `begin` takes it
-            // over and `place` finds what it wrote.
-            if !stale {
-                return Err(BookingError::RequestInProgress);
-            }
-        }
-        // A request that cannot succeed changes nothing, so it is answered
-        // without recording the key: in a flash sale most buyers hear "sold
-        // out", and recording each would cost fsync'd writes on shared
-        // buckets. Repeating it simply asks again.
-        Lookup::Absent => snapshot = Some(check_available(ctx, &meta, event_id, &hold)?),
+    if let Some(key) = key {
+        return keyed::post(ctx, &meta, &hold, key);
     }
-    match idempotency::begin(ctx, event_id, key, request_hash, &owner, &fresh_nonce)? {
-        Begin::Replay(stored) => Ok(Reply::json(stored.status, &stored.body)),
-        Begin::Proceed { nonce, resumed } => {
-            // A placed hold is its own record: replays find it by nonce, so
-            // success costs no further write. A refusal is stored for
-            // replays; a transient failure (503) forgets the key so that a
-            // retry tries again. If storing fails the record stays pending,
-            // and a replay, once it is stale, takes over and decides again.
-            match place_and_reply(ctx, &meta, event_id, &hold, &nonce, resumed, snapshot) {
-                Ok(reply) => Ok(reply),
-                Err(error) if matches!(error.status(), 409 | 422) => {
-                    let stored = StoredReply {
-                        status: error.status(),
-                        body: error.body(),
-                    };
-                    let _ = idempotency::finish(ctx, event_id, key, &owner, Some(stored));
-                    Ok(Reply::from(error))
-                }
-                Err(error) => {
-                    let _ = idempotency::finish(ctx, event_id, key, &owner, None);
-                    Err(error)
-                }
-            }
-        }
-    }
-}
-
-fn place_and_reply<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    meta: &EventMeta,
-    event_id: &str,
-    hold: &HoldRequest,
-    nonce: &str,
-    resumed: bool,
-    snapshot: Option<Vec<InventoryDoc>>,
-) -> Result<Reply, BookingError> {
     let now_ms = ctx.env.now_ms();
-    let expires_ms = now_ms + u64::from(meta.hold_ttl_seconds) * 1_000;
-    let limited_customer = meta.max_per_customer.zip(hold.customer_id.as_deref());
-    if let Some((limit, customer)) = limited_customer {
-        let reservation = CustomerHold {
-            section: hold.section,
-            nonce: nonce.to_owned(),
-            quantity: hold.units(),
-            expires_ms,
-        };
-        customer::reserve(ctx, meta, event_id, customer, limit, &reservation)?;
-    }
+    let nonce = ctx.env.random_id().simple().to_string();
     let placement = Placement {
-        meta,
-        event_id,
-        hold,
-        nonce,
+        meta: &meta,
+        hold: &hold,
+        nonce: &nonce,
         now_ms,
-        expires_ms,
-        resumed,
+        expires_ms: now_ms + u64::from(meta.hold_ttl_seconds) * 1_000,
+        primary_doc: None,
+        keyed: false,
     };
-    let placed = placement.place(ctx, snapshot);
-    let (doc, part) = match placed {
-        Ok(found) => found,
-        Err(error) => {
-            if let Some((_, customer)) = limited_customer {
-                // Give the reservation back; if this fails it simply expires.
-                let _ = customer::settle(ctx, event_id, customer, nonce, false);
-            }
-            return Err(error);
-        }
-    };
-    let hold_ref = HoldRef {
-        event_id: event_id.to_owned(),
-        section: hold.section,
+    let (doc, part) =
+        placement
+            .reserve_and_place(ctx, None)
+            .map_err(|not_placed| match not_placed {
+                NotPlaced::Refused(error) => error,
+                // Only a request that owns a key is ever voided by another.
+                NotPlaced::Voided => BookingError::Contention,
+            })?;
+    Ok(hold_status::placed_reply(
+        &placement,
         doc,
-        nonce: nonce.to_owned(),
-    };
-    Ok(Reply::json(
-        201,
-        &hold_status::view(meta, &hold_ref, &part, ctx.env.now_ms()),
+        &part,
+        ctx.env.now_ms(),
     ))
 }
 
-/// The first answer of an idempotent hold that succeeded: the 201 view of
-/// its hold as it was then (status `held`, whatever happened since).
-fn replay_placed<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    meta: &EventMeta,
-    event_id: &str,
-    section: usize,
-    nonce: &str,
-) -> Result<Option<Reply>, BookingError> {
-    let docs = load_section(ctx, &meta.inventory_keys(event_id, section))?;
-    let Some((doc, mut part)) = find_complete(&docs, nonce) else {
-        return Ok(None);
-    };
-    part.status = PartStatus::Held;
-    let hold_ref = HoldRef {
-        event_id: event_id.to_owned(),
-        section,
-        doc,
-        nonce: nonce.to_owned(),
-    };
-    // Viewed at its creation time, the part reads exactly as it did in the
-    // first answer.
-    let view = hold_status::view(meta, &hold_ref, &part, part.created_ms);
-    Ok(Some(Reply::json(201, &view)))
-}
+#[cfg(test)]
+#[path = "table_tests/hold_parse.rs"]
+mod table_tests;

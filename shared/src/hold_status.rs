@@ -7,6 +7,7 @@ use crate::http::Reply;
 use crate::ids::HoldRef;
 use crate::model::{EventMeta, HoldStatus, Part, SectionKind};
 use crate::parts::locate;
+use crate::placement::Placement;
 use crate::store::Store;
 use serde_json::{Value, json};
 
@@ -44,4 +45,15 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply
         200,
         &view(&meta, &hold, &part, ctx.env.now_ms()),
     ))
+}
+
+/// The 201 answer of a placed hold.
+pub fn placed_reply(placement: &Placement<'_>, doc: usize, part: &Part, now_ms: u64) -> Reply {
+    let hold_ref = HoldRef {
+        event_id: placement.meta.event_id.clone(),
+        section: placement.hold.section,
+        doc,
+        nonce: placement.nonce.to_owned(),
+    };
+    Reply::json(201, &view(placement.meta, &hold_ref, part, now_ms))
 }

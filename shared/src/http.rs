@@ -2,7 +2,7 @@
 //! [`BookingError`] becomes a problem+json reply. The Spin adapter only
 //! converts between Spin's types and these.
 
-use crate::error::BookingError;
+use crate::error::{BookingError, Token};
 use serde::Serialize;
 
 /// A request as the core sees it.
@@ -57,6 +57,30 @@ impl Reply {
     }
 }
 
+/// Checks `Authorization: Bearer <token>` against the configured token of
+/// a route: none configured (or empty) disables the route (503); a missing
+/// or wrong one is 401. Compared in constant time, so response timing does
+/// not leak how much of a guessed token was right.
+pub fn authorize(
+    request: &Request,
+    token: Token,
+    configured: Option<&str>,
+) -> Result<(), BookingError> {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = configured.filter(|t| !t.is_empty()) else {
+        return Err(BookingError::Disabled(token));
+    };
+    let presented = request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(BookingError::Unauthorized(token))
+    }
+}
+
 /// Parses a JSON body; malformed JSON or wrong types are 400.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BookingError> {
     serde_json::from_slice(body)
@@ -74,8 +98,16 @@ impl From<BookingError> for Reply {
                 .headers
                 .push(("retry-after".into(), seconds.to_string()));
         }
-        if let BookingError::MethodNotAllowed { allow } = error {
-            reply.headers.push(("allow".into(), allow.into()));
+        match error {
+            BookingError::MethodNotAllowed { allow } => {
+                reply.headers.push(("allow".into(), allow.into()));
+            }
+            BookingError::Unauthorized(_) => {
+                reply
+                    .headers
+                    .push(("www-authenticate".into(), "Bearer".into()));
+            }
+            _ => {}
         }
         reply
     }

@@ -1,78 +1,35 @@
-//! Idempotency-Key records: a fixed number of bucket documents per event,
-//! each keeping the most recent keys, so replays return the first answer
-//! and the key count never grows with traffic.
+//! Idempotency-Key records: a fixed number of bucket documents per event.
+//!
+//! A record names the key's current attempt: its nonce, the document its
+//! primary part goes to, and the expiry its parts carry. A placed hold is
+//! its own answer (a replay finds it in that one document); only refusals
+//! store an answer here. A record is replaced only by a request that first
+//! voided the previous attempt's nonce at its primary's document
+//! ([`crate::placement::fence`]), so an earlier attempt that resumes can
+//! never place a hold, and never answer as the key's owner.
+//!
+//! Records are kept for [`IDEMPOTENCY_RETENTION_SECONDS`] whatever the
+//! traffic; a bucket that holds [`IDEMPOTENCY_RECORDS_PER_BUCKET_MAX`] live
+//! records refuses new keys (503) rather than forget one.
 
 use crate::cas::{self, Change};
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::bucket_of;
-use crate::limits::*;
-use crate::model::{IdempotencyDoc, IdempotencyRecord, StoredReply};
+use crate::limits::{
+    IDEMPOTENCY_BUCKETS, IDEMPOTENCY_RECORDS_PER_BUCKET_MAX, IDEMPOTENCY_RETENTION_SECONDS,
+};
+use crate::model::{EventMeta, IdempotencyDoc, IdempotencyRecord, StoredReply};
 use crate::store::Store;
 
-/// What to do with a request that carries an Idempotency-Key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Begin {
-    /// The key has an answer: send it again.
-    Replay(StoredReply),
-    /// Go ahead with this hold nonce; `resumed` if a stalled earlier attempt
-    /// with the same nonce may have written part of the hold already.
-    Proceed { nonce: String, resumed: bool },
-}
-
-fn key_of(event_id: &str, idempotency_key: &str) -> String {
+fn key_of(meta: &EventMeta, idempotency_key: &str) -> String {
     let bucket = bucket_of(idempotency_key.as_bytes(), IDEMPOTENCY_BUCKETS as usize);
-    crate::model::idempotency_key(event_id, bucket)
+    meta.idempotency_key(bucket)
 }
 
 fn missing() -> BookingError {
     BookingError::Internal("idempotency bucket missing".into())
-}
-
-/// What a read-only look at a key found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lookup {
-    /// Never seen (or forgotten).
-    Absent,
-    /// Recorded, without a stored answer: a hold with this nonce is either
-    /// in place (the request succeeded: successes store no answer, the hold
-    /// itself is the answer) or still being placed, or its request died
-    /// (`stale`; [`begin`] takes it over).
-    /// `spent` when it is past the takeover window.
-    Pending {
-        nonce: String,
-        stale: bool,
-        spent: bool,
-    },
-    /// Answered: send the answer again.
-    Replay(StoredReply),
-}
-
-/// Looks the key up without writing. Error: the key was used with another
-/// request (422).
-pub fn lookup<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-    key: &str,
-    request_hash: u64,
-) -> Result<Lookup, BookingError> {
-    let doc: IdempotencyDoc = cas::load(ctx, &key_of(event_id, key))?.ok_or_else(missing)?;
-    let Some(record) = doc.records.iter().find(|r| r.key == key) else {
-        return Ok(Lookup::Absent);
-    };
-    if record.request != request_hash {
-        return Err(reused());
-    }
-    if let Some(reply) = &record.reply {
-        return Ok(Lookup::Replay(reply.clone()));
-    }
-    let age_ms = ctx.env.now_ms().saturating_sub(record.started_ms);
-    Ok(Lookup::Pending {
-        nonce: record.nonce.clone(),
-        stale: age_ms >= IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000,
-        spent: age_ms >= IDEMPOTENCY_TAKEOVER_WINDOW_SECONDS * 1_000,
-    })
 }
 
 fn reused() -> BookingError {
@@ -82,124 +39,130 @@ fn reused() -> BookingError {
     )
 }
 
-/// Records the key as pending (or finds its earlier use).
-pub fn begin<S: Store, E: Env>(
+/// What a read-only look at a key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Never seen (or past retention).
+    Absent,
+    /// An attempt without a stored answer: placed, in flight, or dead.
+    Pending(IdempotencyRecord),
+    /// Answered with a refusal: send it again.
+    Replay(StoredReply),
+}
+
+/// Looks the key up without writing. Error: the key was used with another
+/// request (422).
+pub fn lookup<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     key: &str,
     request_hash: u64,
-    owner: &str,
-    fresh_nonce: &str,
+) -> Result<Lookup, BookingError> {
+    let doc: IdempotencyDoc = cas::load(ctx, &key_of(meta, key))?.ok_or_else(missing)?;
+    let Some(record) = doc.records.iter().find(|r| r.key == key) else {
+        return Ok(Lookup::Absent);
+    };
+    if record.request != request_hash {
+        return Err(reused());
+    }
+    Ok(match &record.reply {
+        Some(reply) => Lookup::Replay(reply.clone()),
+        None => Lookup::Pending(record.clone()),
+    })
+}
+
+/// What [`begin`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// The key has a stored answer.
+    Replay(StoredReply),
+    /// `attempt` is now the key's attempt: go ahead.
+    Proceed,
+    /// Another attempt owns the key (a racing twin, or one that replaced
+    /// the attempt we meant to replace).
+    Other(IdempotencyRecord),
+}
+
+/// Records `attempt` as the key's attempt: a new key, or in place of the
+/// attempt with nonce `replacing`, which the caller has voided.
+pub fn begin<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    attempt: &IdempotencyRecord,
+    replacing: Option<&str>,
 ) -> Result<Begin, BookingError> {
+    let op = format!("key-{}", attempt.nonce);
     let now_ms = ctx.env.now_ms();
     cas::update(
         ctx,
-        &key_of(event_id, key),
-        owner,
-        missing,
-        |doc: &mut IdempotencyDoc| {
-            if let Some(record) = doc.records.iter_mut().find(|r| r.key == key) {
-                if record.request != request_hash {
-                    return Err(reused());
-                }
-                if let Some(reply) = &record.reply {
-                    return Ok(Change::Keep(Begin::Replay(reply.clone())));
-                }
-                if record.owner == owner {
-                    // Our own earlier write, seen again after an ambiguous swap.
-                    let resumed = record.nonce != fresh_nonce;
-                    return Ok(Change::Keep(Begin::Proceed {
-                        nonce: record.nonce.clone(),
-                        resumed,
-                    }));
-                }
-                if now_ms.saturating_sub(record.started_ms)
-                    < IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000
-                {
-                    return Err(BookingError::RequestInProgress);
-                }
-                owner.clone_into(&mut record.owner);
-                record.started_ms = now_ms;
-                return Ok(Change::Write(Begin::Proceed {
-                    nonce: record.nonce.clone(),
-                    resumed: true,
-                }));
-            }
-            prune(doc, now_ms);
-            doc.records.push(IdempotencyRecord {
-                key: key.to_owned(),
-                request: request_hash,
-                nonce: fresh_nonce.to_owned(),
-                owner: owner.to_owned(),
-                started_ms: now_ms,
-                reply: None,
-            });
-            Ok(Change::Write(Begin::Proceed {
-                nonce: fresh_nonce.to_owned(),
-                resumed: false,
-            }))
-        },
-    )
-}
-
-/// Stores the answer for replays, or (with `None`) forgets the key so that a
-/// retry starts afresh. Only the record's current owner may do either.
-pub fn finish<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-    key: &str,
-    owner: &str,
-    reply: Option<StoredReply>,
-) -> Result<(), BookingError> {
-    let op = format!("{owner}-done");
-    cas::update(
-        ctx,
-        &key_of(event_id, key),
+        &key_of(meta, &attempt.key),
         &op,
         missing,
         |doc: &mut IdempotencyDoc| {
-            let Some(index) = doc
-                .records
-                .iter()
-                .position(|r| r.key == key && r.owner == owner)
-            else {
-                return Ok(Change::Keep(()));
+            let Some(record) = doc.records.iter_mut().find(|r| r.key == attempt.key) else {
+                prune(doc, now_ms);
+                if doc.records.len() >= IDEMPOTENCY_RECORDS_PER_BUCKET_MAX {
+                    return Err(BookingError::BookkeepingFull("idempotency"));
+                }
+                doc.records.push(attempt.clone());
+                return Ok(Change::Write(Begin::Proceed));
             };
-            match &reply {
-                Some(reply) if doc.records[index].reply.as_ref() == Some(reply) => {
-                    Ok(Change::Keep(()))
-                }
-                Some(reply) => {
-                    doc.records[index].reply = Some(reply.clone());
-                    Ok(Change::Write(()))
-                }
-                None => {
-                    doc.records.remove(index);
-                    Ok(Change::Write(()))
-                }
+            if record.request != attempt.request {
+                return Err(reused());
             }
+            if let Some(reply) = &record.reply {
+                return Ok(Change::Keep(Begin::Replay(reply.clone())));
+            }
+            if record.nonce == attempt.nonce {
+                // Our own write, seen again after an unknown outcome.
+                return Ok(Change::Keep(Begin::Proceed));
+            }
+            if replacing == Some(record.nonce.as_str()) {
+                *record = attempt.clone();
+                return Ok(Change::Write(Begin::Proceed));
+            }
+            Ok(Change::Keep(Begin::Other(record.clone())))
         },
     )
 }
 
-/// Drops records past retention, then the oldest beyond the cap.
+/// Stores a refusal for replays, if attempt `nonce` still owns the key.
+/// Returns false when another attempt has replaced it.
+pub fn finish<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    key: &str,
+    nonce: &str,
+    reply: &StoredReply,
+) -> Result<bool, BookingError> {
+    let op = format!("key-{nonce}-done");
+    cas::update(
+        ctx,
+        &key_of(meta, key),
+        &op,
+        missing,
+        |doc: &mut IdempotencyDoc| {
+            let Some(record) = doc
+                .records
+                .iter_mut()
+                .find(|r| r.key == key && r.nonce == nonce)
+            else {
+                return Ok(Change::Keep(false));
+            };
+            if record.reply.as_ref() == Some(reply) {
+                return Ok(Change::Keep(true));
+            }
+            record.reply = Some(reply.clone());
+            Ok(Change::Write(true))
+        },
+    )
+}
+
+/// Drops records past retention; never a live one, whatever their number.
 fn prune(doc: &mut IdempotencyDoc, now_ms: u64) {
     let retention_ms = IDEMPOTENCY_RETENTION_SECONDS * 1_000;
     doc.records
         .retain(|r| now_ms.saturating_sub(r.started_ms) < retention_ms);
-    while doc.records.len() >= IDEMPOTENCY_RECORDS_PER_BUCKET_MAX {
-        // The oldest key goes first.
-        let victim = doc
-            .records
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, r)| r.started_ms)
-            .map(|(i, _)| i);
-        match victim {
-            Some(i) => doc.records.remove(i),
-            None => break,
-        };
-    }
 }
 
 /// Hash of the parts of a request that make it "the same request".

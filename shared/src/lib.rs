@@ -19,11 +19,13 @@
 //! - `http`: request and reply types; the error → reply mapping.
 //! - `cas`: the bounded, jittered read-modify-CAS loop.
 //! - `meta`: the event meta every booking request reads first.
+//! - `creation`: writing an event's documents, fenced by its register.
 //! - `parts`: inventory documents and hold parts: reading a section,
 //!   counting, pruning, locating a hold, ending parts, resolving a hold
 //!   spread over several documents.
 //! - `placement`: planning and writing a new hold's parts.
 //! - `customer`, `idempotency`: the bookkeeping buckets a hold uses.
+//! - `keyed`: a hold with an Idempotency-Key (records, replays, fencing).
 //! - one module per operation, each with a parse step and the operation:
 //!   `event` (create, get), `availability`, `hold`, `hold_status`,
 //!   `confirm`, `release`.
@@ -35,6 +37,7 @@ mod availability;
 mod cas;
 mod confirm;
 mod context;
+mod creation;
 mod customer;
 mod env;
 mod error;
@@ -47,6 +50,7 @@ pub mod idempotency;
 #[cfg(not(feature = "testing"))]
 mod idempotency;
 mod ids;
+mod keyed;
 pub mod limits;
 #[cfg(feature = "testing")]
 mod memory;

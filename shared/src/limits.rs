@@ -9,6 +9,8 @@ pub const ID_LENGTH_MAX: usize = 64;
 pub const HOLD_ID_LENGTH_MAX: usize = 200;
 /// Longest event name.
 pub const EVENT_NAME_LENGTH_MAX: usize = 200;
+/// Shortest `Idempotency-Key` header value: keys must be hard to collide.
+pub const IDEMPOTENCY_KEY_LENGTH_MIN: usize = 16;
 /// Longest `Idempotency-Key` header value.
 pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 128;
 /// Longest payment reference.
@@ -51,23 +53,35 @@ pub const EVENT_DOCUMENTS_MAX: usize = 4_096;
 
 /// Customer bookkeeping buckets per event (only with `max_per_customer`).
 pub const CUSTOMER_BUCKETS: u32 = 16;
+/// Customers with holds or bookings per bucket: a full bucket refuses new
+/// customers (503) rather than forget one's bookings. An entry is the id
+/// and a count (under 100 bytes), so a full bucket stays under 1 MB; 16
+/// buckets take about 160,000 customers per event.
+pub const CUSTOMERS_PER_BUCKET_MAX: usize = 10_000;
 /// Expired reservations of other customers resolved per customer-bucket
 /// write: amortised tidying that keeps buckets bounded by live customers.
 pub const CUSTOMER_RESOLUTIONS_PER_WRITE_MAX: u32 = 8;
 /// Idempotency record buckets per event.
 pub const IDEMPOTENCY_BUCKETS: u32 = 64;
-/// Idempotency records kept per bucket; the oldest finished ones go first.
-pub const IDEMPOTENCY_RECORDS_PER_BUCKET_MAX: usize = 128;
-/// Finished idempotency records are kept this long.
+/// Live idempotency records per bucket: a bucket this full refuses new keys
+/// (503) instead of forgetting one younger than the retention. About 300
+/// bytes each, so a full bucket stays under 1 MB (the hosted value limit);
+/// 64 buckets take about 260,000 keyed holds per event per retention.
+pub const IDEMPOTENCY_RECORDS_PER_BUCKET_MAX: usize = 4_096;
+/// Idempotency records are kept this long, however many keys arrive.
 pub const IDEMPOTENCY_RETENTION_SECONDS: u64 = 24 * 3_600;
-/// A pending idempotency record older than this belongs to a request that
-/// died; a retry may take it over and finish the same hold.
+/// A pending idempotency attempt older than this may be fenced by a replay
+/// (its nonce voided where its primary goes) and replaced; younger ones get
+/// 409 request-in-progress. Only timing: ownership moves by the fence.
 pub const IDEMPOTENCY_PENDING_STALE_SECONDS: u64 = 10;
 
-/// A pending key older than this whose hold cannot be found is spent: its
-/// hold ended and was pruned (or its request died long ago), and taking it
-/// over could make a second hold for one key. Far beyond any request's life.
-pub const IDEMPOTENCY_TAKEOVER_WINDOW_SECONDS: u64 = 60;
+/// How far apart the clocks of two instances may be without effect on
+/// anything but expiry times: marks and records whose purpose is to outlive
+/// a stalled writer or a replay are kept this much longer than the windows
+/// they guard. A larger skew can end a hold early or late by the skew, and
+/// (beyond this margin) shorten those windows; it never moves ownership,
+/// which is decided by CAS.
+pub const CLOCK_SKEW_MARGIN_SECONDS: u64 = 3_600;
 
 /// Ended (released or expired) hold parts kept per document, so that status
 /// reads keep answering "released"/"expired" for a while.
@@ -83,6 +97,8 @@ pub const CAS_BACKOFF_BASE_MILLISECONDS: u64 = 1;
 pub const CAS_BACKOFF_CAP_MILLISECONDS: u64 = 32;
 /// `Retry-After` sent with a 503 or a 409 request-in-progress.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
+/// `Retry-After` when an idempotency bucket is full: records age out slowly.
+pub const RETRY_AFTER_CAPACITY_SECONDS: u32 = 60;
 
 /// A pending event creation older than this may be taken over by a retry of
 /// the same definition.

@@ -4,16 +4,44 @@ use crate::cas;
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::model::{CreationState, EventMeta, meta_key};
+use crate::model::{EventMeta, Register, generation_meta_key, meta_key, register_key};
 use crate::store::Store;
 
-/// The meta of a ready event, or 404.
+/// The meta of a ready event, or 404. One batch read of the fast copy and
+/// the creation register; the copy is trusted only when it belongs to the
+/// register's ready generation, and is repaired from the generation's own
+/// copy otherwise (a creation attempt that stalled past a takeover may have
+/// overwritten it).
 pub fn ready_meta<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     event_id: &str,
 ) -> Result<EventMeta, BookingError> {
-    match cas::load::<S, E, EventMeta>(ctx, &meta_key(event_id))? {
-        Some(meta) if meta.state == CreationState::Ready => Ok(meta),
-        _ => Err(BookingError::NotFound(format!("no event {event_id}"))),
+    let keys = [meta_key(event_id), register_key(event_id)];
+    let mut values = ctx.store.get_many(&keys)?.into_iter();
+    let (fast, register) = (values.next().flatten(), values.next().flatten());
+    let generation = match register.as_deref().map(Register::decode) {
+        Some(Some(Register::Ready(generation))) => generation,
+        Some(None) => {
+            return Err(BookingError::Internal(format!(
+                "{} is not a register",
+                keys[1]
+            )));
+        }
+        _ => return Err(BookingError::NotFound(format!("no event {event_id}"))),
+    };
+    if let Some(bytes) = fast {
+        let meta: EventMeta = cas::decode(&keys[0], &bytes)?;
+        if meta.generation == generation {
+            return Ok(meta);
+        }
     }
+    let own_key = generation_meta_key(event_id, generation);
+    let bytes = ctx
+        .store
+        .get(&own_key)?
+        .ok_or_else(|| BookingError::Internal(format!("{own_key} is missing")))?;
+    let meta: EventMeta = cas::decode(&own_key, &bytes)?;
+    // Best effort: a failed repair only means the next reader repairs.
+    let _ = ctx.store.put(&keys[0], &bytes);
+    Ok(meta)
 }

@@ -1,36 +1,75 @@
 //! The stored documents and their keys.
 //!
-//! Keys per event (all created when the event is created, so every later
-//! write is a CAS on a key that exists, and the key count depends only on
-//! the layout, never on traffic):
-//! - `e/<event>/claim`: creation claim counter (atomic increment).
-//! - `e/<event>`: [`EventMeta`], the compact layout every request reads.
-//! - `e/<event>/def`: [`EventDoc`], the full definition (admin reads only).
-//! - `e/<event>/s/<section>/<doc>`: [`InventoryDoc`], one per shard of a
-//!   general section or per block of seats, holding its holds and bookings.
-//! - `e/<event>/c/<bucket>`: [`CustomerDoc`], per-customer counts (only
-//!   for events with `max_per_customer`).
-//! - `e/<event>/i/<bucket>`: [`IdempotencyDoc`], recent Idempotency-Keys.
+//! Keys per event. Creation is decided by one register and every creation
+//! attempt writes under its own generation, so an attempt that stalls and
+//! resumes after another took over writes only keys nobody reads:
+//! - `e/<event>/gen`: the creation register, an 8-byte counter value (see
+//!   [`Register`]): which generation serves, and whether it is ready.
+//! - `e/<event>/claim`: hands out generation numbers (atomic increment).
+//! - `e/<event>`: [`EventMeta`], the compact layout every request reads; a
+//!   copy, trusted only when its generation is the register's.
+//! - `e/<event>/<generation>/meta`: the generation's own [`EventMeta`].
+//! - `e/<event>/<generation>/def`: [`EventDoc`], the full definition.
+//! - `e/<event>/<generation>/s/<section>/<doc>`: [`InventoryDoc`], one per
+//!   shard of a general section or per block of seats, with its holds.
+//! - `e/<event>/<generation>/c/<bucket>`: [`CustomerDoc`], per-customer
+//!   counts (only for events with `max_per_customer`).
+//! - `e/<event>/<generation>/i/<bucket>`: [`IdempotencyDoc`].
+//!
+//! All documents of a generation are written before its register says
+//! ready, so every later write is a CAS on a key that exists.
 
 use serde::{Deserialize, Serialize};
 
+pub fn register_key(event_id: &str) -> String {
+    format!("e/{event_id}/gen")
+}
 pub fn claim_key(event_id: &str) -> String {
     format!("e/{event_id}/claim")
 }
 pub fn meta_key(event_id: &str) -> String {
     format!("e/{event_id}")
 }
-pub fn definition_key(event_id: &str) -> String {
-    format!("e/{event_id}/def")
+pub fn generation_meta_key(event_id: &str, generation: u64) -> String {
+    format!("e/{event_id}/{generation}/meta")
 }
-pub fn inventory_key(event_id: &str, section: usize, doc: usize) -> String {
-    format!("e/{event_id}/s/{section}/{doc}")
+pub fn definition_key(event_id: &str, generation: u64) -> String {
+    format!("e/{event_id}/{generation}/def")
 }
-pub fn customer_key(event_id: &str, bucket: usize) -> String {
-    format!("e/{event_id}/c/{bucket}")
+
+/// The creation register's value: 0 while unclaimed, then the generation
+/// that owns the creation and whether it finished. Stored as the 8-byte
+/// little-endian integer Spin's `increment` keeps, so it can be created with
+/// an atomic `increment(key, 0)` and then changed only by CAS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Register {
+    Unclaimed,
+    Pending(u64),
+    Ready(u64),
 }
-pub fn idempotency_key(event_id: &str, bucket: usize) -> String {
-    format!("e/{event_id}/i/{bucket}")
+
+impl Register {
+    pub fn decode(bytes: &[u8]) -> Option<Register> {
+        let raw: [u8; 8] = bytes.try_into().ok()?;
+        let value = u64::try_from(i64::from_le_bytes(raw)).ok()?;
+        Some(match (value / 2, value % 2) {
+            (0, _) => Register::Unclaimed,
+            (generation, 0) => Register::Pending(generation),
+            (generation, _) => Register::Ready(generation),
+        })
+    }
+
+    pub fn encode(self) -> Vec<u8> {
+        let value = match self {
+            Register::Unclaimed => 0,
+            Register::Pending(generation) => generation * 2,
+            Register::Ready(generation) => generation * 2 + 1,
+        };
+        i64::try_from(value)
+            .unwrap_or(i64::MAX)
+            .to_le_bytes()
+            .to_vec()
+    }
 }
 
 /// The seat block a seat lives in: a stable hash, so a hold finds it from
@@ -56,7 +95,7 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(EventMeta, InventoryDoc, CustomerDoc, IdempotencyDoc);
+versioned!(InventoryDoc, CustomerDoc, IdempotencyDoc);
 
 /// A normalised event definition: what `PUT` stored and `GET` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +119,20 @@ pub struct SectionDefinition {
     pub seats: Option<Vec<String>>,
 }
 
+impl SectionDefinition {
+    /// Inventory documents of the section: its shards, or its seat blocks.
+    pub fn documents(&self) -> u32 {
+        match (&self.seats, self.shards) {
+            (Some(seats), _) => {
+                u32::try_from(seats.len().div_ceil(crate::limits::SEAT_BLOCK_SEATS_TARGET))
+                    .unwrap_or(u32::MAX)
+            }
+            (None, Some(shards)) => shards,
+            (None, None) => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SectionKind {
@@ -87,23 +140,14 @@ pub enum SectionKind {
     Seated,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CreationState {
-    Pending,
-    Ready,
-}
-
 /// The compact event document read by every booking request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMeta {
-    #[serde(rename = "v")]
-    pub version: u64,
-    #[serde(rename = "op")]
-    pub operation: String,
-    pub state: CreationState,
+    pub event_id: String,
+    /// The creation attempt whose documents serve (see [`Register`]).
+    pub generation: u64,
     /// Hash of the normalised definition, to compare a repeated `PUT`.
     pub fingerprint: u64,
-    pub updated_ms: u64,
     pub hold_ttl_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_customer: Option<u32>,
@@ -124,10 +168,26 @@ impl EventMeta {
         self.sections.iter().position(|s| s.id == id)
     }
 
-    pub fn inventory_keys(&self, event_id: &str, section: usize) -> Vec<String> {
+    fn prefix(&self) -> String {
+        format!("e/{}/{}", self.event_id, self.generation)
+    }
+
+    pub fn inventory_key(&self, section: usize, doc: usize) -> String {
+        format!("{}/s/{section}/{doc}", self.prefix())
+    }
+
+    pub fn customer_key(&self, bucket: usize) -> String {
+        format!("{}/c/{bucket}", self.prefix())
+    }
+
+    pub fn idempotency_key(&self, bucket: usize) -> String {
+        format!("{}/i/{bucket}", self.prefix())
+    }
+
+    pub fn inventory_keys(&self, section: usize) -> Vec<String> {
         let docs = self.sections.get(section).map_or(0, |s| s.docs);
         (0..docs as usize)
-            .map(|doc| inventory_key(event_id, section, doc))
+            .map(|doc| self.inventory_key(section, doc))
             .collect()
     }
 }
@@ -223,6 +283,14 @@ pub struct Part {
     /// Payment reference, once confirmed.
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
     pub payment_ref: Option<String>,
+    /// Placed with an Idempotency-Key: an ended primary is kept as long as
+    /// the key's record, because it is the key's answer.
+    #[serde(rename = "k", default, skip_serializing_if = "is_false")]
+    pub keyed: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -294,9 +362,32 @@ pub struct InventoryDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seats: Vec<String>,
     pub parts: Vec<Part>,
+    /// Nonces that will never be placed here (see [`Voided`]).
+    #[serde(rename = "void", default, skip_serializing_if = "Vec::is_empty")]
+    pub voided: Vec<Voided>,
+}
+
+/// A hold nonce that will never be placed in this document. Written, with a
+/// CAS on the document where the hold's primary part would go, by whoever
+/// decides that an attempt is dead: a request that takes over an
+/// Idempotency-Key, a writer whose own write had an unknown outcome, or the
+/// resolver of parts whose primary never appeared. A stalled writer of that
+/// nonce then loses: its own write of the primary finds the mark and stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voided {
+    #[serde(rename = "h")]
+    pub nonce: String,
+    /// Kept until then: past the latest expiry the voided attempt could
+    /// have given its parts, plus a margin for clock skew.
+    #[serde(rename = "u")]
+    pub until_ms: u64,
 }
 
 impl InventoryDoc {
+    pub fn is_voided(&self, nonce: &str) -> bool {
+        self.voided.iter().any(|v| v.nonce == nonce)
+    }
+
     pub fn part(&self, nonce: &str) -> Option<&Part> {
         self.parts.iter().find(|p| p.nonce == nonce)
     }
@@ -340,18 +431,34 @@ pub struct CustomerEntry {
     /// Holds not known to be over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active: Vec<CustomerHold>,
-    /// Confirmed holds.
+    /// Confirmed holds, as written by earlier versions; new bookings are
+    /// only counted (`booked_units`), so an entry stays small.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub booked: Vec<CustomerHold>,
+    /// Units of confirmed holds.
+    #[serde(rename = "b", default, skip_serializing_if = "is_zero")]
+    pub booked_units: u32,
 }
 
 impl CustomerEntry {
+    /// Units held or booked: what the customer limit counts.
     pub fn units(&self) -> u32 {
-        self.active
+        let listed: u32 = self
+            .active
             .iter()
             .chain(&self.booked)
             .map(|h| h.quantity)
-            .sum()
+            .sum();
+        listed + self.booked_units
+    }
+
+    /// Counts a confirmed hold as booked.
+    pub fn book(&mut self, hold: &CustomerHold) {
+        self.booked_units = self.booked_units.saturating_add(hold.quantity);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty() && self.booked.is_empty() && self.booked_units == 0
     }
 }
 
@@ -384,11 +491,14 @@ pub struct IdempotencyRecord {
     pub key: String,
     /// Hash of the request this key was first used with.
     pub request: u64,
-    /// The hold's nonce, fixed when the key is first seen, so a takeover
-    /// after a crash finishes the same hold instead of making a second one.
+    /// The current attempt's hold nonce (a takeover replaces it).
     pub nonce: String,
-    /// The operation that owns the pending record (a takeover changes it).
-    pub owner: String,
+    /// The inventory document the attempt's primary part goes to: where a
+    /// replay looks, and where a takeover voids the nonce.
+    pub doc: usize,
+    /// The expiry every part of the attempt carries, fixed up front so that
+    /// a void mark can outlast it.
+    pub expires_ms: u64,
     pub started_ms: u64,
     /// The stored answer, once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -447,3 +557,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "table_tests/model_part.rs"]
+mod table_tests;

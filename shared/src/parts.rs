@@ -13,22 +13,25 @@ use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::HoldRef;
-use crate::limits::{ENDED_PARTS_PER_DOCUMENT_MAX, ENDED_PARTS_RETENTION_SECONDS};
+use crate::limits::{
+    CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX, ENDED_PARTS_RETENTION_SECONDS,
+    IDEMPOTENCY_RETENTION_SECONDS,
+};
 use crate::meta::ready_meta;
-use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, inventory_key};
+use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, Voided};
 use crate::store::Store;
 
 /// Read-modify-CAS of one inventory document. The layout created it with the
 /// event, so a missing one is a broken store, never a reason to create it.
 pub fn update_inventory<S: Store, E: Env, T>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     section: usize,
     doc: usize,
     op: &str,
     change: impl FnMut(&mut InventoryDoc) -> Result<Change<T>, BookingError>,
 ) -> Result<T, BookingError> {
-    let key = inventory_key(event_id, section, doc);
+    let key = meta.inventory_key(section, doc);
     let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
     cas::update(ctx, &key, op, missing, change)
 }
@@ -66,7 +69,7 @@ pub fn locate<S: Store, E: Env>(
     if hold.doc >= docs as usize {
         return Err(not_found());
     }
-    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
+    let key = meta.inventory_key(hold.section, hold.doc);
     let doc: InventoryDoc = cas::load(ctx, &key)?.ok_or_else(not_found)?;
     let part = doc
         .part(&hold.nonce)
@@ -81,12 +84,13 @@ pub fn locate<S: Store, E: Env>(
 /// written change also tidies the document.
 pub fn update_primary<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
     hold: &HoldRef,
     verb: &str,
     mut change: impl FnMut(&mut Part, u64) -> Result<Change<Part>, BookingError>,
 ) -> Result<Part, BookingError> {
     let not_found = || BookingError::NotFound("no hold with this id".into());
-    let key = inventory_key(&hold.event_id, hold.section, hold.doc);
+    let key = meta.inventory_key(hold.section, hold.doc);
     let op = format!("{verb}-{}", hold.nonce);
     cas::update(ctx, &key, &op, not_found, |doc: &mut InventoryDoc| {
         let now_ms = ctx.env.now_ms();
@@ -117,7 +121,7 @@ pub enum End {
 /// confirmed parts alone.
 pub fn end_parts<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     section: usize,
     docs: &[usize],
     nonce: &str,
@@ -125,34 +129,27 @@ pub fn end_parts<S: Store, E: Env>(
 ) -> Result<(), BookingError> {
     let op = format!("end-{nonce}");
     for doc in docs {
-        update_inventory(
-            ctx,
-            event_id,
-            section,
-            *doc,
-            &op,
-            |doc: &mut InventoryDoc| {
-                let now_ms = ctx.env.now_ms();
-                let Some(index) = doc
-                    .parts
-                    .iter()
-                    .position(|p| p.nonce == nonce && p.status == PartStatus::Held)
-                else {
-                    return Ok(Change::Keep(()));
-                };
-                match end {
-                    End::Undo => {
-                        doc.parts.remove(index);
-                    }
-                    End::Release => {
-                        doc.parts[index].status = PartStatus::Released;
-                        doc.parts[index].ended_ms = Some(now_ms);
-                        prune(doc, now_ms);
-                    }
+        update_inventory(ctx, meta, section, *doc, &op, |doc: &mut InventoryDoc| {
+            let now_ms = ctx.env.now_ms();
+            let Some(index) = doc
+                .parts
+                .iter()
+                .position(|p| p.nonce == nonce && p.status == PartStatus::Held)
+            else {
+                return Ok(Change::Keep(()));
+            };
+            match end {
+                End::Undo => {
+                    doc.parts.remove(index);
                 }
-                Ok(Change::Write(()))
-            },
-        )?;
+                End::Release => {
+                    doc.parts[index].status = PartStatus::Released;
+                    doc.parts[index].ended_ms = Some(now_ms);
+                    prune(doc, now_ms);
+                }
+            }
+            Ok(Change::Write(()))
+        })?;
     }
     Ok(())
 }
@@ -173,9 +170,18 @@ pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, 
     (held, sold)
 }
 
-/// Tidies a document inside a write: records expired primaries as `X` and
-/// drops ended parts past retention or beyond the per-document cap, so
-/// documents stay small however many holds come and go.
+/// Until when a void mark for an attempt whose parts expire at
+/// `expires_ms` is kept: its writer stops writing once that time has
+/// passed on its own clock, and its clock may be behind ours.
+pub fn void_until_ms(expires_ms: u64) -> u64 {
+    expires_ms.saturating_add(CLOCK_SKEW_MARGIN_SECONDS * 1_000)
+}
+
+/// Tidies a document inside a write: records expired primaries as `X`, and
+/// drops ended parts past retention or beyond the per-document cap, and
+/// void marks past their time, so documents stay small however many holds
+/// come and go. A keyed primary is the answer of its Idempotency-Key, so it
+/// stays as long as the key's record (plus the skew margin), cap or not.
 pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     for part in &mut doc.parts {
         if part.status == PartStatus::Held && part.is_primary() && now_ms >= part.expires_ms {
@@ -183,21 +189,35 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
             part.ended_ms = Some(part.expires_ms);
         }
     }
+    doc.voided.retain(|v| now_ms < v.until_ms);
     let retention_ms = ENDED_PARTS_RETENTION_SECONDS * 1_000;
+    let keyed_retention_ms = (IDEMPOTENCY_RETENTION_SECONDS + CLOCK_SKEW_MARGIN_SECONDS) * 1_000;
     let ended = |p: &Part| matches!(p.status, PartStatus::Released | PartStatus::Expired);
+    let age_ms = |p: &Part| now_ms.saturating_sub(p.ended_ms.unwrap_or(0));
+    let kept_for_key = |p: &Part| p.keyed && p.is_primary() && age_ms(p) < keyed_retention_ms;
     doc.parts
-        .retain(|p| !ended(p) || now_ms.saturating_sub(p.ended_ms.unwrap_or(0)) < retention_ms);
-    let mut ended_times: Vec<u64> = doc
+        .retain(|p| !ended(p) || age_ms(p) < retention_ms || kept_for_key(p));
+    // Beyond the cap, the oldest ended parts go; ties (holds that expired at
+    // the same millisecond) by position, so the cap holds exactly.
+    let mut ended_indexes: Vec<(u64, usize)> = doc
         .parts
         .iter()
-        .filter(|p| ended(p))
-        .map(|p| p.ended_ms.unwrap_or(0))
+        .enumerate()
+        .filter(|(_, p)| ended(p) && !kept_for_key(p))
+        .map(|(index, p)| (p.ended_ms.unwrap_or(0), index))
         .collect();
-    if ended_times.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
-        ended_times.sort_unstable();
-        let cutoff = ended_times[ended_times.len() - ENDED_PARTS_PER_DOCUMENT_MAX];
-        doc.parts
-            .retain(|p| !ended(p) || p.ended_ms.unwrap_or(0) >= cutoff);
+    if ended_indexes.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
+        ended_indexes.sort_unstable();
+        let dropped: std::collections::HashSet<usize> = ended_indexes
+            [..ended_indexes.len() - ENDED_PARTS_PER_DOCUMENT_MAX]
+            .iter()
+            .map(|(_, index)| *index)
+            .collect();
+        let mut index = 0;
+        doc.parts.retain(|_| {
+            index += 1;
+            !dropped.contains(&(index - 1))
+        });
     }
 }
 
@@ -207,23 +227,35 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
 /// Returns true when the hold was confirmed.
 pub fn finalize_primary<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     section: usize,
     primary_doc: u32,
-    nonce: &str,
+    orphan: &Part,
 ) -> Result<bool, BookingError> {
     let now_ms = ctx.env.now_ms();
+    let nonce = orphan.nonce.as_str();
     let op = format!("expire-{nonce}");
     update_inventory(
         ctx,
-        event_id,
+        meta,
         section,
         primary_doc as usize,
         &op,
         |doc: &mut InventoryDoc| {
             let Some(part) = doc.part_mut(nonce) else {
-                // Pruned: only ended parts are pruned, and confirmed parts never are.
-                return Ok(Change::Keep(false));
+                if doc.is_voided(nonce) {
+                    return Ok(Change::Keep(false));
+                }
+                // Never written (its writer died or is stalled; the primary
+                // is written after every other part), or ended and pruned
+                // (confirmed parts never are). Either way not confirmed:
+                // void the nonce, so a stalled writer cannot place the
+                // primary after its other parts were freed.
+                doc.voided.push(Voided {
+                    nonce: nonce.to_owned(),
+                    until_ms: void_until_ms(orphan.expires_ms),
+                });
+                return Ok(Change::Write(false));
             };
             match part.status {
                 PartStatus::Confirmed => Ok(Change::Keep(true)),
@@ -247,7 +279,7 @@ pub fn finalize_primary<S: Store, E: Env>(
 /// by finalising its primary. Returns true if anything changed.
 pub fn resolve_secondaries<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     section: usize,
     doc: &mut InventoryDoc,
     now_ms: u64,
@@ -260,7 +292,7 @@ pub fn resolve_secondaries<S: Store, E: Env>(
         let Some(primary) = part.primary_doc else {
             continue;
         };
-        let confirmed = finalize_primary(ctx, event_id, section, primary, &part.nonce)?;
+        let confirmed = finalize_primary(ctx, meta, section, primary, part)?;
         part.status = if confirmed {
             PartStatus::Confirmed
         } else {
@@ -276,7 +308,7 @@ pub fn resolve_secondaries<S: Store, E: Env>(
 /// of these documents belong to confirmed holds.
 pub fn confirmed_unresolved<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
-    event_id: &str,
+    meta: &EventMeta,
     section: usize,
     docs: &[InventoryDoc],
     now_ms: u64,
@@ -296,7 +328,7 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
     }
     let keys: Vec<String> = wanted
         .iter()
-        .map(|(primary, _)| inventory_key(event_id, section, *primary as usize))
+        .map(|(primary, _)| meta.inventory_key(section, *primary as usize))
         .collect();
     let values = ctx.store.get_many(&keys)?;
     let mut confirmed = Vec::new();
@@ -312,3 +344,7 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
     }
     Ok(confirmed)
 }
+
+#[cfg(test)]
+#[path = "table_tests/parts.rs"]
+mod table_tests;

@@ -3,16 +3,25 @@
 //!
 //! Inventory is one CAS on one shard or seat block in the common case. When
 //! the request spans several documents (seats in several blocks, or more
-//! units than any one shard has left) the primary part is written first and
-//! the others after it; a failure removes what was written, and a crash
-//! leaves parts that expire.
+//! units than any one shard has left) the other parts are written first and
+//! the primary part last: the primary is the hold's commit point, so a hold
+//! exists exactly when its primary does, and then all of it exists.
+//!
+//! A write whose outcome is unknown is settled by a fence: a CAS on the
+//! primary's document that either finds the primary or marks the nonce void
+//! there, so the write can never land later. A failure removes the other
+//! parts written; a crash leaves parts that expire, and a writer that finds
+//! them expired voids their nonce before it frees them.
 
 use crate::cas::Change;
 use crate::context::Ctx;
+use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, seat_block};
-use crate::parts::{self, End, end_parts, load_section};
+use crate::model::{
+    CustomerHold, EventMeta, InventoryDoc, Occupancy, Part, PartStatus, Voided, seat_block,
+};
+use crate::parts::{self, End, end_parts, load_section, update_inventory, void_until_ms};
 use crate::store::Store;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -56,16 +65,79 @@ impl HoldRequest {
 #[derive(Debug)]
 pub struct Placement<'a> {
     pub meta: &'a EventMeta,
-    pub event_id: &'a str,
     pub hold: &'a HoldRequest,
+    /// The attempt's nonce: never reused by another attempt.
     pub nonce: &'a str,
     pub now_ms: u64,
+    /// Fixed before the first write: every part carries it, a void mark
+    /// for this attempt is kept past it, and the primary is not written
+    /// once it has passed.
     pub expires_ms: u64,
-    /// A stalled earlier attempt with the same nonce may have written parts.
-    pub resumed: bool,
+    /// Where the primary part must go: a keyed hold's record names it, so
+    /// a replay or a takeover looks in one document.
+    pub primary_doc: Option<usize>,
+    pub keyed: bool,
+}
+
+/// How a placement ended without a hold.
+#[derive(Debug)]
+pub enum NotPlaced {
+    /// Sold out, seats taken, contention, store trouble: the answer.
+    Refused(BookingError),
+    /// The nonce was voided at the primary's document: another request
+    /// decided this attempt is dead (a takeover of its Idempotency-Key).
+    Voided,
+}
+
+impl From<BookingError> for NotPlaced {
+    fn from(error: BookingError) -> Self {
+        NotPlaced::Refused(error)
+    }
+}
+
+/// What writing one part found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Written {
+    Done,
+    /// A general shard has no room now.
+    NoRoom,
+    /// The primary's nonce is void here.
+    Voided,
+    /// The attempt's expiry passed before its primary was written.
+    Late,
 }
 
 impl Placement<'_> {
+    /// Reserves the customer's units (with a limit), then places the hold;
+    /// gives the reservation back if placing fails.
+    pub fn reserve_and_place<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        snapshot: Option<Vec<InventoryDoc>>,
+    ) -> Result<(usize, Part), NotPlaced> {
+        let limited_customer = self
+            .meta
+            .max_per_customer
+            .zip(self.hold.customer_id.as_deref());
+        if let Some((limit, customer)) = limited_customer {
+            let reservation = CustomerHold {
+                section: self.hold.section,
+                nonce: self.nonce.to_owned(),
+                quantity: self.hold.units(),
+                expires_ms: self.expires_ms,
+            };
+            customer::reserve(ctx, self.meta, customer, limit, &reservation)?;
+        }
+        let placed = self.place(ctx, snapshot);
+        if placed.is_err()
+            && let Some((_, customer)) = limited_customer
+        {
+            // Give the reservation back; if this fails it simply expires.
+            let _ = customer::settle(ctx, self.meta, customer, self.nonce, false);
+        }
+        placed
+    }
+
     /// The part every written part starts from.
     fn template(&self) -> Part {
         Part {
@@ -82,6 +154,7 @@ impl Placement<'_> {
             hold_quantity: None,
             hold_seats: Vec::new(),
             payment_ref: None,
+            keyed: self.keyed,
         }
     }
 
@@ -91,56 +164,258 @@ impl Placement<'_> {
         &self,
         ctx: &Ctx<'_, S, E>,
         mut snapshot: Option<Vec<InventoryDoc>>,
-    ) -> Result<(usize, Part), BookingError> {
-        let keys = self.meta.inventory_keys(self.event_id, self.hold.section);
-        let template = self.template();
-        let section = self.hold.section;
+    ) -> Result<(usize, Part), NotPlaced> {
+        let keys = self.meta.inventory_keys(self.hold.section);
         for _round in 0..PLACEMENT_ROUNDS_MAX {
-            // A resumed hold must look for its earlier parts in a fresh read.
             let docs = match snapshot.take() {
-                Some(docs) if !self.resumed => docs,
-                _ => load_section(ctx, &keys)?,
+                Some(docs) => docs,
+                None => load_section(ctx, &keys)?,
             };
-            if self.resumed
-                && let Some(found) = find_earlier(ctx, self.event_id, section, &docs, self.nonce)?
-            {
-                return Ok(found);
+            let plan = plan(ctx, &docs, &self.hold.amount, self.now_ms, self.primary_doc)?;
+            if let Some(placed) = self.write_plan(ctx, &plan)? {
+                return Ok(placed);
             }
-            let plan = plan(ctx, &docs, &self.hold.amount, self.now_ms)?;
-            match write_plan(ctx, self.event_id, section, &template, &plan)? {
-                Some(placed) => return Ok(placed),
-                // A document changed under us and lost the room we planned on.
-                None => continue,
+            // A document changed under us and lost the room we planned on.
+        }
+        Err(NotPlaced::Refused(BookingError::Contention))
+    }
+
+    /// Writes the other parts, then the primary. `None` if a general shard
+    /// lost its room meanwhile (the caller plans again).
+    fn write_plan<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        plan: &[Share],
+    ) -> Result<Option<(usize, Part)>, NotPlaced> {
+        let Some((primary, others)) = plan.split_first() else {
+            return Err(BookingError::Internal("empty placement plan".into()).into());
+        };
+        let primary_part = self.primary_part(primary, others);
+        let mut written: Vec<usize> = Vec::with_capacity(others.len());
+        for share in others {
+            let mut part = self.template();
+            part.quantity = share.units;
+            part.seats = share.seats.clone();
+            part.primary_doc = Some(u32::try_from(primary.doc).unwrap_or(u32::MAX));
+            match self.write_part(ctx, share.doc, &part) {
+                Ok(Written::Done) => written.push(share.doc),
+                Ok(_) => return self.undo(ctx, &written).map(|()| None),
+                Err(error) => {
+                    // Its outcome is unknown: include it in the undo.
+                    written.push(share.doc);
+                    self.undo(ctx, &written)?;
+                    return Err(error.into());
+                }
             }
         }
-        Err(BookingError::Contention)
+        match self.write_part(ctx, primary.doc, &primary_part) {
+            Ok(Written::Done) => Ok(Some((primary.doc, primary_part))),
+            Ok(Written::NoRoom) => self.undo(ctx, &written).map(|()| None),
+            Ok(Written::Voided) => {
+                self.undo(ctx, &written)?;
+                Err(NotPlaced::Voided)
+            }
+            Ok(Written::Late) => {
+                self.undo(ctx, &written)?;
+                Err(BookingError::Contention.into())
+            }
+            Err(error) => match self.fence(ctx, primary.doc)? {
+                Some(part) => Ok(Some((primary.doc, part))),
+                None => {
+                    self.undo(ctx, &written)?;
+                    Err(error.into())
+                }
+            },
+        }
     }
+
+    fn primary_part(&self, primary: &Share, others: &[Share]) -> Part {
+        let mut part = self.template();
+        part.quantity = primary.units;
+        part.seats = primary.seats.clone();
+        if !others.is_empty() {
+            part.other_docs = others
+                .iter()
+                .map(|s| u32::try_from(s.doc).unwrap_or(u32::MAX))
+                .collect();
+            let total: u32 = primary.units + others.iter().map(|s| s.units).sum::<u32>();
+            part.hold_quantity = Some(total).filter(|q| *q > 0);
+            part.hold_seats = std::iter::once(primary)
+                .chain(others)
+                .flat_map(|s| s.seats.clone())
+                .collect();
+        }
+        part
+    }
+
+    /// Removes the other parts this attempt wrote (its primary was not
+    /// written). If that fails the attempt stops: what is left expires.
+    fn undo<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        written: &[usize],
+    ) -> Result<(), NotPlaced> {
+        end_parts(
+            ctx,
+            self.meta,
+            self.hold.section,
+            written,
+            self.nonce,
+            End::Undo,
+        )
+        .map_err(NotPlaced::Refused)
+    }
+
+    /// Settles an unknown outcome of the primary's write: the primary, if
+    /// it landed, or `None` after voiding the nonce so that it never will.
+    fn fence<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        doc: usize,
+    ) -> Result<Option<Part>, NotPlaced> {
+        fence(
+            ctx,
+            self.meta,
+            self.hold.section,
+            doc,
+            self.nonce,
+            self.expires_ms,
+        )
+        .map_err(NotPlaced::Refused)
+    }
+
+    /// Adds one part with a CAS.
+    fn write_part<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        doc: usize,
+        part: &Part,
+    ) -> Result<Written, BookingError> {
+        let op = format!("hold-{}", part.nonce);
+        let section = self.hold.section;
+        update_inventory(
+            ctx,
+            self.meta,
+            section,
+            doc,
+            &op,
+            |doc: &mut InventoryDoc| {
+                if doc.part(&part.nonce).is_some() {
+                    // Our own write, seen again after an unknown outcome.
+                    return Ok(Change::Keep(Written::Done));
+                }
+                let now_ms = ctx.env.now_ms();
+                if part.is_primary() {
+                    if doc.is_voided(&part.nonce) {
+                        return Ok(Change::Keep(Written::Voided));
+                    }
+                    if now_ms >= part.expires_ms {
+                        return Ok(Change::Keep(Written::Late));
+                    }
+                }
+                parts::prune(doc, now_ms);
+                let mut resolved = false;
+                if !has_room(doc, part, now_ms) {
+                    resolved = parts::resolve_secondaries(ctx, self.meta, section, doc, now_ms)?;
+                }
+                if has_room(doc, part, now_ms) {
+                    doc.parts.push(part.clone());
+                    debug_assert!({
+                        let (held, sold) = parts::counts(doc, now_ms, &[]);
+                        held + sold <= doc.capacity()
+                    });
+                    return Ok(Change::Write(Written::Done));
+                }
+                if !part.seats.is_empty() {
+                    let unavailable = part
+                        .seats
+                        .iter()
+                        .filter(|s| seat_taken(doc, s, now_ms))
+                        .cloned()
+                        .collect();
+                    return Err(BookingError::SeatsUnavailable { unavailable });
+                }
+                // Keep the resolution even though this part does not fit.
+                Ok(if resolved {
+                    Change::Write(Written::NoRoom)
+                } else {
+                    Change::Keep(Written::NoRoom)
+                })
+            },
+        )
+    }
+}
+
+/// Decides, with one CAS on the document where hold `nonce`'s primary part
+/// goes, whether that hold exists: the primary part if it is there; else
+/// the nonce is marked void there (kept past `expires_ms`, the attempt's
+/// expiry), so a stalled writer of it can never place it, and `None`.
+pub fn fence<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    section: usize,
+    doc: usize,
+    nonce: &str,
+    expires_ms: u64,
+) -> Result<Option<Part>, BookingError> {
+    let op = format!("void-{nonce}");
+    update_inventory(ctx, meta, section, doc, &op, |doc: &mut InventoryDoc| {
+        if let Some(part) = doc.part(nonce).filter(|p| p.is_primary()) {
+            return Ok(Change::Keep(Some(part.clone())));
+        }
+        if doc.is_voided(nonce) {
+            return Ok(Change::Keep(None));
+        }
+        doc.voided.push(Voided {
+            nonce: nonce.to_owned(),
+            until_ms: void_until_ms(expires_ms),
+        });
+        Ok(Change::Write(None))
+    })
 }
 
 /// Fails as a placement would if the section cannot satisfy the request
 /// now (sold out, seats taken, seats not in the section); reads only.
-/// Returns the documents it read.
+/// Returns the documents it read and the document the primary part would
+/// go to.
 pub fn check_available<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
-    event_id: &str,
     hold: &HoldRequest,
-) -> Result<Vec<InventoryDoc>, BookingError> {
-    let docs = load_section(ctx, &meta.inventory_keys(event_id, hold.section))?;
-    plan(ctx, &docs, &hold.amount, ctx.env.now_ms())?;
-    Ok(docs)
+) -> Result<(Vec<InventoryDoc>, usize), BookingError> {
+    let docs = load_section(ctx, &meta.inventory_keys(hold.section))?;
+    let plan = plan(ctx, &docs, &hold.amount, ctx.env.now_ms(), None)?;
+    let primary = plan.first().map_or(0, |share| share.doc);
+    Ok((docs, primary))
 }
 
+/// Shares of a hold, primary first. With `primary_doc`, that document is
+/// the primary's (with whatever share fits there, possibly none).
 fn plan<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     docs: &[InventoryDoc],
     amount: &Amount,
     now_ms: u64,
+    primary_doc: Option<usize>,
 ) -> Result<Vec<Share>, BookingError> {
-    match amount {
-        Amount::Units(quantity) => plan_units(ctx, docs, *quantity, now_ms),
-        Amount::Seats(seats) => plan_seats(docs, seats, now_ms),
+    let mut plan = match amount {
+        Amount::Units(quantity) => plan_units(ctx, docs, *quantity, now_ms, primary_doc)?,
+        Amount::Seats(seats) => plan_seats(docs, seats, now_ms)?,
+    };
+    if let Some(primary) = primary_doc {
+        match plan.iter().position(|share| share.doc == primary) {
+            Some(index) => plan.swap(0, index),
+            None => plan.insert(
+                0,
+                Share {
+                    doc: primary,
+                    units: 0,
+                    seats: Vec::new(),
+                },
+            ),
+        }
     }
+    Ok(plan)
 }
 
 /// Where one part goes: document index and its share.
@@ -149,40 +424,6 @@ struct Share {
     doc: usize,
     units: u32,
     seats: Vec<String>,
-}
-
-/// The hold of nonce `nonce`, if it is in place in these documents: its
-/// primary document and part, with every other part present too.
-pub fn find_complete(docs: &[InventoryDoc], nonce: &str) -> Option<(usize, Part)> {
-    let (doc, part) = docs.iter().enumerate().find_map(|(i, d)| {
-        d.part(nonce)
-            .filter(|p| p.is_primary())
-            .map(|p| (i, p.clone()))
-    })?;
-    let complete = part.other_docs.iter().all(|other| {
-        docs.get(*other as usize)
-            .is_some_and(|d| d.part(nonce).is_some())
-    });
-    complete.then_some((doc, part))
-}
-
-/// After a stalled attempt with the same nonce: its hold, if complete.
-/// An incomplete one is removed, and the caller places the hold afresh.
-fn find_earlier<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-    section: usize,
-    docs: &[InventoryDoc],
-    nonce: &str,
-) -> Result<Option<(usize, Part)>, BookingError> {
-    if let Some(found) = find_complete(docs, nonce) {
-        return Ok(Some(found));
-    }
-    let all: Vec<usize> = (0..docs.len())
-        .filter(|i| docs[*i].part(nonce).is_some())
-        .collect();
-    end_parts(ctx, event_id, section, &all, nonce, End::Undo)?;
-    Ok(None)
 }
 
 /// Free units of a document now: capacity minus held, sold and unresolved.
@@ -199,6 +440,7 @@ fn plan_units<S: Store, E: Env>(
     docs: &[InventoryDoc],
     quantity: u32,
     now_ms: u64,
+    primary_doc: Option<usize>,
 ) -> Result<Vec<Share>, BookingError> {
     let free: Vec<u32> = docs.iter().map(|d| free_units(d, now_ms)).collect();
     // Unresolved parts count as room: writing a document resolves them.
@@ -215,7 +457,10 @@ fn plan_units<S: Store, E: Env>(
         });
     }
     let count = docs.len();
-    let start = usize::try_from(ctx.env.random_below(count as u64)).unwrap_or(0);
+    // A fixed primary is tried first; otherwise start at a random shard.
+    let start = primary_doc
+        .filter(|doc| *doc < count)
+        .unwrap_or_else(|| usize::try_from(ctx.env.random_below(count as u64)).unwrap_or(0));
     let order = (0..count).map(|i| (start + i) % count);
     if let Some(doc) = order.clone().find(|&i| free[i] >= quantity) {
         return Ok(vec![Share {
@@ -224,7 +469,8 @@ fn plan_units<S: Store, E: Env>(
             seats: Vec::new(),
         }]);
     }
-    // Spread over several shards, most room first.
+    // Spread over several shards, most room first (a fixed primary takes
+    // what it has, and [`plan`] puts it first).
     let mut by_room: Vec<(usize, u32)> = order
         .map(|i| (i, room[i]))
         .filter(|(_, r)| *r > 0)
@@ -302,111 +548,6 @@ fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
     })
 }
 
-/// Writes the parts of a plan, primary (lowest document) first. `None` if a
-/// general shard lost its room meanwhile (the caller plans again).
-fn write_plan<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-    section: usize,
-    template: &Part,
-    plan: &[Share],
-) -> Result<Option<(usize, Part)>, BookingError> {
-    let Some(primary) = plan.first() else {
-        return Err(BookingError::Internal("empty placement plan".into()));
-    };
-    let spread = plan.len() > 1;
-    let primary_doc = u32::try_from(primary.doc).unwrap_or(u32::MAX);
-    let mut written: Vec<usize> = Vec::new();
-    let mut primary_part = None;
-    for (i, share) in plan.iter().enumerate() {
-        let mut part = template.clone();
-        part.quantity = share.units;
-        part.seats = share.seats.clone();
-        if i == 0 {
-            if spread {
-                part.other_docs = plan[1..]
-                    .iter()
-                    .map(|s| u32::try_from(s.doc).unwrap_or(u32::MAX))
-                    .collect();
-                part.hold_quantity = Some(plan.iter().map(|s| s.units).sum()).filter(|q| *q > 0);
-                part.hold_seats = plan.iter().flat_map(|s| s.seats.clone()).collect();
-            }
-        } else {
-            part.primary_doc = Some(primary_doc);
-        }
-        match write_part(ctx, event_id, section, share.doc, &part) {
-            Ok(true) => {
-                written.push(share.doc);
-                if i == 0 {
-                    primary_part = Some(part);
-                }
-            }
-            outcome => {
-                // Undo what this attempt wrote, so the nonce is unused again
-                // for the next round. If that fails, stop: the parts left
-                // behind expire with the hold.
-                end_parts(ctx, event_id, section, &written, &template.nonce, End::Undo)?;
-                return match outcome {
-                    Ok(_) => Ok(None),
-                    Err(error) => Err(error),
-                };
-            }
-        }
-    }
-    Ok(primary_part.map(|part| (primary.doc, part)))
-}
-
-/// Adds one part with a CAS. Ok(false): a general shard has no room now.
-fn write_part<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    event_id: &str,
-    section: usize,
-    doc: usize,
-    part: &Part,
-) -> Result<bool, BookingError> {
-    let op = format!("hold-{}", part.nonce);
-    parts::update_inventory(
-        ctx,
-        event_id,
-        section,
-        doc,
-        &op,
-        |doc: &mut InventoryDoc| {
-            if doc.part(&part.nonce).is_some() {
-                return Ok(Change::Keep(true));
-            }
-            let now_ms = ctx.env.now_ms();
-            parts::prune(doc, now_ms);
-            let mut resolved = false;
-            if !has_room(doc, part, now_ms) {
-                resolved = parts::resolve_secondaries(ctx, event_id, section, doc, now_ms)?;
-            }
-            if !has_room(doc, part, now_ms) {
-                if part.seats.is_empty() {
-                    return if resolved {
-                        Ok(Change::Write(false))
-                    } else {
-                        Ok(Change::Keep(false))
-                    };
-                }
-                let unavailable = part
-                    .seats
-                    .iter()
-                    .filter(|s| seat_taken(doc, s, now_ms))
-                    .cloned()
-                    .collect();
-                return Err(BookingError::SeatsUnavailable { unavailable });
-            }
-            doc.parts.push(part.clone());
-            debug_assert!({
-                let (held, sold) = parts::counts(doc, now_ms, &[]);
-                held + sold <= doc.capacity()
-            });
-            Ok(Change::Write(true))
-        },
-    )
-}
-
 fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {
     let occupied = |p: &&Part| p.occupancy(now_ms) != Occupancy::Free;
     if part.seats.is_empty() {
@@ -423,3 +564,7 @@ fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "table_tests/placement.rs"]
+mod table_tests;

@@ -19,27 +19,22 @@ pub fn release<S: Store, E: Env>(
     hold_id: &str,
 ) -> Result<Reply, BookingError> {
     let (meta, hold, _, _) = locate(ctx, hold_id)?;
-    let part = update_primary(ctx, &hold, "release", |part, now_ms| match part.status {
-        PartStatus::Confirmed => Err(BookingError::HoldConfirmed),
-        // Already released, or expired: either way nothing is held.
-        PartStatus::Released | PartStatus::Expired => Ok(Change::Keep(part.clone())),
-        PartStatus::Held => {
-            part.status = PartStatus::Released;
-            part.ended_ms = Some(now_ms);
-            Ok(Change::Write(part.clone()))
+    let part = update_primary(ctx, &meta, &hold, "release", |part, now_ms| {
+        match part.status {
+            PartStatus::Confirmed => Err(BookingError::HoldConfirmed),
+            // Already released, or expired: either way nothing is held.
+            PartStatus::Released | PartStatus::Expired => Ok(Change::Keep(part.clone())),
+            PartStatus::Held => {
+                part.status = PartStatus::Released;
+                part.ended_ms = Some(now_ms);
+                Ok(Change::Write(part.clone()))
+            }
         }
     })?;
     let others: Vec<usize> = part.other_docs.iter().map(|o| *o as usize).collect();
-    let _ = end_parts(
-        ctx,
-        &hold.event_id,
-        hold.section,
-        &others,
-        &hold.nonce,
-        End::Release,
-    );
+    let _ = end_parts(ctx, &meta, hold.section, &others, &hold.nonce, End::Release);
     if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
-        let _ = customer::settle(ctx, &hold.event_id, customer, &hold.nonce, false);
+        let _ = customer::settle(ctx, &meta, customer, &hold.nonce, false);
     }
     Ok(Reply::json(
         200,

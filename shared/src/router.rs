@@ -169,3 +169,7 @@ fn path_id<'a>(id: &'a str, what: &str) -> Result<&'a str, BookingError> {
         Err(BookingError::NotFound(format!("no {what} with this id")))
     }
 }
+
+#[cfg(test)]
+#[path = "table_tests/router.rs"]
+mod table_tests;

@@ -7,6 +7,7 @@ use booking_core::Ctx;
 use booking_core::FailMode;
 use booking_core::idempotency;
 use booking_core::limits::IDEMPOTENCY_PENDING_STALE_SECONDS;
+use booking_core::model::{EventMeta, IdempotencyRecord, InventoryDoc};
 use common::{Booking, START_MS};
 use serde_json::{Value, json};
 
@@ -365,21 +366,33 @@ fn idempotency_key_replays_the_first_answer() {
     let b = Booking::new(11);
     b.create("ev", general(10));
     let body = json!({"section": "floor", "quantity": 2});
-    let first = b.hold_with_key("ev", body.clone(), "key-1");
-    let second = b.hold_with_key("ev", body.clone(), "key-1");
+    let first = b.hold_with_key("ev", body.clone(), "order-key-000001");
+    let second = b.hold_with_key("ev", body.clone(), "order-key-000001");
     assert_eq!((first.status, second.status), (201, 201));
     assert_eq!(first.body, second.body);
     assert_eq!(b.counts("ev", "floor"), (8, 2, 0));
-    let reused = b.hold_with_key("ev", json!({"section": "floor", "quantity": 3}), "key-1");
+    let reused = b.hold_with_key(
+        "ev",
+        json!({"section": "floor", "quantity": 3}),
+        "order-key-000001",
+    );
     assert_eq!(
         (reused.status, reused.problem().as_str()),
         (422, "idempotency-key-reused")
     );
-    let sold_out = b.hold_with_key("ev", json!({"section": "floor", "quantity": 10}), "key-2");
+    let sold_out = b.hold_with_key(
+        "ev",
+        json!({"section": "floor", "quantity": 10}),
+        "order-key-000002",
+    );
     assert_eq!(sold_out.problem(), "sold-out");
     assert_eq!(
-        b.hold_with_key("ev", json!({"section": "floor", "quantity": 10}), "key-2")
-            .body,
+        b.hold_with_key(
+            "ev",
+            json!({"section": "floor", "quantity": 10}),
+            "order-key-000002"
+        )
+        .body,
         sold_out.body
     );
     let bad = b.hold_with_key("ev", body, "bad\u{7}key");
@@ -387,45 +400,52 @@ fn idempotency_key_replays_the_first_answer() {
 }
 
 #[test]
-fn a_stalled_idempotent_request_is_finished_not_repeated() {
+fn a_stalled_idempotent_request_is_fenced_not_repeated() {
     let b = Booking::new(12);
     b.create("ev", general(10));
     let body = json!({"section": "floor", "quantity": 2});
-    // A first attempt recorded the key, then died before taking inventory.
+    let key = "order-key-000001";
+    // A first attempt recorded the key, then stalled before taking inventory.
     let ctx = Ctx::new(&b.store, &b.env, &b.config);
+    let meta: EventMeta =
+        serde_json::from_slice(&b.store.raw("e/ev").expect("meta")).expect("decodes");
     let canonical = json!([0, 2, null]);
-    let hash = idempotency::request_hash(&canonical).expect("hash");
-    let dead_nonce = "0123456789abcdef0123456789abcdef";
-    let begun = idempotency::begin(&ctx, "ev", "key-1", hash, "dead-owner", dead_nonce);
-    assert!(
-        matches!(begun, Ok(idempotency::Begin::Proceed { .. })),
-        "{begun:?}"
-    );
+    let stalled = IdempotencyRecord {
+        key: key.into(),
+        request: idempotency::request_hash(&canonical).expect("hash"),
+        nonce: "0123456789abcdef0123456789abcdef".into(),
+        doc: 0,
+        expires_ms: START_MS + 300_000,
+        started_ms: START_MS,
+        reply: None,
+    };
+    let begun = idempotency::begin(&ctx, &meta, &stalled, None);
+    assert_eq!(begun, Ok(idempotency::Begin::Proceed));
     // While it might still be running, a retry is told to wait.
-    let inflight = b.hold_with_key("ev", body.clone(), "key-1");
+    let inflight = b.hold_with_key("ev", body.clone(), key);
     assert_eq!(
         (inflight.status, inflight.problem().as_str()),
         (409, "request-in-progress")
     );
     assert_eq!(inflight.header("retry-after"), Some("1"));
     assert_eq!(b.counts("ev", "floor"), (10, 0, 0));
-    // Once it is stale, a retry takes over with the recorded nonce.
+    // Once it is stale, a retry fences it (voids its nonce where its primary
+    // goes, so it can never place it) and places a hold of its own.
     b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
-    let retry = b.hold_with_key("ev", body.clone(), "key-1");
+    let retry = b.hold_with_key("ev", body.clone(), key);
     assert_eq!(retry.status, 201, "{:?}", retry.body);
-    assert!(
-        retry.str("hold_id").ends_with(dead_nonce),
-        "{}",
-        retry.str("hold_id")
-    );
+    assert!(!retry.str("hold_id").ends_with(&stalled.nonce));
+    let fenced: InventoryDoc =
+        serde_json::from_slice(&b.store.raw(&meta.inventory_key(0, 0)).expect("doc"))
+            .expect("decodes");
+    assert!(fenced.is_voided(&stalled.nonce), "{fenced:?}");
     // Replays, now and after the record is stale again, find that one hold.
-    assert_eq!(
-        b.hold_with_key("ev", body.clone(), "key-1").body,
-        retry.body
-    );
+    let replay = b.hold_with_key("ev", body.clone(), key);
+    assert_eq!(replay.body, retry.body);
+    assert_eq!(replay.header("idempotency-replayed"), Some("true"));
     b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
     assert_eq!(b.confirm(&retry.str("hold_id")).status, 200);
-    assert_eq!(b.hold_with_key("ev", body, "key-1").body, retry.body);
+    assert_eq!(b.hold_with_key("ev", body, key).body, retry.body);
     assert_eq!(b.counts("ev", "floor"), (8, 0, 2));
 }
 
@@ -437,11 +457,11 @@ fn ambiguous_swaps_are_recognised_not_repeated() {
             "ev",
             json!({"name": "x", "sections": [{"id": "floor", "capacity": 10, "shards": 1}]}),
         );
-        b.store.fail_next("e/ev/s/0/0", mode);
+        b.store.fail_next("e/ev/1/s/0/0", mode);
         let hold = b.hold("ev", json!({"section": "floor", "quantity": 3}));
         assert_eq!(hold.status, 201, "{mode:?}: {:?}", hold.body);
         assert_eq!(b.counts("ev", "floor"), (7, 3, 0), "{mode:?}");
-        b.store.fail_next("e/ev/s/0/0", mode);
+        b.store.fail_next("e/ev/1/s/0/0", mode);
         assert_eq!(b.confirm(&hold.str("hold_id")).status, 200, "{mode:?}");
         assert_eq!(b.counts("ev", "floor"), (7, 0, 3), "{mode:?}");
     }
@@ -591,7 +611,7 @@ fn customer_buckets_forget_buyers_who_never_return() {
         assert_eq!(hold(format!("new-{i}")).status, 201);
     }
     let entries: usize = (0..16)
-        .filter_map(|bucket| b.store.raw(&format!("e/ev/c/{bucket}")))
+        .filter_map(|bucket| b.store.raw(&format!("e/ev/1/c/{bucket}")))
         .map(|bytes| {
             let doc: booking_core::model::CustomerDoc =
                 serde_json::from_slice(&bytes).expect("customer doc parses");
@@ -612,8 +632,12 @@ fn a_keyed_request_that_cannot_succeed_writes_nothing() {
     let b = Booking::new(19);
     b.create("ev", general(2));
     assert_eq!(
-        b.hold_with_key("ev", json!({"section": "floor", "quantity": 2}), "first")
-            .status,
+        b.hold_with_key(
+            "ev",
+            json!({"section": "floor", "quantity": 2}),
+            "first-key-0000001"
+        )
+        .status,
         201
     );
     let snapshot = |b: &Booking| -> Vec<(String, Option<Vec<u8>>)> {
@@ -627,34 +651,40 @@ fn a_keyed_request_that_cannot_succeed_writes_nothing() {
             .collect()
     };
     let before = snapshot(&b);
-    let sold_out = b.hold_with_key("ev", json!({"section": "floor", "quantity": 1}), "second");
+    let sold_out = b.hold_with_key(
+        "ev",
+        json!({"section": "floor", "quantity": 1}),
+        "second-key-000001",
+    );
     assert_eq!(sold_out.problem(), "sold-out");
     assert_eq!(snapshot(&b), before, "a sold-out answer wrote to the store");
 }
 
 #[test]
-fn a_replay_after_the_hold_was_forgotten_never_makes_a_second_hold() {
+fn a_replay_after_the_hold_ended_returns_it_not_a_second_hold() {
     let b = Booking::new(20);
     b.create(
         "ev",
         json!({"name": "x", "sections": [{"id": "floor", "capacity": 4, "shards": 1}]}),
     );
     let body = json!({"section": "floor", "quantity": 2});
-    let first = b.hold_with_key("ev", body.clone(), "key-1");
+    let key = "order-key-000001";
+    let first = b.hold_with_key("ev", body.clone(), key);
     assert_eq!(first.status, 201);
     assert_eq!(b.release(&first.str("hold_id")).status, 200);
-    // An hour later another write prunes the released hold.
+    // An hour later other writes prune released holds, and 70 more holds
+    // end in the same document: a keyed hold is its key's answer, so it is
+    // kept as long as the key's record, cap or not.
     b.env.advance_ms(3_601_000);
-    assert_eq!(
-        b.hold("ev", json!({"section": "floor", "quantity": 1}))
-            .status,
-        201
-    );
-    assert_eq!(b.status(&first.str("hold_id")).status, 404);
-    let replay = b.hold_with_key("ev", body, "key-1");
-    assert_eq!(
-        (replay.status, replay.problem().as_str()),
-        (410, "idempotency-key-spent")
-    );
-    assert_eq!(b.counts("ev", "floor"), (3, 1, 0));
+    for _ in 0..70 {
+        let other = b.hold("ev", json!({"section": "floor", "quantity": 1}));
+        assert_eq!(other.status, 201);
+        assert_eq!(b.release(&other.str("hold_id")).status, 200);
+    }
+    assert_eq!(b.status(&first.str("hold_id")).str("status"), "released");
+    let replay = b.hold_with_key("ev", body, key);
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.str("hold_id"), first.str("hold_id"));
+    assert_eq!(replay.header("idempotency-replayed"), Some("true"));
+    assert_eq!(b.counts("ev", "floor"), (4, 0, 0));
 }

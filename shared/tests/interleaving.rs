@@ -271,7 +271,7 @@ fn run_seed(seed: u64) -> u64 {
                         let a = &pool[next(pool.len() as u64) as usize];
                         let b = &pool[next(pool.len() as u64) as usize];
                         let seats: Vec<&String> = if a == b { vec![a] } else { vec![a, b] };
-                        (json!({"section": "A", "seats": seats}), Some(format!("k{}", next(4))))
+                        (json!({"section": "A", "seats": seats}), Some(format!("interleaving-key-{}", next(4))))
                     };
                     let (status, hold) = call(&store, &env, &config, "POST", "/events/ev/holds", body, key.as_deref());
                     assert!(

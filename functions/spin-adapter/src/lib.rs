@@ -55,13 +55,14 @@ impl Store for SpinStore {
 
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let found = batch::get_many(&self.bucket, keys).map_err(store_error)?;
-        // The interface returns pairs; match them to the keys asked for
-        // rather than trusting order or count.
-        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
+        // The interface returns pairs (Spin leaves absent keys out): match
+        // them to the keys asked for rather than trusting order or count. A
+        // key asked for twice gets its value in both places.
+        let by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
             found.into_iter().collect();
         Ok(keys
             .iter()
-            .map(|key| by_key.remove(key).flatten())
+            .map(|key| by_key.get(key).cloned().flatten())
             .collect())
     }
 
@@ -97,22 +98,27 @@ fn variable(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The settings `component` uses. Only the inventory component (event
-/// administration) reads the admin variables: every request instantiates a
-/// component, so the others skip those host calls.
+/// The settings `component` uses. Each component reads only the secret it
+/// needs (every request instantiates a component, so the others skip those
+/// host calls): the inventory component the admin variables, the confirm
+/// component the confirm token.
 fn config(component: Component) -> Config {
-    if component != Component::Inventory {
-        return Config {
-            admin_token: None,
-            hold_ttl_seconds_default: HOLD_TTL_SECONDS_DEFAULT,
-        };
+    let mut config = Config {
+        admin_token: None,
+        confirm_token: None,
+        hold_ttl_seconds_default: HOLD_TTL_SECONDS_DEFAULT,
+    };
+    match component {
+        Component::Inventory => {
+            config.admin_token = variable("admin_token");
+            if let Some(ttl) = variable("hold_ttl_seconds").and_then(|v| v.trim().parse().ok()) {
+                config.hold_ttl_seconds_default = ttl;
+            }
+        }
+        Component::Confirm => config.confirm_token = variable("confirm_token"),
+        Component::Availability | Component::Hold | Component::Release => {}
     }
-    Config {
-        admin_token: variable("admin_token"),
-        hold_ttl_seconds_default: variable("hold_ttl_seconds")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(HOLD_TTL_SECONDS_DEFAULT),
-    }
+    config
 }
 
 /// Answers one request for `component`.

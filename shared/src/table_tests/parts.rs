@@ -541,3 +541,27 @@ fn void_mark_lifetimes() {
         assert_eq!(void_until_ms(expires_ms), until_ms, "case {name:?}");
     }
 }
+
+/// Ended parts that share one end time (holds created in the same
+/// millisecond with the same TTL expire together) still respect the cap.
+#[test]
+fn prune_cap_holds_when_end_times_tie() {
+    let now_ms = 10_000;
+    for extra in [1usize, 2, 100] {
+        let parts: Vec<Part> = (0..ENDED_PARTS_PER_DOCUMENT_MAX + extra)
+            .map(|i| released(&format!("n{i}"), now_ms - 5))
+            .collect();
+        let mut document = doc(1_000, &[], parts);
+        prune(&mut document, now_ms);
+        assert_eq!(
+            document.parts.len(),
+            ENDED_PARTS_PER_DOCUMENT_MAX,
+            "{extra} over the cap at one end time"
+        );
+        // The newest by position stay.
+        assert_eq!(
+            document.parts.last().map(|p| p.nonce.clone()),
+            Some(format!("n{}", ENDED_PARTS_PER_DOCUMENT_MAX + extra - 1))
+        );
+    }
+}

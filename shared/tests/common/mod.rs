@@ -61,6 +61,7 @@ impl Booking {
             env: ManualEnv::new(START_MS, seed),
             config: Config {
                 admin_token: Some(TOKEN.into()),
+                confirm_token: Some(TOKEN.into()),
                 hold_ttl_seconds_default: 300,
             },
         }
