@@ -219,13 +219,17 @@ impl Placement<'_> {
                 self.undo(ctx, &written)?;
                 Err(BookingError::Contention.into())
             }
-            Err(error) => match self.fence(ctx, primary.doc)? {
+            Err(error) if outcome_unknown(&error) => match self.fence(ctx, primary.doc)? {
                 Some(part) => Ok(Some((primary.doc, part))),
                 None => {
                     self.undo(ctx, &written)?;
                     Err(error.into())
                 }
             },
+            Err(error) => {
+                self.undo(ctx, &written)?;
+                Err(error.into())
+            }
         }
     }
 
@@ -344,6 +348,13 @@ impl Placement<'_> {
             },
         )
     }
+}
+
+/// Whether a failed write may have landed anyway: a store error, or CAS
+/// attempts that ran out (a backend may report a conflict for a write that
+/// landed). Refusals decided inside the change (seats taken) wrote nothing.
+fn outcome_unknown(error: &BookingError) -> bool {
+    matches!(error, BookingError::Store(_) | BookingError::Contention)
 }
 
 /// Decides, with one CAS on the document where hold `nonce`'s primary part

@@ -3,11 +3,11 @@
 
 mod common;
 
-use booking_core::Ctx;
 use booking_core::FailMode;
 use booking_core::idempotency;
 use booking_core::limits::IDEMPOTENCY_PENDING_STALE_SECONDS;
 use booking_core::model::{EventMeta, IdempotencyRecord, InventoryDoc};
+use booking_core::{Ctx, Store};
 use common::{Booking, START_MS};
 use serde_json::{Value, json};
 
@@ -687,4 +687,145 @@ fn a_replay_after_the_hold_ended_returns_it_not_a_second_hold() {
     assert_eq!(replay.str("hold_id"), first.str("hold_id"));
     assert_eq!(replay.header("idempotency-replayed"), Some("true"));
     assert_eq!(b.counts("ev", "floor"), (4, 0, 0));
+}
+
+#[test]
+fn only_the_payment_side_can_confirm() {
+    let b = Booking::new(21);
+    b.create("ev", general(10));
+    let hold = b.hold("ev", json!({"section": "floor", "quantity": 2}));
+    let path = format!("/holds/{}/confirm", hold.str("hold_id"));
+    let body = json!({"payment_ref": "pay-1"});
+    let bearer_wrong = "Bearer not-the-token".to_owned();
+    for (label, headers) in [
+        ("no token", vec![]),
+        (
+            "wrong token",
+            vec![("authorization", bearer_wrong.as_str())],
+        ),
+        (
+            "not bearer",
+            vec![("authorization", "Basic c2VjcmV0LXRva2Vu")],
+        ),
+    ] {
+        let refused = b.call_exactly("POST", &path, &body, &headers);
+        assert_eq!(
+            (refused.status, refused.problem().as_str()),
+            (401, "unauthorized"),
+            "{label}"
+        );
+        assert_eq!(
+            refused.header("www-authenticate"),
+            Some("Bearer"),
+            "{label}"
+        );
+    }
+    assert_eq!(b.counts("ev", "floor"), (8, 2, 0));
+    // The same confirm again is the same booking; another payment is not.
+    let confirmed = b.confirm(&hold.str("hold_id"));
+    assert_eq!(confirmed.status, 200);
+    assert_eq!(b.confirm(&hold.str("hold_id")).body, confirmed.body);
+    let other = b.call("POST", &path, &json!({"payment_ref": "pay-2"}), &[]);
+    assert_eq!(
+        (other.status, other.problem().as_str()),
+        (409, "payment-ref-mismatch")
+    );
+    assert_eq!(b.counts("ev", "floor"), (8, 0, 2));
+    // Without a confirm_token, confirming is disabled.
+    let mut disabled = Booking::new(22);
+    disabled.config.confirm_token = None;
+    disabled.create("ev", general(10));
+    let hold = disabled.hold("ev", json!({"section": "floor", "quantity": 1}));
+    let refused = disabled.confirm(&hold.str("hold_id"));
+    assert_eq!(
+        (refused.status, refused.problem().as_str()),
+        (503, "confirm-disabled")
+    );
+    assert!(
+        refused
+            .str("detail")
+            .contains("SPIN_VARIABLE_CONFIRM_TOKEN")
+    );
+}
+
+#[test]
+fn short_idempotency_keys_are_refused() {
+    let b = Booking::new(23);
+    b.create("ev", general(10));
+    let body = json!({"section": "floor", "quantity": 1});
+    for key in ["", "k", "fifteen-chars-x"] {
+        let refused = b.hold_with_key("ev", body.clone(), key);
+        assert_eq!(refused.status, 400, "{key:?}");
+    }
+    assert_eq!(b.hold_with_key("ev", body, "sixteen-chars-xx").status, 201);
+    assert_eq!(b.counts("ev", "floor"), (9, 1, 0));
+}
+
+#[test]
+fn a_stalled_creation_is_replaced_under_a_new_generation() {
+    let b = Booking::new(24);
+    // A creator took generation 1 and claimed the register, then stalled
+    // before writing anything else.
+    b.store.increment("e/ev/claim", 1).expect("claim");
+    b.store
+        .increment("e/ev/gen", 2)
+        .expect("register: Pending(1)");
+    // Without its definition, nothing can be compared: the id is free
+    // again at once (a lost reply or a crash never makes it unusable).
+    let created = b.create("ev", general(10));
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let hold = b.hold("ev", json!({"section": "floor", "quantity": 2}));
+    assert_eq!(b.confirm(&hold.str("hold_id")).status, 200);
+    // The stalled creator's writes go under generation 1, which no reader
+    // uses: write one of its documents and check nothing changed.
+    b.store
+        .put(
+            "e/ev/1/s/0/0",
+            b"{\"v\":0,\"op\":\"create\",\"cap\":10,\"parts\":[]}",
+        )
+        .expect("stale write");
+    assert_eq!(b.counts("ev", "floor"), (8, 0, 2));
+    assert_eq!(b.status(&hold.str("hold_id")).str("status"), "confirmed");
+}
+
+#[test]
+fn a_pending_creation_waits_then_is_taken_over() {
+    let b = Booking::new(25);
+    b.create("ev", general(10));
+    // Another event's creator stalls after writing its definition.
+    let first = b.create("other", general(5));
+    assert_eq!(first.status, 201);
+    b.store.increment("e/late/claim", 1).expect("claim");
+    let definition = json!({"definition": {"event_id": "late", "name": "Concert",
+        "hold_ttl_seconds": 60, "sections": [{"id": "floor", "capacity": 10, "shards": 1}]},
+        "created_ms": START_MS});
+    b.store
+        .put("e/late/1/def", definition.to_string().as_bytes())
+        .expect("definition");
+    b.store.increment("e/late/gen", 2).expect("register");
+    let waiting = b.create("late", general(10));
+    assert_eq!(
+        (waiting.status, waiting.problem().as_str()),
+        (503, "event-not-ready")
+    );
+    let other = b.create("late", general(11));
+    assert_eq!(
+        (other.status, other.problem().as_str()),
+        (409, "event-conflict")
+    );
+    b.env.advance_ms(30_000);
+    let taken = b.create("late", general(10));
+    assert_eq!(taken.status, 201, "{:?}", taken.body);
+    assert_eq!(b.counts("late", "floor"), (10, 0, 0));
+    assert_eq!(b.create("late", general(10)).status, 200);
+}
+
+#[test]
+fn get_many_keeps_duplicate_keys() {
+    use booking_core::MemoryStore;
+    let store = MemoryStore::new();
+    store.put("a", b"1").expect("put");
+    let keys = vec!["a".to_owned(), "missing".to_owned(), "a".to_owned()];
+    let values = store.get_many(&keys).expect("get_many");
+    assert_eq!(values, vec![Some(b"1".to_vec()), None, Some(b"1".to_vec())]);
 }

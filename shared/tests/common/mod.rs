@@ -68,11 +68,24 @@ impl Booking {
     }
 
     pub fn call(&self, method: &str, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
-        let mut all: Vec<(String, String)> = headers
+        let bearer = format!("Bearer {TOKEN}");
+        let mut all = headers.to_vec();
+        all.push(("authorization", &bearer));
+        self.call_exactly(method, path, body, &all)
+    }
+
+    /// A call with exactly these headers (no `authorization` added).
+    pub fn call_exactly(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let all: Vec<(String, String)> = headers
             .iter()
             .map(|(n, v)| ((*n).into(), (*v).into()))
             .collect();
-        all.push(("authorization".into(), format!("Bearer {TOKEN}")));
         let request = Request {
             method: method.into(),
             path: path.into(),
