@@ -60,20 +60,33 @@ pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError>
         ));
     };
     let kind = meta.sections[section].kind;
-    let amount = match (kind, body.quantity, body.seats) {
-        (SectionKind::General, Some(quantity), None) => {
-            let quantity = quantity
-                .as_u64()
-                .and_then(|q| u32::try_from(q).ok())
-                .filter(|q| (1..=HOLD_UNITS_MAX).contains(q))
-                .ok_or_else(|| {
-                    BookingError::invalid(
-                        "quantity-out-of-range",
-                        format!("quantity must be an integer 1..={HOLD_UNITS_MAX}"),
-                    )
-                })?;
-            Amount::Units(quantity)
-        }
+    let amount = parse_amount(kind, &body.section, body.quantity, body.seats)?;
+    Ok(HoldRequest {
+        section,
+        amount,
+        customer_id: body.customer_id,
+    })
+}
+
+/// The units or seats asked for, against the section's kind.
+fn parse_amount(
+    kind: SectionKind,
+    section_id: &str,
+    quantity: Option<serde_json::Value>,
+    seats: Option<Vec<String>>,
+) -> Result<Amount, BookingError> {
+    match (kind, quantity, seats) {
+        (SectionKind::General, Some(quantity), None) => quantity
+            .as_u64()
+            .and_then(|q| u32::try_from(q).ok())
+            .filter(|q| (1..=HOLD_UNITS_MAX).contains(q))
+            .map(Amount::Units)
+            .ok_or_else(|| {
+                BookingError::invalid(
+                    "quantity-out-of-range",
+                    format!("quantity must be an integer 1..={HOLD_UNITS_MAX}"),
+                )
+            }),
         (SectionKind::Seated, None, Some(seats)) => {
             if seats.is_empty() || seats.len() > HOLD_UNITS_MAX as usize {
                 return Err(BookingError::invalid(
@@ -90,24 +103,19 @@ pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError>
                     "a seat is listed twice",
                 ));
             }
-            Amount::Seats(seats)
+            Ok(Amount::Seats(seats))
         }
         (kind, _, _) => {
             let wanted = match kind {
                 SectionKind::General => "is general admission: send quantity, not seats",
                 SectionKind::Seated => "has assigned seats: send seats, not quantity",
             };
-            return Err(BookingError::invalid(
+            Err(BookingError::invalid(
                 "wrong-section-kind",
-                format!("section {} {wanted}", body.section),
-            ));
+                format!("section {section_id} {wanted}"),
+            ))
         }
-    };
-    Ok(HoldRequest {
-        section,
-        amount,
-        customer_id: body.customer_id,
-    })
+    }
 }
 
 /// The `Idempotency-Key` header, if sent: 16..=128 printable ASCII
