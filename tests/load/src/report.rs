@@ -389,45 +389,23 @@ fn render_png(
         draw(&root)?;
         root.present()?;
     }
-    std::fs::write(path, encode_png_rgb(&rgb, CHART_WIDTH_PX, CHART_HEIGHT_PX))?;
+    write_png_rgb(path, &rgb, CHART_WIDTH_PX, CHART_HEIGHT_PX)?;
     Ok(())
 }
 
-/// The PNG container around zlib-compressed 8-bit RGB rows. It is written
-/// here because the `png`/`image` crates turn on crc32fast's `default`
-/// feature, which would recompile wasmtime in any build shared with
-/// booking-host (see the root Cargo.toml).
-fn encode_png_rgb(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
-    let row_bytes = width as usize * 3;
-    let mut raw = Vec::with_capacity(rgb.len() + height as usize);
-    for row in rgb.chunks(row_bytes) {
-        raw.push(0); // filter type: none
-        raw.extend_from_slice(row);
-    }
-    let mut header = Vec::with_capacity(13);
-    header.extend_from_slice(&width.to_be_bytes());
-    header.extend_from_slice(&height.to_be_bytes());
-    // 8 bits per channel, colour type 2 (RGB), deflate, adaptive filtering, no interlace.
-    header.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png_chunk(&mut png, b"IHDR", &header);
-    png_chunk(
-        &mut png,
-        b"IDAT",
-        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6),
-    );
-    png_chunk(&mut png, b"IEND", &[]);
-    png
-}
-
-fn png_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    png.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
-    png.extend_from_slice(kind);
-    png.extend_from_slice(data);
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(kind);
-    crc.update(data);
-    png.extend_from_slice(&crc.finalize().to_be_bytes());
+/// Writes 8-bit RGB pixels as a PNG file (the `png` crate). Build
+/// booking-load in its own cargo invocation, apart from booking-host: `png`
+/// turns on crc32fast's `default` feature, which wasmtime's tree uses too
+/// (see tests/load/README.md).
+fn write_png_rgb(path: &Path, rgb: &[u8], width: u32, height: u32) -> ChartResult {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(())
 }
 
 /// Requests/s and hold p99 over the run, one point per second.
@@ -568,4 +546,28 @@ fn draw_sweep(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_png_written_reads_back_pixel_for_pixel() {
+        let (width, height) = (3u32, 2u32);
+        let rgb: Vec<u8> = (0..width * height * 3).map(|i| (i * 13) as u8).collect();
+        let path =
+            std::env::temp_dir().join(format!("booking-load-png-{}.png", std::process::id()));
+        write_png_rgb(&path, &rgb, width, height).expect("write");
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&path).expect("open"),
+        ));
+        let mut reader = decoder.read_info().expect("a PNG header");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+        let frame = reader.next_frame(&mut pixels).expect("a frame");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!((frame.width, frame.height), (width, height));
+        assert_eq!(frame.color_type, png::ColorType::Rgb);
+        assert_eq!(&pixels[..frame.buffer_size()], &rgb[..]);
+    }
 }
