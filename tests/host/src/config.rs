@@ -69,6 +69,14 @@ pub struct UpArgs {
     /// the pipe open and the runtime stops with it, however the parent ends.
     #[arg(long)]
     pub exit_on_stdin_eof: bool,
+
+    /// Shed load instead of failing: admit at most 90% of the instance pool's size at once and
+    /// answer the rest with a problem+json 503 and `Retry-After: 1` (with the app's
+    /// `cors_origin` variable as `Access-Control-Allow-Origin`). NOT Spin's behaviour: Spin
+    /// answers an empty 500 when its instance pool is exhausted, as this runtime does without
+    /// the flag.
+    #[arg(long)]
+    pub shed_load: bool,
 }
 
 /// Everything needed to start serving.
@@ -88,6 +96,8 @@ pub struct HostConfig {
     pub sqlite_wal: bool,
     /// Stop serving when standard input reaches end-of-file.
     pub exit_on_stdin_eof: bool,
+    /// Shed load with a 503 when every instance slot is busy (not Spin's behaviour).
+    pub shed_load: bool,
     /// Read application variables from this map instead of the process environment
     /// (`SPIN_VARIABLE_*` names); `None` means the process environment.
     pub env_override: Option<BTreeMap<String, String>>,
@@ -115,6 +125,7 @@ impl HostConfig {
             in_memory: false,
             sqlite_wal: false,
             exit_on_stdin_eof: false,
+            shed_load: false,
         })
     }
 
@@ -137,6 +148,7 @@ impl From<UpArgs> for HostConfig {
             in_memory: up.in_memory,
             sqlite_wal: up.sqlite_wal,
             exit_on_stdin_eof: up.exit_on_stdin_eof,
+            shed_load: up.shed_load,
             env_override: None,
         }
     }
@@ -209,11 +221,14 @@ mod tests {
             "127.0.0.1:0",
             "--in-memory",
             "--sqlite-wal",
+            "--shed-load",
         ])?;
         assert_eq!(config.manifest, Path::new("x/spin.toml"));
         assert_eq!(config.listen.port(), 0);
-        assert!(config.in_memory && config.sqlite_wal);
+        assert!(config.in_memory && config.sqlite_wal && config.shed_load);
         let defaults = HostConfig::from_args(["booking-host", "up"])?;
+        // Spin's behaviour unless asked otherwise.
+        assert!(!defaults.shed_load && !defaults.sqlite_wal && !defaults.in_memory);
         assert_eq!(defaults.manifest, Path::new(DEFAULT_MANIFEST));
         assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
         Ok(())

@@ -11,8 +11,12 @@
 //!   trait with a SQLite and an in-memory implementation.
 //! - [`bindings`]: `wasi:keyvalue@0.2.0-draft2` and `fermyon:spin/variables@2.0.0` host
 //!   implementations, generated from `wit/`.
-//! - [`runtime`]: engine, linker, pre-instantiation and running one request in a fresh instance.
-//! - [`server`]: hyper HTTP/1.1 serving, Spin's request headers, 404 and 500 answers.
+//! - [`runtime`]: engine (spin-core's settings and instance pool), linker, pre-instantiation
+//!   and running one request in a fresh instance.
+//! - [`server`]: hyper HTTP/1.1 serving, Spin's request URI and headers, 404 and 500 answers,
+//!   and the opt-in load shedding (`--shed-load`).
+//! - [`spawn`]: starting `booking-host up` as a child process, for test harnesses (the
+//!   `booking-host-spawn` crate, which needs only the standard library).
 //!
 //! [`serve`] does all validation before it binds the listener, so configuration errors never
 //! leave a half-started server behind.
@@ -24,6 +28,8 @@ pub mod manifest;
 pub mod routes;
 pub mod runtime;
 pub mod server;
+
+pub use booking_host_spawn as spawn;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -213,14 +219,18 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
             wal: config.sqlite_wal,
         },
     )?);
-    let components = prepare_components(&manifest, &stores, &component_variables).await?;
-    let instances = Arc::new(tokio::sync::Semaphore::new(
-        runtime::INSTANCE_SLOTS as usize,
-    ));
+    let (components, pool_instances) =
+        prepare_components(&manifest, &stores, &component_variables).await?;
+    let shedding = if config.shed_load {
+        Some(shedding(&manifest, &application_variables, pool_instances))
+    } else {
+        None
+    };
     let app = Arc::new(server::App {
         router,
         components,
-        instances,
+        shedding,
+        info: app_info(&manifest),
     });
 
     let listener = TcpListener::bind(config.listen)
@@ -236,13 +246,77 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
     })
 }
 
-/// Compiles (in parallel, off the async threads) and pre-instantiates the served components.
+/// The body of `/.well-known/spin/info`, as Spin writes it (`serde_json::to_vec_pretty` of
+/// its `AppInfo`: the name, and the version when there is one).
+fn app_info(manifest: &Manifest) -> bytes::Bytes {
+    #[derive(serde::Serialize)]
+    struct AppInfo<'a> {
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<&'a str>,
+    }
+    let info = AppInfo {
+        name: &manifest.name,
+        version: manifest.version.as_deref(),
+    };
+    serde_json::to_vec_pretty(&info).unwrap_or_default().into()
+}
+
+/// The load shedding of `--shed-load`, announced on stderr as not being Spin's behaviour.
+fn shedding(
+    manifest: &Manifest,
+    application_variables: &HashMap<String, String>,
+    pool_instances: Option<u32>,
+) -> server::Shedding {
+    let instances = pool_instances.unwrap_or(runtime::DEFAULT_MAX_INSTANCES);
+    let slots = runtime::shed_load_slots(instances);
+    let cors_origin = match application_variables.get(CORS_ORIGIN_VARIABLE) {
+        None => None,
+        Some(origin) => match http::HeaderValue::from_str(origin) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                eprintln!(
+                    "booking-host: warning: {}: variable {CORS_ORIGIN_VARIABLE} = {origin:?} is \
+                     not a valid header value; --shed-load 503s carry no \
+                     Access-Control-Allow-Origin",
+                    manifest.path.display()
+                );
+                None
+            }
+        },
+    };
+    eprintln!(
+        "booking-host: --shed-load: at most {slots} requests at once; the rest get a \
+         problem+json 503 with Retry-After: 1 and Access-Control-Allow-Origin {}. This is NOT \
+         Spin's behaviour: Spin admits every request and answers an empty 500 when its instance \
+         pool ({instances}) is exhausted.",
+        cors_origin
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .map_or_else(
+                || "(none: no cors_origin variable)".to_owned(),
+                |o| format!("{o:?}")
+            )
+    );
+    server::Shedding {
+        slots: Arc::new(tokio::sync::Semaphore::new(slots as usize)),
+        cors_origin,
+    }
+}
+
+/// The application variable whose value the components send as `Access-Control-Allow-Origin`,
+/// and which `--shed-load`'s 503s carry too.
+pub const CORS_ORIGIN_VARIABLE: &str = "cors_origin";
+
+/// Compiles (in parallel, off the async threads) and pre-instantiates the served components;
+/// also returns the instance pool's size (`None` with on-demand allocation).
 async fn prepare_components(
     manifest: &Manifest,
     stores: &Arc<Stores>,
     variables: &HashMap<String, HashMap<String, String>>,
-) -> anyhow::Result<HashMap<String, Arc<PreparedComponent>>> {
-    let (engine, allocator) = runtime::build_engine()?;
+) -> anyhow::Result<(HashMap<String, Arc<PreparedComponent>>, Option<u32>)> {
+    let built = runtime::build_engine()?;
+    let engine = built.engine;
     let linker = runtime::build_linker(&engine)?;
     let compile_started = Instant::now();
     let mut compiling = Vec::new();
@@ -262,12 +336,21 @@ async fn prepare_components(
         let ready = PreparedComponent::prepare(&linker, &component, &decl, capabilities)?;
         prepared.insert(decl.id.clone(), Arc::new(ready));
     }
+    let allocator = match built.pool_instances {
+        Some(instances) => format!(
+            "pooling instance allocator with Spin's limits: {instances} instances; an exhausted \
+             pool answers an empty 500, as Spin does"
+        ),
+        None => "on-demand instance allocator (the pooling probe failed, as Spin would fall \
+                 back too)"
+            .to_owned(),
+    };
     eprintln!(
-        "booking-host: {} components ready in {} ms ({allocator} instance allocator)",
+        "booking-host: {} components ready in {} ms ({allocator})",
         prepared.len(),
         compile_started.elapsed().as_millis()
     );
-    Ok(prepared)
+    Ok((prepared, built.pool_instances))
 }
 
 #[cfg(test)]
@@ -347,6 +430,32 @@ key_value_stores = ["default"]
             "SPIN_VARIABLE_SECRET".to_owned(),
             "s".to_owned(),
         )]));
+        let error = serve_error(config).await;
+        assert!(error.contains("web.wasm"), "{error}");
+        Ok(())
+    }
+
+    /// A `SPIN_VARIABLE_*` for a variable the manifest does not declare (the harnesses pass
+    /// `SPIN_VARIABLE_CONFIRM_TOKEN` whether or not the app declares `confirm_token` yet) is
+    /// ignored, as Spin's environment provider ignores it: start-up goes on and the variable
+    /// reaches no component.
+    #[tokio::test]
+    async fn undeclared_variables_in_the_environment_are_ignored() -> anyhow::Result<()> {
+        let text = format!("{MANIFEST}[variables]\nadmin_token = {{ default = \"\" }}\n");
+        let manifest_path = manifest_in_temp_dir("undeclared", &text)?;
+        let mut config = HostConfig::for_manifest(&manifest_path);
+        let env = BTreeMap::from([
+            ("SPIN_VARIABLE_ADMIN_TOKEN".to_owned(), "a".to_owned()),
+            ("SPIN_VARIABLE_CONFIRM_TOKEN".to_owned(), "c".to_owned()),
+        ]);
+        config.env_override = Some(env);
+        let manifest = Manifest::load(&manifest_path)?;
+        let resolved = manifest.resolve_variables(&|name| config.env_value(name))?;
+        assert_eq!(
+            resolved,
+            HashMap::from([("admin_token".to_owned(), "a".to_owned())])
+        );
+        // Validation moves on to the (missing) component file: nothing refused the variable.
         let error = serve_error(config).await;
         assert!(error.contains("web.wasm"), "{error}");
         Ok(())

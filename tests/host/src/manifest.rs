@@ -32,6 +32,7 @@ struct RawManifest {
 #[derive(Debug, Deserialize)]
 struct RawApplication {
     name: String,
+    version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +121,8 @@ pub struct Manifest {
     pub dir: PathBuf,
     /// The application name.
     pub name: String,
+    /// The application version, if the manifest gives one.
+    pub version: Option<String>,
     /// Application variables.
     pub variables: BTreeMap<String, VariableDecl>,
     /// HTTP triggers in manifest order.
@@ -247,6 +250,7 @@ impl Manifest {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
             name: raw.application.name,
+            version: raw.application.version,
             variables,
             triggers,
             components,

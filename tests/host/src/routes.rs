@@ -1,48 +1,31 @@
-//! HTTP routing with Spin's rules.
+//! HTTP routing, as Spin 4.0.2's HTTP trigger does it: the same `routefinder` crate, fed the
+//! same route specs, so matches and tie-breaks are Spin's by construction.
 //!
 //! A route is a `/`-separated pattern: literal segments, `:name` segments that match exactly
 //! one path segment, and an optional trailing `/...` wildcard that matches any rest (including
-//! nothing). When several routes match, the most specific wins: comparing segment by segment, a
-//! literal beats a `:name`, which beats the wildcard, so exact and parameterised routes win over
-//! wildcards and longer wildcard prefixes win over shorter ones. A trailing slash on the
-//! request path is ignored for matching, as in Spin's router. Duplicate routes: the last one
-//! wins, with a warning, as in Spin.
+//! nothing). Spin turns `/a/...` into the routefinder spec `/a/*` and picks
+//! `routefinder::Router::best_match`: comparing specs segment by segment, a literal beats a
+//! `:name`, which beats the wildcard; specs equal that far are ordered by dots (more first),
+//! then by length (shorter first), then by insertion order (first added wins). So `/a` beats
+//! `/a/...` for the path `/a`, and of `/a/:x` and `/a/:y` the one listed first in the manifest
+//! wins. A trailing slash on the request path is ignored for matching. Duplicate routes (same
+//! text): the last one wins, with a warning, as in Spin.
 
-use std::cmp::Ordering;
-
-/// One parsed route segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
-}
-
-impl Segment {
-    /// Specificity rank: literal over parameter (the wildcard ranks below both).
-    fn rank(&self) -> u8 {
-        match self {
-            Segment::Literal(_) => 2,
-            Segment::Param(_) => 1,
-        }
-    }
-}
-
-/// A route as given in the manifest, parsed.
+/// What a route maps to.
 #[derive(Debug, Clone)]
-struct Route {
-    /// The route as written in the manifest (`spin-raw-component-route`).
-    raw: String,
+struct RouteHandler {
+    /// The component that serves the route.
+    component: String,
     /// The route joined with the base `/` (`spin-matched-route`).
     based: String,
-    segments: Vec<Segment>,
-    wildcard: bool,
-    component: String,
+    /// The route as written in the manifest (`spin-raw-component-route`).
+    raw: String,
 }
 
 /// The routes of the application.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct Router {
-    routes: Vec<Route>,
+    router: routefinder::Router<RouteHandler>,
 }
 
 /// A successful match of a request path.
@@ -59,21 +42,10 @@ pub struct RouteMatch<'a> {
     /// The part of the path matched by the trailing wildcard, with Spin's slash conventions.
     pub path_info: String,
     /// `:name` parameters and their values, in route order.
-    pub params: Vec<(&'a str, String)>,
+    pub params: Vec<(String, String)>,
 }
 
-/// Splits a path into segments, ignoring one leading and one trailing slash.
-fn split_path(path: &str) -> Vec<&str> {
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
-    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.split('/').collect()
-    }
-}
-
-/// Makes a route absolute and strips one trailing slash, as Spin does with base `/`.
+/// Makes a route absolute and strips one trailing slash: Spin's `sanitize_with_base("/", ..)`.
 fn based_route(raw: &str) -> String {
     let absolute = if raw.starts_with('/') {
         raw.to_owned()
@@ -86,135 +58,85 @@ fn based_route(raw: &str) -> String {
     }
 }
 
+/// The routefinder spec of a based route, as Spin's `Router::parse_route` writes it.
+fn route_spec(based: &str) -> Result<routefinder::RouteSpec, String> {
+    match based.strip_suffix("/...") {
+        Some(prefix) => format!("{prefix}/*").try_into(),
+        None => based.try_into(),
+    }
+}
+
 impl Router {
-    /// Builds a router from `(route, component)` pairs in manifest order.
+    /// Builds a router from `(route, component)` pairs in manifest order; also returns a
+    /// warning per duplicate route.
     pub fn build<'a>(
         routes: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> anyhow::Result<(Self, Vec<String>)> {
-        let mut parsed: Vec<Route> = Vec::new();
+        // Spin keeps routes in an `IndexMap` keyed by the raw route: a duplicate replaces the
+        // earlier entry's component and keeps its position.
+        let mut entries: Vec<RouteHandler> = Vec::new();
         let mut warnings = Vec::new();
         for (raw, component) in routes {
-            let based = based_route(raw);
-            let (prefix, wildcard) = match based.strip_suffix("/...") {
-                Some(prefix) => (prefix, true),
-                None if based == "/..." => ("", true),
-                None => (based.as_str(), false),
-            };
-            let mut segments = Vec::new();
-            for piece in split_path(prefix) {
-                if piece == "..." || piece.contains('*') {
-                    anyhow::bail!(
-                        "route {raw:?} of component {component:?}: `...` is only allowed as the \
-                         last segment"
-                    );
-                }
-                segments.push(match piece.strip_prefix(':') {
-                    Some("") => anyhow::bail!(
-                        "route {raw:?} of component {component:?}: a `:` segment needs a name"
-                    ),
-                    Some(name) => Segment::Param(name.to_owned()),
-                    None => Segment::Literal(piece.to_owned()),
-                });
-            }
-            let route = Route {
-                raw: raw.to_owned(),
-                based: based.clone(),
-                segments,
-                wildcard,
+            let handler = RouteHandler {
                 component: component.to_owned(),
+                based: based_route(raw),
+                raw: raw.to_owned(),
             };
-            if let Some(index) = parsed.iter().position(|existing| existing.raw == route.raw) {
-                warnings.push(format!(
-                    "duplicate route {raw:?}: component {:?} replaces {:?}",
-                    route.component, parsed[index].component
-                ));
-                parsed[index] = route;
-            } else {
-                parsed.push(route);
+            match entries.iter_mut().find(|existing| existing.raw == raw) {
+                Some(existing) => {
+                    warnings.push(format!(
+                        "duplicate route {raw:?}: component {:?} replaces {:?}, which will never \
+                         be used",
+                        handler.component, existing.component
+                    ));
+                    *existing = handler;
+                }
+                None => entries.push(handler),
             }
         }
-        Ok((Self { routes: parsed }, warnings))
+        let mut router = routefinder::Router::new();
+        for handler in entries {
+            let spec = route_spec(&handler.based).map_err(|error| {
+                anyhow::anyhow!(
+                    "route {:?} of component {:?}: {error}",
+                    handler.raw,
+                    handler.component
+                )
+            })?;
+            // Adding a parsed spec cannot fail (its error type is `Infallible`).
+            let Ok(()) = router.add(spec, handler);
+        }
+        Ok((Self { router }, warnings))
     }
 
-    /// Finds the most specific route for a request path.
+    /// Finds the route Spin would pick for a request path.
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
-        let pieces = split_path(path);
-        let mut best: Option<&Route> = None;
-        for route in &self.routes {
-            if !matches(route, &pieces) {
-                continue;
-            }
-            best = match best {
-                Some(current) if compare_specificity(route, current) != Ordering::Greater => {
-                    Some(current)
-                }
-                _ => Some(route),
-            };
-        }
-        let route = best?;
-        let params = route
-            .segments
+        let best = self.router.best_match(path)?;
+        let handler = best.handler();
+        let captures = best.captures();
+        let params = captures
             .iter()
-            .zip(&pieces)
-            .filter_map(|(segment, piece)| match segment {
-                Segment::Param(name) => Some((name.as_str(), (*piece).to_owned())),
-                Segment::Literal(_) => None,
-            })
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
-        let path_info = if route.wildcard {
-            let rest = &pieces[route.segments.len()..];
-            // Spin keeps the request's trailing slash in the path info.
-            match (rest.is_empty(), path.ends_with('/')) {
+        // Spin keeps the request's trailing slash in the path info, which routefinder drops.
+        let path_info = match captures.wildcard() {
+            None => String::new(),
+            Some(rest) => match (rest.is_empty(), path.ends_with('/')) {
                 (true, false) => String::new(),
                 (true, true) => "/".to_owned(),
-                (false, false) => format!("/{}", rest.join("/")),
-                (false, true) => format!("/{}/", rest.join("/")),
-            }
-        } else {
-            String::new()
+                (false, false) => format!("/{rest}"),
+                (false, true) => format!("/{rest}/"),
+            },
         };
         Some(RouteMatch {
-            component: &route.component,
-            raw_route: &route.raw,
-            based_route: &route.based,
-            raw_route_or_prefix: route.raw.strip_suffix("/...").unwrap_or(&route.raw),
+            component: &handler.component,
+            raw_route: &handler.raw,
+            based_route: &handler.based,
+            raw_route_or_prefix: handler.raw.strip_suffix("/...").unwrap_or(&handler.raw),
             path_info,
             params,
         })
     }
-}
-
-fn matches(route: &Route, pieces: &[&str]) -> bool {
-    let fixed = route.segments.len();
-    let length_ok = if route.wildcard {
-        pieces.len() >= fixed
-    } else {
-        pieces.len() == fixed
-    };
-    length_ok
-        && route
-            .segments
-            .iter()
-            .zip(pieces)
-            .all(|(segment, piece)| match segment {
-                Segment::Literal(text) => text == piece,
-                Segment::Param(_) => !piece.is_empty(),
-            })
-}
-
-/// Orders two matching routes by specificity, segment by segment; the wildcard ranks lowest.
-fn compare_specificity(a: &Route, b: &Route) -> Ordering {
-    let rank_at =
-        |route: &Route, index: usize| -> u8 { route.segments.get(index).map_or(0, Segment::rank) };
-    let longest = a.segments.len().max(b.segments.len());
-    for index in 0..longest {
-        match rank_at(a, index).cmp(&rank_at(b, index)) {
-            Ordering::Equal => {}
-            unequal => return unequal,
-        }
-    }
-    // Same segments: an exact route beats a wildcard one.
-    b.wildcard.cmp(&a.wildcard)
 }
 
 #[cfg(test)]
@@ -245,7 +167,10 @@ mod tests {
             .route("/events/e1")
             .ok_or_else(|| anyhow::anyhow!("no match"))?;
         assert_eq!(matched.component, "inventory");
-        assert_eq!(matched.params, vec![("event_id", "e1".to_owned())]);
+        assert_eq!(
+            matched.params,
+            vec![("event_id".to_owned(), "e1".to_owned())]
+        );
         assert_eq!(matched.path_info, "");
         assert_eq!(matched.raw_route_or_prefix, "/events/:event_id");
         assert_eq!(
@@ -334,5 +259,83 @@ mod tests {
         assert_eq!(component_for(&router, "/a").as_deref(), Some("second"));
         assert_eq!(warnings.len(), 1);
         Ok(())
+    }
+
+    /// Ties between routes that match the same path, decided as Spin's router (routefinder
+    /// 0.5.4) decides them: segment by segment literal > `:name` > wildcard; then more dots
+    /// win; then the shorter spec wins; routes equal on all of that: the first one added.
+    #[test]
+    fn ties_are_broken_as_spin_breaks_them() -> anyhow::Result<()> {
+        // (routes in manifest order, request path, component that must serve it)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case<'_>] = &[
+            // Two parameters in the same place: the first route in the manifest wins, in
+            // either order.
+            (&[("/a/:x", "x"), ("/a/:y", "y")], "/a/1", "x"),
+            (&[("/a/:y", "y"), ("/a/:x", "x")], "/a/1", "y"),
+            // Two routes that differ only in a trailing slash are not duplicates (the raw
+            // text differs) but have the same spec: the first one added wins.
+            (&[("/a", "plain"), ("/a/", "slash")], "/a", "plain"),
+            (&[("/a/", "slash"), ("/a", "plain")], "/a", "slash"),
+            // A literal beats a parameter at the first segment where they differ, whatever
+            // follows.
+            (
+                &[("/:p/b", "param-first"), ("/a/:q", "literal-first")],
+                "/a/b",
+                "literal-first",
+            ),
+            // A parameter beats the wildcard at the same place.
+            (
+                &[("/a/...", "wild"), ("/a/:p/...", "param")],
+                "/a/b",
+                "param",
+            ),
+            (
+                &[("/a/...", "wild"), ("/a/:p/...", "param")],
+                "/a/b/c",
+                "param",
+            ),
+            // A wildcard that matches nothing ties with the exact route on every segment
+            // they share; the shorter spec (the exact one) wins, in either order.
+            (&[("/a", "exact"), ("/a/...", "wild")], "/a", "exact"),
+            (&[("/a/...", "wild"), ("/a", "exact")], "/a", "exact"),
+            // An exact route beats a shorter wildcard.
+            (&[("/...", "all"), ("/one", "one")], "/one", "one"),
+            // The longer wildcard prefix wins.
+            (&[("/...", "all"), ("/a/...", "a")], "/a/b", "a"),
+        ];
+        let mut failures = Vec::new();
+        for (routes, path, expected) in cases {
+            let (router, _) = Router::build(routes.iter().copied())?;
+            let got = component_for(&router, path);
+            if got.as_deref() != Some(*expected) {
+                failures.push(format!("{routes:?} {path}: {got:?}, expected {expected}"));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        Ok(())
+    }
+
+    /// Spin's headers for a route with a parameter and a trailing wildcard.
+    #[test]
+    fn spin_headers_of_a_wildcard_match() -> anyhow::Result<()> {
+        let (router, _) = Router::build([("/1/:two/...", "comp")])?;
+        let matched = router
+            .route("/1/2/3/")
+            .ok_or_else(|| anyhow::anyhow!("no match"))?;
+        assert_eq!(matched.params, vec![("two".to_owned(), "2".to_owned())]);
+        assert_eq!(matched.path_info, "/3/");
+        assert_eq!(matched.raw_route_or_prefix, "/1/:two");
+        assert_eq!(matched.based_route, "/1/:two/...");
+        Ok(())
+    }
+
+    #[test]
+    fn unparseable_routes_are_refused() {
+        let error = Router::build([("/a/:", "comp")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("\"comp\""), "{error}");
     }
 }

@@ -15,19 +15,96 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::{self, ComponentCapabilities, HostState};
 use crate::manifest::ComponentDecl;
 
-/// Component instances that may be alive at once in the pooling allocator.
-pub const POOL_COMPONENT_INSTANCES: u32 = 1_000;
-/// Requests served at once. Below the pool's size, so that a request admitted
-/// while an earlier instance is still being torn down never meets a full pool.
-pub const INSTANCE_SLOTS: u32 = POOL_COMPONENT_INSTANCES * 9 / 10;
-/// Core instances in the pool: a Rust component has a few (program, WASI adapter, shims).
-const POOL_CORE_INSTANCES: u32 = 6_000;
-/// Linear memories in the pool: the program's and the adapter's for each component.
-const POOL_MEMORIES: u32 = 3_000;
-/// Tables in the pool.
-const POOL_TABLES: u32 = 6_000;
-/// The largest linear memory a guest may grow to, in bytes.
-const MAX_MEMORY_SIZE_BYTES: usize = 256 * 1024 * 1024;
+/// Spin's baseline for the pool: at most this many component instances alive at once
+/// (`SPIN_MAX_INSTANCE_COUNT`, default 1,000), so at most this many requests in flight.
+pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
+/// Requests admitted at once under `--shed-load`: below the pool's size, so that a request
+/// admitted while an earlier instance is still being torn down never meets a full pool.
+pub fn shed_load_slots(max_instances: u32) -> u32 {
+    max_instances * 9 / 10
+}
+
+const MB: u64 = 1 << 20;
+const GB: usize = 1 << 30;
+
+/// Reads one of Spin's pool settings from the environment, as spin-core does.
+fn spin_env<T>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map_err(|error| anyhow::anyhow!("failed to parse env var `{name}={value}`: {error}")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The pooling allocator settings of spin-core 4.0.2 (`crates/core/src/lib.rs`), with the
+/// same environment overrides: 1,000 component instances and 1,000 linear memories, and the
+/// totals and per-component limits derived from them. Returns the pool and its instance count.
+pub fn spin_pooling_config() -> anyhow::Result<(PoolingAllocationConfig, u32)> {
+    let max_instances: u32 = spin_env("SPIN_MAX_INSTANCE_COUNT", DEFAULT_MAX_INSTANCES)?;
+    let component_instances = spin_env("SPIN_WASMTIME_INSTANCE_COUNT", max_instances)?;
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(component_instances)
+        .total_memories(spin_env("SPIN_WASMTIME_TOTAL_MEMORIES", max_instances)?)
+        .total_tables(spin_env("SPIN_WASMTIME_TOTAL_TABLES", 2 * max_instances)?)
+        .total_stacks(spin_env("SPIN_WASMTIME_TOTAL_STACKS", max_instances)?)
+        .total_core_instances(spin_env(
+            "SPIN_WASMTIME_TOTAL_CORE_INSTANCES",
+            4 * max_instances,
+        )?)
+        .table_elements(spin_env("SPIN_WASMTIME_INSTANCE_TABLE_ELEMENTS", 100_000)?)
+        .max_component_instance_size(
+            spin_env::<u64>("SPIN_WASMTIME_INSTANCE_SIZE", 10 * MB)? as usize
+        )
+        .max_core_instance_size(
+            spin_env::<u64>("SPIN_WASMTIME_CORE_INSTANCE_SIZE", 10 * MB)? as usize,
+        )
+        .max_core_instances_per_component(spin_env("SPIN_WASMTIME_CORE_INSTANCE_COUNT", 200)?)
+        .max_tables_per_component(spin_env("SPIN_WASMTIME_INSTANCE_TABLES", 64)?)
+        .max_memories_per_component(spin_env("SPIN_WASMTIME_INSTANCE_MEMORIES", 32)?)
+        .max_tables_per_module(spin_env("SPIN_WASMTIME_MAX_TABLES_PER_MODULE", 2)?)
+        .max_memories_per_module(spin_env("SPIN_WASMTIME_MAX_MEMORIES_PER_MODULE", 2)?)
+        .max_memory_size(4 * GB)
+        .linear_memory_keep_resident(spin_env::<u64>(
+            "SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT",
+            2 * MB,
+        )? as usize)
+        .table_keep_resident(
+            spin_env::<u64>("SPIN_WASMTIME_TABLE_KEEP_RESIDENT", MB / 2)? as usize,
+        );
+    Ok((pooling, component_instances))
+}
+
+/// Whether to use the pooling allocator, decided as spin-core decides it:
+/// `SPIN_WASMTIME_POOLING=1`/`0`, else a probe for a 2^42-byte memory reservation (machines
+/// that limit virtual memory fail it and get on-demand allocation).
+fn use_pooling_allocator() -> anyhow::Result<bool> {
+    const BITS_TO_TEST: u32 = 42;
+    match std::env::var("SPIN_WASMTIME_POOLING").as_deref() {
+        Ok("1") => return Ok(true),
+        Ok("0") => return Ok(false),
+        Ok(other) => {
+            anyhow::bail!("SPIN_WASMTIME_POOLING={other} not supported, only 1/0 supported")
+        }
+        Err(_) => {}
+    }
+    let mut config = Config::new();
+    config.wasm_memory64(true);
+    config.memory_reservation(1 << BITS_TO_TEST);
+    Ok(match Engine::new(&config) {
+        Ok(engine) => {
+            let mut store = Store::new(&engine, ());
+            let ty = wasmtime::MemoryType::new64(0, Some(1 << (BITS_TO_TEST - 16)));
+            wasmtime::Memory::new(&mut store, ty).is_ok()
+        }
+        Err(_) => false,
+    })
+}
 
 /// The state of one request's store.
 pub struct RequestState {
@@ -96,32 +173,38 @@ fn host_state(state: &mut RequestState) -> HostState<'_> {
     }
 }
 
-/// Builds the engine: async host calls, parallel compilation, and the pooling allocator when
-/// the machine allows its address-space reservation (falling back to on-demand otherwise).
-pub fn build_engine() -> anyhow::Result<(Engine, &'static str)> {
+/// The engine as spin-core builds it, and how many instances its pool holds (`None` with
+/// on-demand allocation, which has no such limit).
+#[derive(Clone)]
+pub struct BuiltEngine {
+    /// The engine.
+    pub engine: Engine,
+    /// The pool's component-instance count, when pooling.
+    pub pool_instances: Option<u32>,
+}
+
+/// Builds the engine with spin-core's settings: epoch interruption (with the deadline Spin
+/// sets, effectively never), the component model, and the pooling allocator when the probe
+/// allows it, with Spin's limits. When the pool is exhausted, instantiation fails and the
+/// request gets Spin's empty 500.
+pub fn build_engine() -> anyhow::Result<BuiltEngine> {
     let mut config = Config::new();
     // Async host calls need no switch in this wasmtime version: `async` is a build feature.
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
     config.parallel_compilation(true);
-    config.max_wasm_stack(1024 * 1024);
-
-    let mut pooling = PoolingAllocationConfig::default();
-    pooling
-        .total_component_instances(POOL_COMPONENT_INSTANCES)
-        .total_core_instances(POOL_CORE_INSTANCES)
-        .total_memories(POOL_MEMORIES)
-        .total_tables(POOL_TABLES)
-        .max_memory_size(MAX_MEMORY_SIZE_BYTES);
-    let mut pooled = config.clone();
-    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    match Engine::new(&pooled) {
-        Ok(engine) => Ok((engine, "pooling")),
-        Err(pool_error) => {
-            eprintln!(
-                "booking-host: pooling allocator unavailable ({pool_error:#}); using on-demand \
-                 allocation"
-            );
-            Ok((Engine::new(&config)?, "on-demand"))
-        }
+    if use_pooling_allocator()? {
+        let (pooling, instances) = spin_pooling_config()?;
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        Ok(BuiltEngine {
+            engine: Engine::new(&config)?,
+            pool_instances: Some(instances),
+        })
+    } else {
+        Ok(BuiltEngine {
+            engine: Engine::new(&config)?,
+            pool_instances: None,
+        })
     }
 }
 
@@ -212,7 +295,7 @@ impl PreparedComponent {
     pub async fn handle(
         self: &Arc<Self>,
         request: hyper::Request<hyper::body::Incoming>,
-        instance_slot: tokio::sync::OwnedSemaphorePermit,
+        instance_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Option<hyper::Response<HyperOutgoingBody>> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
@@ -231,6 +314,17 @@ impl PreparedComponent {
                 capabilities: self.capabilities.clone(),
             },
         );
+        // Epoch interruption is on, so there must be a deadline: Spin's, practically never.
+        store.set_epoch_deadline(u64::MAX / 2);
+        // As Spin's executor: instantiate first (an exhausted pool fails here, and the caller
+        // answers Spin's empty 500), then pass the request in and run the guest on its own task.
+        let proxy = match self.pre.instantiate_async(&mut store).await {
+            Ok(proxy) => proxy,
+            Err(error) => {
+                self.log(&format!("cannot instantiate: {error:#}"));
+                return None;
+            }
+        };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = store
             .data_mut()
@@ -250,16 +344,12 @@ impl PreparedComponent {
 
         let this = Arc::clone(self);
         let task = tokio::task::spawn(async move {
-            let result = async {
-                let proxy = this.pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, incoming, outparam)
-                    .await
-            }
-            .await;
-            // The slot is held for as long as the instance lives: free the
-            // instance (back to the pool) first, then the slot.
+            let result = proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await;
+            // Under --shed-load the slot is held for as long as the instance lives: free
+            // the instance (back to the pool) first, then the slot.
             drop(store);
             drop(instance_slot);
             match result {

@@ -1,6 +1,6 @@
 //! The in-memory backend: the same semantics as the SQLite one, without a file.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{Backend, KvResult, add_delta, decode_counter};
@@ -47,14 +47,15 @@ impl Backend for MemoryBackend {
     }
 
     fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        // The same answer as Spin's SQLite query: each present key once, absent keys left out,
+        // in key order (the order SQLite's plan yields), not the request's.
         let rows = self.lock();
-        let mut seen = HashSet::new();
-        Ok(keys
-            .iter()
-            .filter(|key| seen.insert(key.as_str()))
+        let asked: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        Ok(asked
+            .into_iter()
             .filter_map(|key| {
                 rows.get(key)
-                    .map(|value| (key.clone(), Some(value.clone())))
+                    .map(|value| (key.to_owned(), Some(value.clone())))
             })
             .collect())
     }

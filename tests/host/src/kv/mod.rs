@@ -1,8 +1,10 @@
 //! The key-value store behind `wasi:keyvalue`, with the semantics of Spin's default store.
 //!
 //! A [`Backend`] is the blocking storage engine (SQLite or memory). [`Store`] wraps one backend
-//! for one store label and runs every call on tokio's blocking pool, so that a guest pauses at
-//! every store call exactly as it does on Spin, where store calls go through tokio too. The
+//! for one store label and schedules every call as Spin 4.0.2's SQLite store does: inline, on
+//! the calling task's thread, inside `tokio::task::block_in_place`, holding the backend's one
+//! mutex for the call. So a guest does not yield at a store call; while the call runs (or
+//! waits for the mutex) tokio moves the worker's other tasks to another thread. The
 //! compare-and-swap handle [`Cas`] mirrors Spin's `CompareAndSwap`: `new` does not read,
 //! `current` reads and keeps a snapshot, and `swap` is an unconditional upsert when there is no
 //! snapshot, or a value-compare update otherwise.
@@ -60,7 +62,9 @@ pub trait Backend: Send + Sync + 'static {
     fn exists(&self, key: &str) -> KvResult<bool>;
     /// Lists every key of the store.
     fn keys(&self) -> KvResult<Vec<String>>;
-    /// Reads many values; like Spin's SQLite store, keys that are absent are left out.
+    /// Reads many values, with Spin's SQLite store's answer shape: one `(key, Some(value))` per
+    /// distinct key that is present; absent keys are left out, a key asked for twice is
+    /// answered once, and the order is the store's, not the request's (Spin promises none).
     fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>>;
     /// Writes many values in one transaction.
     fn set_many(&self, key_values: &[(String, Vec<u8>)]) -> KvResult<()>;
@@ -100,7 +104,7 @@ fn add_delta(current: i64, delta: i64) -> KvResult<i64> {
         .ok_or_else(|| KvError::Other("increment: i64 overflow".to_owned()))
 }
 
-/// One opened store label, cheap to clone, whose calls run on tokio's blocking pool.
+/// One opened store label, cheap to clone, whose calls run inline as on Spin.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
@@ -118,19 +122,26 @@ impl Store {
         Self { backend }
     }
 
-    /// Runs one backend call on the blocking pool and waits for it.
+    /// Runs one backend call the way Spin's SQLite store runs it: inline, inside
+    /// `tokio::task::block_in_place`.
     ///
-    /// Awaiting here is deliberate: the calling guest is suspended while the call runs, and other
-    /// requests proceed, which keeps the interleavings (and CAS races) as frequent as on Spin.
+    /// Spin calls `block_in_place` unconditionally, which panics on a current-thread runtime
+    /// (Spin always runs a multi-thread one, and so does `booking-host up`); here such a
+    /// runtime (some unit tests) runs the call inline without it, which is the same thing for
+    /// a runtime with one thread.
     async fn run<T, F>(&self, call: F) -> KvResult<T>
     where
-        T: Send + 'static,
-        F: FnOnce(&dyn Backend) -> KvResult<T> + Send + 'static,
+        F: FnOnce(&dyn Backend) -> KvResult<T>,
     {
-        let backend = Arc::clone(&self.backend);
-        tokio::task::spawn_blocking(move || call(backend.as_ref()))
-            .await
-            .map_err(|join_error| KvError::Other(format!("store task failed: {join_error}")))?
+        let backend = self.backend.as_ref();
+        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if multi_thread {
+            tokio::task::block_in_place(|| call(backend))
+        } else {
+            call(backend)
+        }
     }
 
     /// See [`Backend::get`].

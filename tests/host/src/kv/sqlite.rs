@@ -1,6 +1,7 @@
 //! The SQLite backend: the same table, statements and defaults as Spin's embedded store.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -20,6 +21,9 @@ const UPSERT_SQL: &str = "INSERT INTO spin_key_value (store, key, value) VALUES 
      ON CONFLICT(store, key) DO UPDATE SET value=excluded.value";
 const SELECT_SQL: &str = "SELECT value FROM spin_key_value WHERE store=?1 AND key=?2";
 const DELETE_SQL: &str = "DELETE FROM spin_key_value WHERE store=?1 AND key=?2";
+/// Spin's `get_many` query, verbatim.
+const GET_MANY_SQL: &str =
+    "SELECT key, value FROM spin_key_value WHERE store=:name AND key IN rarray(:keys)";
 const COMPARE_UPDATE_SQL: &str = "UPDATE spin_key_value SET value=:new_value
      WHERE store=:name AND key=:key AND value=:old_value";
 
@@ -55,6 +59,8 @@ impl SqliteBackend {
                     .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
         }
+        // The `rarray()` table function of Spin's `get_many` query.
+        rusqlite::vtab::array::load_module(&connection)?;
         connection.execute(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,
@@ -139,20 +145,21 @@ impl Backend for SqliteBackend {
     }
 
     fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        // Spin selects with `key IN rarray(...)`, which returns only present keys, once each;
-        // one lookup per distinct key under a single lock returns the same rows.
+        // Spin's own query: `key IN rarray(...)` yields each present row once, in the order
+        // SQLite's plan produces (not the request's), and nothing for absent keys.
+        let values: Vec<rusqlite::types::Value> = keys
+            .iter()
+            .map(|key| rusqlite::types::Value::from(key.clone()))
+            .collect();
         let connection = self.lock();
-        let mut found = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for key in keys {
-            if !seen.insert(key.as_str()) {
-                continue;
-            }
-            if let Some(value) = select(&connection, &self.name, key)? {
-                found.push((key.clone(), Some(value)));
-            }
-        }
-        Ok(found)
+        let mut statement = connection.prepare_cached(GET_MANY_SQL).map_err(sql_error)?;
+        let rows = statement
+            .query_map(
+                rusqlite::named_params! {":name": self.name, ":keys": Rc::new(values)},
+                |row| <(String, Option<Vec<u8>>)>::try_from(row),
+            )
+            .map_err(sql_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
     }
 
     fn set_many(&self, key_values: &[(String, Vec<u8>)]) -> KvResult<()> {

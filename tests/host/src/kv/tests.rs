@@ -1,6 +1,6 @@
 //! Semantics tests run against both backends through the same [`Store`] API.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,24 +97,77 @@ async fn basic_operations() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The answer of `get-many` as a map; panics on a key answered twice. Spin promises no order,
+/// so no test here looks at one.
+fn answered(found: Vec<(String, Option<Vec<u8>>)>) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut map = BTreeMap::new();
+    for (key, value) in found {
+        assert!(
+            map.insert(key.clone(), value).is_none(),
+            "{key} answered twice"
+        );
+    }
+    map
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn get_many_leaves_out_absent_keys_like_spin() -> anyhow::Result<()> {
+async fn get_many_answers_present_keys_once_and_leaves_out_absent_ones_like_spin()
+-> anyhow::Result<()> {
     for kind in ALL_KINDS {
         let (store, _guard) = make_store(kind);
         store.set("a".into(), b"1".to_vec()).await?;
         store.set("b".into(), b"2".to_vec()).await?;
         let found = store
-            .get_many(vec!["a".into(), "missing".into(), "b".into(), "a".into()])
+            .get_many(vec!["b".into(), "missing".into(), "a".into(), "b".into()])
             .await?;
         assert_eq!(
-            found,
-            vec![
+            answered(found),
+            BTreeMap::from([
                 ("a".to_owned(), Some(b"1".to_vec())),
-                ("b".to_owned(), Some(b"2".to_vec()))
-            ],
+                ("b".to_owned(), Some(b"2".to_vec())),
+            ]),
             "{kind:?}"
         );
         assert!(store.get_many(Vec::new()).await?.is_empty(), "{kind:?}");
+    }
+    Ok(())
+}
+
+/// A key asked for twice is answered once (Spin's query is `key IN rarray(...)`), so a caller
+/// that puts the answer back in request order must look each position up by key without
+/// consuming the entry: then both positions get the value. A caller that takes entries out of
+/// a map as it goes (`HashMap::remove`) leaves the second position empty, as if the key were
+/// absent: the bug this pins down for the app's adapter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn get_many_with_a_repeated_key_fills_both_positions_by_key() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        store.set("k".into(), b"v".to_vec()).await?;
+        let asked: Vec<String> = vec!["k".into(), "absent".into(), "k".into()];
+        let found = store.get_many(asked.clone()).await?;
+        assert_eq!(found.len(), 1, "{kind:?}: {found:?}");
+
+        let by_key: HashMap<String, Option<Vec<u8>>> = found.into_iter().collect();
+        let looked_up: Vec<Option<Vec<u8>>> = asked
+            .iter()
+            .map(|key| by_key.get(key).cloned().flatten())
+            .collect();
+        assert_eq!(
+            looked_up,
+            vec![Some(b"v".to_vec()), None, Some(b"v".to_vec())],
+            "{kind:?}: every position of a repeated key gets its value"
+        );
+
+        let mut consumed = by_key.clone();
+        let removed: Vec<Option<Vec<u8>>> = asked
+            .iter()
+            .map(|key| consumed.remove(key).flatten())
+            .collect();
+        assert_eq!(
+            removed,
+            vec![Some(b"v".to_vec()), None, None],
+            "{kind:?}: a map emptied as it is read loses the repeat"
+        );
     }
     Ok(())
 }
@@ -356,5 +409,72 @@ async fn sqlite_data_survives_reopening() -> anyhow::Result<()> {
     );
     // Labels share the table but not their rows.
     assert_eq!(Store::new(Arc::new(other)).get("kept".into()).await?, None);
+    Ok(())
+}
+
+/// A backend that records the thread each call runs on.
+#[derive(Default)]
+struct ThreadRecorder {
+    threads: std::sync::Mutex<Vec<std::thread::ThreadId>>,
+}
+
+impl super::Backend for ThreadRecorder {
+    fn get(&self, _key: &str) -> super::KvResult<Option<Vec<u8>>> {
+        if let Ok(mut threads) = self.threads.lock() {
+            threads.push(std::thread::current().id());
+        }
+        Ok(None)
+    }
+    fn set(&self, _: &str, _: &[u8]) -> super::KvResult<()> {
+        Ok(())
+    }
+    fn delete(&self, _: &str) -> super::KvResult<()> {
+        Ok(())
+    }
+    fn exists(&self, _: &str) -> super::KvResult<bool> {
+        Ok(false)
+    }
+    fn keys(&self) -> super::KvResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn get_many(&self, _: &[String]) -> super::KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        Ok(Vec::new())
+    }
+    fn set_many(&self, _: &[(String, Vec<u8>)]) -> super::KvResult<()> {
+        Ok(())
+    }
+    fn delete_many(&self, _: &[String]) -> super::KvResult<()> {
+        Ok(())
+    }
+    fn increment(&self, _: &str, delta: i64) -> super::KvResult<i64> {
+        Ok(delta)
+    }
+    fn swap(&self, _: &str, _: Option<&[u8]>, _: &[u8]) -> super::KvResult<bool> {
+        Ok(true)
+    }
+}
+
+/// Store calls are scheduled as Spin schedules them: inline on the calling task's thread
+/// (inside `block_in_place`), not handed to the blocking pool (`spawn_blocking` would run them
+/// on another thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_calls_run_inline_on_the_calling_thread() -> anyhow::Result<()> {
+    let recorder = Arc::new(ThreadRecorder::default());
+    let store = Store::new(Arc::clone(&recorder) as Arc<dyn super::Backend>);
+    let callers = tokio::spawn(async move {
+        let mut callers = Vec::new();
+        for _ in 0..20 {
+            callers.push(std::thread::current().id());
+            store.get("k".into()).await?;
+        }
+        Ok::<_, KvError>(callers)
+    })
+    .await??;
+    let ran_on = recorder
+        .threads
+        .lock()
+        .map(|threads| threads.clone())
+        .unwrap_or_default();
+    assert_eq!(ran_on, callers);
     Ok(())
 }
