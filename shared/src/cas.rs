@@ -62,6 +62,8 @@ where
     D: Serialize + DeserializeOwned + Versioned,
 {
     let mut last_error = BookingError::Contention;
+    // The value a failed swap handed back, if any: no read needed for it.
+    let mut fresh = None;
     for attempt in 0..CAS_ATTEMPTS_MAX {
         if attempt > 0 {
             ctx.note_retry();
@@ -70,7 +72,10 @@ where
                 .min(CAS_BACKOFF_CAP_MILLISECONDS);
             ctx.env.sleep_ms(ctx.env.random_below(window + 1));
         }
-        let snapshot = ctx.store.read_for_swap(key)?;
+        let snapshot = match fresh.take() {
+            Some(snapshot) => snapshot,
+            None => ctx.store.read_for_swap(key)?,
+        };
         let Some(bytes) = snapshot.value else {
             return Err(missing());
         };
@@ -82,7 +87,10 @@ where
         doc.stamp(op);
         match ctx.store.swap(snapshot.cas, &encode(&doc)?) {
             Ok(Swap::Done) => return Ok(result),
-            Ok(Swap::Conflict) => last_error = BookingError::Contention,
+            Ok(Swap::Conflict(snapshot)) => {
+                last_error = BookingError::Contention;
+                fresh = snapshot;
+            }
             // The write may or may not have landed: the next attempt re-reads
             // and the change recognises its own effect.
             Err(error) => last_error = BookingError::Store(error),

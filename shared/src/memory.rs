@@ -87,7 +87,11 @@ impl MemoryStore {
     }
 
     /// Spin's CAS without a prior `current()`: an unconditional upsert.
-    pub fn swap_without_snapshot(&self, key: &str, value: &[u8]) -> Result<Swap, StoreError> {
+    pub fn swap_without_snapshot(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Swap<MemoryCas>, StoreError> {
         self.swap(
             MemoryCas {
                 key: key.to_owned(),
@@ -138,7 +142,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap, StoreError> {
+    fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap<MemoryCas>, StoreError> {
         let mut inner = self.lock();
         let failure = inner.take_failure(&cas.key);
         if failure == Some(FailMode::ErrorWithoutWrite) {
@@ -150,12 +154,23 @@ impl Store for MemoryStore {
             Some(old) => inner.map.get(&cas.key) == Some(old),
         };
         if !matches {
-            return Ok(Swap::Conflict);
+            // As Spin does: the value that won, as a new snapshot.
+            let current = inner.map.get(&cas.key).cloned();
+            let fresh = Snapshot {
+                cas: MemoryCas {
+                    key: cas.key,
+                    snapshot: current.clone(),
+                },
+                value: current,
+            };
+            return Ok(Swap::Conflict(Some(fresh)));
         }
         inner.map.insert(cas.key, value.to_vec());
         match failure {
             Some(FailMode::WriteThenError) => Err(StoreError("injected lost response".into())),
-            Some(FailMode::WriteThenConflict) => Ok(Swap::Conflict),
+            // A backend that reports a conflict for a write that landed
+            // hands back no snapshot: the caller reads again.
+            Some(FailMode::WriteThenConflict) => Ok(Swap::Conflict(None)),
             _ => Ok(Swap::Done),
         }
     }
@@ -202,8 +217,15 @@ mod tests {
         let first = store.read_for_swap("k")?;
         let second = store.read_for_swap("k")?;
         assert!(matches!(store.swap(first.cas, b"b")?, Swap::Done));
-        assert!(matches!(store.swap(second.cas, b"c")?, Swap::Conflict));
+        // The conflict hands back the value that won, as Spin does, and a
+        // swap from it succeeds.
+        let Swap::Conflict(Some(fresh)) = store.swap(second.cas, b"c")? else {
+            panic!("a stale snapshot must conflict and hand back the winner");
+        };
+        assert_eq!(fresh.value, Some(b"b".to_vec()));
         assert_eq!(store.get("k")?, Some(b"b".to_vec()));
+        assert!(matches!(store.swap(fresh.cas, b"d")?, Swap::Done));
+        assert_eq!(store.get("k")?, Some(b"d".to_vec()));
         Ok(())
     }
 

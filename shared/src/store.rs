@@ -24,11 +24,14 @@ impl std::error::Error for StoreError {}
 
 /// What a swap did.
 #[derive(Debug)]
-pub enum Swap {
+pub enum Swap<C> {
     /// The new value is stored.
     Done,
-    /// Someone else wrote first (or the backend says so): read again.
-    Conflict,
+    /// Someone else wrote first (or the backend says so). With a snapshot of
+    /// the value that won, when the backend hands one back (Spin's failed
+    /// swap returns a handle on which `current` was already called): the
+    /// next attempt starts from it without another read.
+    Conflict(Option<Snapshot<C>>),
 }
 
 /// A value read for a later conditional write.
@@ -57,7 +60,7 @@ pub trait Store {
     /// swap is an unconditional upsert. The core therefore never swaps a key
     /// it did not find; absent documents are created only by [`Store::put`]
     /// under an exclusive claim.
-    fn swap(&self, cas: Self::Cas, value: &[u8]) -> Result<Swap, StoreError>;
+    fn swap(&self, cas: Self::Cas, value: &[u8]) -> Result<Swap<Self::Cas>, StoreError>;
 
     /// Atomic add; returns the new value. Absent keys count from zero.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;

@@ -162,7 +162,7 @@ impl Store for Turnstile {
     fn read_for_swap(&self, key: &str) -> Result<Snapshot<MemoryCas>, StoreError> {
         self.step(|s| s.read_for_swap(key))
     }
-    fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap, StoreError> {
+    fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap<MemoryCas>, StoreError> {
         self.step(|s| s.swap(cas, value))
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {

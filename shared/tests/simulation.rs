@@ -957,12 +957,23 @@ impl Store for SimStore<'_> {
         })
     }
 
-    fn swap(&self, cas: SimCas, value: &[u8]) -> Result<Swap, StoreError> {
+    fn swap(&self, cas: SimCas, value: &[u8]) -> Result<Swap<SimCas>, StoreError> {
         let SimCas { key, inner } = cas;
-        self.call(&key, |s| {
+        let result = self.call(&key, |s| {
             let result = s.swap(inner, value);
             let wrote = matches!(result, Ok(Swap::Done));
             (result, wrote)
+        });
+        // A conflict hands back the winning value as a snapshot of our own.
+        result.map(|swap| match swap {
+            Swap::Done => Swap::Done,
+            Swap::Conflict(fresh) => Swap::Conflict(fresh.map(|snapshot| Snapshot {
+                cas: SimCas {
+                    key: key.clone(),
+                    inner: snapshot.cas,
+                },
+                value: snapshot.value,
+            })),
         })
     }
 

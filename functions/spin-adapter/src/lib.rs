@@ -72,11 +72,17 @@ impl Store for SpinStore {
         Ok(Snapshot { cas, value })
     }
 
-    fn swap(&self, cas: atomics::Cas, value: &[u8]) -> Result<Swap, StoreError> {
+    fn swap(&self, cas: atomics::Cas, value: &[u8]) -> Result<Swap<atomics::Cas>, StoreError> {
         match atomics::swap(cas, value) {
             Ok(()) => Ok(Swap::Done),
-            // The fresh handle is dropped: the core re-reads with a new one.
-            Err(atomics::CasError::CasFailed(_)) => Ok(Swap::Conflict),
+            // Spin hands back a handle on which `current` was already called:
+            // the core's next attempt starts from it instead of reading again.
+            Err(atomics::CasError::CasFailed(fresh)) => Ok(Swap::Conflict(
+                fresh
+                    .current()
+                    .ok()
+                    .map(|value| Snapshot { cas: fresh, value }),
+            )),
             Err(atomics::CasError::StoreError(error)) => Err(store_error(error)),
         }
     }
