@@ -12,7 +12,7 @@ use crate::limits::{
     CAS_ATTEMPTS_MAX, CAS_BACKOFF_BASE_MILLISECONDS, CAS_BACKOFF_CAP_MILLISECONDS,
 };
 use crate::model::Versioned;
-use crate::store::{Store, Swap};
+use crate::store::{Store, StoreError, Swap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -54,6 +54,26 @@ pub fn update<S, E, D, T>(
     key: &str,
     op: &str,
     missing: impl Fn() -> BookingError,
+    change: impl FnMut(&mut D) -> Result<Change<T>, BookingError>,
+) -> Result<T, BookingError>
+where
+    S: Store,
+    E: Env,
+    D: Serialize + DeserializeOwned + Versioned,
+{
+    update_within(ctx, key, op, CAS_ATTEMPTS_MAX, missing, change)
+}
+
+/// [`update`] with at most `attempts` attempts. Running out of attempts on
+/// conflicts the backend confirmed (it handed back the winning value) is
+/// [`BookingError::Contention`]: nothing of ours landed. Running out on a
+/// failure whose outcome is unknown is [`BookingError::Store`].
+pub fn update_within<S, E, D, T>(
+    ctx: &Ctx<'_, S, E>,
+    key: &str,
+    op: &str,
+    attempts: u32,
+    missing: impl Fn() -> BookingError,
     mut change: impl FnMut(&mut D) -> Result<Change<T>, BookingError>,
 ) -> Result<T, BookingError>
 where
@@ -61,10 +81,11 @@ where
     E: Env,
     D: Serialize + DeserializeOwned + Versioned,
 {
+    debug_assert!((1..=CAS_ATTEMPTS_MAX).contains(&attempts));
     let mut last_error = BookingError::Contention;
     // The value a failed swap handed back, if any: no read needed for it.
     let mut fresh = None;
-    for attempt in 0..CAS_ATTEMPTS_MAX {
+    for attempt in 0..attempts {
         if attempt > 0 {
             ctx.note_retry();
             let window = CAS_BACKOFF_BASE_MILLISECONDS
@@ -87,9 +108,16 @@ where
         doc.stamp(op);
         match ctx.store.swap(snapshot.cas, &encode(&doc)?) {
             Ok(Swap::Done) => return Ok(result),
-            Ok(Swap::Conflict(snapshot)) => {
+            Ok(Swap::Conflict(Some(snapshot))) => {
                 last_error = BookingError::Contention;
-                fresh = snapshot;
+                fresh = Some(snapshot);
+            }
+            // A conflict reported without the winning value: a backend that
+            // may report conflicts for writes that landed. Outcome unknown.
+            Ok(Swap::Conflict(None)) => {
+                last_error = BookingError::Store(StoreError(
+                    "swap reported a conflict without the winning value".into(),
+                ));
             }
             // The write may or may not have landed: the next attempt re-reads
             // and the change recognises its own effect.

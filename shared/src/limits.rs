@@ -91,6 +91,10 @@ pub const ENDED_PARTS_RETENTION_SECONDS: u64 = 3_600;
 
 /// Attempts of one read-modify-CAS on one document before giving up with 503.
 pub const CAS_ATTEMPTS_MAX: u32 = 12;
+/// CAS attempts a single-shard hold spends on its shard before it moves to
+/// another shard with room (from the section it already read): conflicts
+/// move elsewhere instead of piling up on one hot document.
+pub const CAS_ATTEMPTS_BEFORE_MOVING: u32 = 2;
 /// Back-off between CAS attempts: full jitter over an exponential window
 /// starting here and capped below.
 pub const CAS_BACKOFF_BASE_MILLISECONDS: u64 = 1;

@@ -14,8 +14,8 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::HoldRef;
 use crate::limits::{
-    CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX, ENDED_PARTS_RETENTION_SECONDS,
-    IDEMPOTENCY_RETENTION_SECONDS,
+    CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX,
+    ENDED_PARTS_RETENTION_SECONDS, IDEMPOTENCY_RETENTION_SECONDS,
 };
 use crate::meta::ready_meta;
 use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, Voided};
@@ -31,9 +31,22 @@ pub fn update_inventory<S: Store, E: Env, T>(
     op: &str,
     change: impl FnMut(&mut InventoryDoc) -> Result<Change<T>, BookingError>,
 ) -> Result<T, BookingError> {
+    update_inventory_within(ctx, meta, section, doc, op, CAS_ATTEMPTS_MAX, change)
+}
+
+/// [`update_inventory`] with at most `attempts` CAS attempts.
+pub fn update_inventory_within<S: Store, E: Env, T>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    section: usize,
+    doc: usize,
+    op: &str,
+    attempts: u32,
+    change: impl FnMut(&mut InventoryDoc) -> Result<Change<T>, BookingError>,
+) -> Result<T, BookingError> {
     let key = meta.inventory_key(section, doc);
     let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
-    cas::update(ctx, &key, op, missing, change)
+    cas::update_within(ctx, &key, op, attempts, missing, change)
 }
 
 /// Reads and decodes every inventory document of a section (one batch read).

@@ -18,10 +18,13 @@ use crate::context::Ctx;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
+use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
 use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, Occupancy, Part, PartStatus, Voided, seat_block,
 };
-use crate::parts::{self, End, end_parts, load_section, update_inventory, void_until_ms};
+use crate::parts::{
+    self, End, end_parts, load_section, update_inventory, update_inventory_within, void_until_ms,
+};
 use crate::store::Store;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -95,6 +98,17 @@ impl From<BookingError> for NotPlaced {
     }
 }
 
+/// How writing a plan ended.
+#[derive(Debug)]
+enum Outcome {
+    Placed(usize, Part),
+    /// A document lost the room the plan counted on: plan from a new read.
+    Replan,
+    /// The lone shard of the plan kept conflicting: plan again from the
+    /// same read without it.
+    Busy(usize),
+}
+
 /// What writing one part found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Written {
@@ -166,27 +180,41 @@ impl Placement<'_> {
         mut snapshot: Option<Vec<InventoryDoc>>,
     ) -> Result<(usize, Part), NotPlaced> {
         let keys = self.meta.inventory_keys(self.hold.section);
+        // Shards that kept conflicting this round: the next plan, from the
+        // same read, picks another shard with room.
+        let mut busy: Vec<usize> = Vec::new();
         for _round in 0..PLACEMENT_ROUNDS_MAX {
             let docs = match snapshot.take() {
                 Some(docs) => docs,
-                None => load_section(ctx, &keys)?,
+                None => {
+                    busy.clear();
+                    load_section(ctx, &keys)?
+                }
             };
-            let plan = plan(ctx, &docs, &self.hold.amount, self.now_ms, self.primary_doc)?;
-            if let Some(placed) = self.write_plan(ctx, &plan)? {
-                return Ok(placed);
+            let plan = plan(ctx, &docs, self.hold, self.now_ms, self.primary_doc, &busy)?;
+            if plan.is_empty() {
+                // Room only in busy shards: look at the section again.
+                continue;
             }
-            // A document changed under us and lost the room we planned on.
+            match self.write_plan(ctx, &plan)? {
+                Outcome::Placed(doc, part) => return Ok((doc, part)),
+                Outcome::Busy(doc) => {
+                    busy.push(doc);
+                    snapshot = Some(docs);
+                }
+                // A document changed under us and lost the room we planned on.
+                Outcome::Replan => {}
+            }
         }
         Err(NotPlaced::Refused(BookingError::Contention))
     }
 
-    /// Writes the other parts, then the primary. `None` if a general shard
-    /// lost its room meanwhile (the caller plans again).
+    /// Writes the other parts, then the primary.
     fn write_plan<S: Store, E: Env>(
         &self,
         ctx: &Ctx<'_, S, E>,
         plan: &[Share],
-    ) -> Result<Option<(usize, Part)>, NotPlaced> {
+    ) -> Result<Outcome, NotPlaced> {
         let Some((primary, others)) = plan.split_first() else {
             return Err(BookingError::Internal("empty placement plan".into()).into());
         };
@@ -197,9 +225,9 @@ impl Placement<'_> {
             part.quantity = share.units;
             part.seats = share.seats.clone();
             part.primary_doc = Some(u32::try_from(primary.doc).unwrap_or(u32::MAX));
-            match self.write_part(ctx, share.doc, &part) {
+            match self.write_part(ctx, share.doc, &part, CAS_ATTEMPTS_MAX) {
                 Ok(Written::Done) => written.push(share.doc),
-                Ok(_) => return self.undo(ctx, &written).map(|()| None),
+                Ok(_) => return self.undo(ctx, &written).map(|()| Outcome::Replan),
                 Err(error) => {
                     // Its outcome is unknown: include it in the undo.
                     written.push(share.doc);
@@ -208,9 +236,16 @@ impl Placement<'_> {
                 }
             }
         }
-        match self.write_part(ctx, primary.doc, &primary_part) {
-            Ok(Written::Done) => Ok(Some((primary.doc, primary_part))),
-            Ok(Written::NoRoom) => self.undo(ctx, &written).map(|()| None),
+        // A lone unit share whose shard is not fixed may move elsewhere.
+        let movable = others.is_empty() && self.primary_doc.is_none() && primary.seats.is_empty();
+        let attempts = if movable {
+            CAS_ATTEMPTS_BEFORE_MOVING
+        } else {
+            CAS_ATTEMPTS_MAX
+        };
+        match self.write_part(ctx, primary.doc, &primary_part, attempts) {
+            Ok(Written::Done) => Ok(Outcome::Placed(primary.doc, primary_part)),
+            Ok(Written::NoRoom) => self.undo(ctx, &written).map(|()| Outcome::Replan),
             Ok(Written::Voided) => {
                 self.undo(ctx, &written)?;
                 Err(NotPlaced::Voided)
@@ -219,8 +254,10 @@ impl Placement<'_> {
                 self.undo(ctx, &written)?;
                 Err(BookingError::Contention.into())
             }
+            // Conflicts the store confirmed: nothing landed; try elsewhere.
+            Err(BookingError::Contention) if movable => Ok(Outcome::Busy(primary.doc)),
             Err(error) if outcome_unknown(&error) => match self.fence(ctx, primary.doc)? {
-                Some(part) => Ok(Some((primary.doc, part))),
+                Some(part) => Ok(Outcome::Placed(primary.doc, part)),
                 None => {
                     self.undo(ctx, &written)?;
                     Err(error.into())
@@ -288,21 +325,23 @@ impl Placement<'_> {
         .map_err(NotPlaced::Refused)
     }
 
-    /// Adds one part with a CAS.
+    /// Adds one part with at most `attempts` CAS attempts.
     fn write_part<S: Store, E: Env>(
         &self,
         ctx: &Ctx<'_, S, E>,
         doc: usize,
         part: &Part,
+        attempts: u32,
     ) -> Result<Written, BookingError> {
         let op = format!("hold-{}", part.nonce);
         let section = self.hold.section;
-        update_inventory(
+        update_inventory_within(
             ctx,
             self.meta,
             section,
             doc,
             &op,
+            attempts,
             |doc: &mut InventoryDoc| {
                 if doc.part(&part.nonce).is_some() {
                     // Our own write, seen again after an unknown outcome.
@@ -350,11 +389,12 @@ impl Placement<'_> {
     }
 }
 
-/// Whether a failed write may have landed anyway: a store error, or CAS
-/// attempts that ran out (a backend may report a conflict for a write that
-/// landed). Refusals decided inside the change (seats taken) wrote nothing.
+/// Whether a failed write may have landed anyway: a store error (which
+/// includes a conflict reported without the winning value). Conflicts the
+/// store confirmed, and refusals decided inside the change (seats taken),
+/// wrote nothing.
 fn outcome_unknown(error: &BookingError) -> bool {
-    matches!(error, BookingError::Store(_) | BookingError::Contention)
+    matches!(error, BookingError::Store(_))
 }
 
 /// Decides, with one CAS on the document where hold `nonce`'s primary part
@@ -395,24 +435,29 @@ pub fn check_available<S: Store, E: Env>(
     hold: &HoldRequest,
 ) -> Result<(Vec<InventoryDoc>, usize), BookingError> {
     let docs = load_section(ctx, &meta.inventory_keys(hold.section))?;
-    let plan = plan(ctx, &docs, &hold.amount, ctx.env.now_ms(), None)?;
+    let plan = plan(ctx, &docs, hold, ctx.env.now_ms(), None, &[])?;
     let primary = plan.first().map_or(0, |share| share.doc);
     Ok((docs, primary))
 }
 
 /// Shares of a hold, primary first. With `primary_doc`, that document is
-/// the primary's (with whatever share fits there, possibly none).
+/// the primary's (with whatever share fits there, possibly none). Empty when
+/// the only shards with room for a lone share are `busy`.
 fn plan<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     docs: &[InventoryDoc],
-    amount: &Amount,
+    hold: &HoldRequest,
     now_ms: u64,
     primary_doc: Option<usize>,
+    busy: &[usize],
 ) -> Result<Vec<Share>, BookingError> {
-    let mut plan = match amount {
-        Amount::Units(quantity) => plan_units(ctx, docs, *quantity, now_ms, primary_doc)?,
+    let mut plan = match &hold.amount {
+        Amount::Units(quantity) => plan_units(ctx, docs, *quantity, now_ms, primary_doc, busy)?,
         Amount::Seats(seats) => plan_seats(docs, seats, now_ms)?,
     };
+    if plan.is_empty() {
+        return Ok(plan);
+    }
     if let Some(primary) = primary_doc {
         match plan.iter().position(|share| share.doc == primary) {
             Some(index) => plan.swap(0, index),
@@ -452,6 +497,7 @@ fn plan_units<S: Store, E: Env>(
     quantity: u32,
     now_ms: u64,
     primary_doc: Option<usize>,
+    busy: &[usize],
 ) -> Result<Vec<Share>, BookingError> {
     let free: Vec<u32> = docs.iter().map(|d| free_units(d, now_ms)).collect();
     // Unresolved parts count as room: writing a document resolves them.
@@ -473,12 +519,21 @@ fn plan_units<S: Store, E: Env>(
         .filter(|doc| *doc < count)
         .unwrap_or_else(|| usize::try_from(ctx.env.random_below(count as u64)).unwrap_or(0));
     let order = (0..count).map(|i| (start + i) % count);
-    if let Some(doc) = order.clone().find(|&i| free[i] >= quantity) {
+    if let Some(doc) = order
+        .clone()
+        .find(|&i| free[i] >= quantity && !busy.contains(&i))
+    {
         return Ok(vec![Share {
             doc,
             units: quantity,
             seats: Vec::new(),
         }]);
+    }
+    if busy
+        .iter()
+        .any(|&i| free.get(i).is_some_and(|f| *f >= quantity))
+    {
+        return Ok(Vec::new());
     }
     // Spread over several shards, most room first (a fixed primary takes
     // what it has, and [`plan`] puts it first).

@@ -717,7 +717,7 @@ fn unit_plans() {
         let env = ManualEnv::new(NOW, seed);
         let ctx = Ctx::new(&store, &env, &config);
         for (name, docs, quantity, primary, expect) in &cases {
-            let actual = plan_units(&ctx, docs, *quantity, NOW, *primary).map(|plan| {
+            let actual = plan_units(&ctx, docs, *quantity, NOW, *primary, &[]).map(|plan| {
                 plan.into_iter()
                     .map(|share| {
                         assert!(
@@ -750,6 +750,52 @@ fn unit_plans() {
                 (expect, actual) => {
                     panic!("case {name:?} (seed {seed}): expected {expect:?}, got {actual:?}")
                 }
+            }
+        }
+    }
+}
+
+/// Conflicts move elsewhere: shards that kept conflicting (`busy`) are not
+/// chosen for a lone share while another shard has room; when only busy
+/// shards have room the plan is empty (look at the section again).
+#[cfg(feature = "testing")]
+#[test]
+fn busy_shards_are_avoided() {
+    use super::plan_units;
+    use crate::context::{Config, Ctx};
+    use crate::memory::{ManualEnv, MemoryStore};
+    let store = MemoryStore::new();
+    let config = Config {
+        admin_token: None,
+        confirm_token: None,
+        hold_ttl_seconds_default: 300,
+    };
+    let three = || vec![shard(2, vec![]), shard(2, vec![]), shard(2, vec![])];
+    type Case = (&'static str, Vec<InventoryDoc>, u32, Vec<usize>, Option<Vec<usize>>);
+    let cases: Vec<Case> = vec![
+        ("one busy, two with room", three(), 2, vec![0], Some(vec![1, 2])),
+        ("two busy, one with room", three(), 2, vec![0, 2], Some(vec![1])),
+        ("all busy: look again", three(), 2, vec![0, 1, 2], None),
+        (
+            "room only in the busy shard: look again",
+            vec![shard(2, vec![]), shard(1, vec![]), shard(1, vec![])],
+            2,
+            vec![0],
+            None,
+        ),
+    ];
+    for seed in [1, 2, 3, 4, 5] {
+        let env = ManualEnv::new(NOW, seed);
+        let ctx = Ctx::new(&store, &env, &config);
+        for (name, docs, quantity, busy, allowed) in &cases {
+            let plan = plan_units(&ctx, docs, *quantity, NOW, None, busy)
+                .unwrap_or_else(|e| panic!("case {name:?}: {e}"));
+            match allowed {
+                Some(allowed) => {
+                    assert_eq!(plan.len(), 1, "case {name:?}: {plan:?}");
+                    assert!(allowed.contains(&plan[0].doc), "case {name:?}: {plan:?}");
+                }
+                None => assert!(plan.is_empty(), "case {name:?}: {plan:?}"),
             }
         }
     }
