@@ -180,16 +180,19 @@ impl Placement<'_> {
         mut snapshot: Option<Vec<InventoryDoc>>,
     ) -> Result<(usize, Part), NotPlaced> {
         let keys = self.meta.inventory_keys(self.hold.section);
-        // Shards that kept conflicting this round: the next plan, from the
-        // same read, picks another shard with room.
+        // Shards that kept conflicting since the last read: the next plan,
+        // from the same read, picks another shard with room.
         let mut busy: Vec<usize> = Vec::new();
-        for _round in 0..PLACEMENT_ROUNDS_MAX {
+        let mut reads = 0;
+        loop {
             let docs = match snapshot.take() {
                 Some(docs) => docs,
-                None => {
+                None if reads < PLACEMENT_ROUNDS_MAX => {
+                    reads += 1;
                     busy.clear();
                     load_section(ctx, &keys)?
                 }
+                None => return Err(NotPlaced::Refused(BookingError::Contention)),
             };
             let plan = plan(ctx, &docs, self.hold, self.now_ms, self.primary_doc, &busy)?;
             if plan.is_empty() {
@@ -200,13 +203,17 @@ impl Placement<'_> {
                 Outcome::Placed(doc, part) => return Ok((doc, part)),
                 Outcome::Busy(doc) => {
                     busy.push(doc);
-                    snapshot = Some(docs);
+                    // As many tries in all as one document would get.
+                    if busy.len() * (CAS_ATTEMPTS_BEFORE_MOVING as usize)
+                        < CAS_ATTEMPTS_MAX as usize
+                    {
+                        snapshot = Some(docs);
+                    }
                 }
                 // A document changed under us and lost the room we planned on.
                 Outcome::Replan => {}
             }
         }
-        Err(NotPlaced::Refused(BookingError::Contention))
     }
 
     /// Writes the other parts, then the primary.

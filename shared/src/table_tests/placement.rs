@@ -771,10 +771,28 @@ fn busy_shards_are_avoided() {
         hold_ttl_seconds_default: 300,
     };
     let three = || vec![shard(2, vec![]), shard(2, vec![]), shard(2, vec![])];
-    type Case = (&'static str, Vec<InventoryDoc>, u32, Vec<usize>, Option<Vec<usize>>);
+    type Case = (
+        &'static str,
+        Vec<InventoryDoc>,
+        u32,
+        Vec<usize>,
+        Option<Vec<usize>>,
+    );
     let cases: Vec<Case> = vec![
-        ("one busy, two with room", three(), 2, vec![0], Some(vec![1, 2])),
-        ("two busy, one with room", three(), 2, vec![0, 2], Some(vec![1])),
+        (
+            "one busy, two with room",
+            three(),
+            2,
+            vec![0],
+            Some(vec![1, 2]),
+        ),
+        (
+            "two busy, one with room",
+            three(),
+            2,
+            vec![0, 2],
+            Some(vec![1]),
+        ),
         ("all busy: look again", three(), 2, vec![0, 1, 2], None),
         (
             "room only in the busy shard: look again",
