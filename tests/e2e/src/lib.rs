@@ -1,12 +1,15 @@
 //! Shared harness for the black-box HTTP tests of the booking API.
 //!
 //! - `BOOKING_BASE_URL` set: the tests run against that server; the admin
-//!   token comes from `BOOKING_ADMIN_TOKEN` and the expected CORS origin from
-//!   `BOOKING_CORS_ORIGIN` (default `*`).
+//!   token comes from `BOOKING_ADMIN_TOKEN`, the confirm token (the payment
+//!   side's secret for `POST /holds/:id/confirm`) from `BOOKING_CONFIRM_TOKEN`,
+//!   and the expected CORS origin from `BOOKING_CORS_ORIGIN` (default `*`).
 //! - Otherwise the local runtime (`booking-host up`, on its default SQLite
 //!   store with Spin's settings, in a fresh state directory) is started
-//!   once per test binary and stopped when that binary exits, however it exits
-//!   (`booking-host up --exit-on-stdin-eof`, with its stdin held by this process).
+//!   once per test binary, with fresh random admin and confirm tokens, by the
+//!   helper the load generator shares (`booking_host_spawn`), and stopped when
+//!   that binary exits, however it exits (`--exit-on-stdin-eof`, with its stdin
+//!   held by this process).
 //!
 //! Every test builds a [`Ctx`], which names its events uniquely so runs never
 //! collide, and talks HTTP through it. Every answer is read whole into a
@@ -16,13 +19,11 @@
 use std::{
     collections::BTreeSet,
     fmt,
-    io::{BufRead, BufReader, Read},
-    path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
-    sync::{Arc, Mutex, OnceLock, mpsc},
-    thread,
-    time::{Duration, Instant},
+    sync::{Mutex, OnceLock},
+    time::{Duration, UNIX_EPOCH},
 };
+
+use booking_host_spawn::{LocalRuntime, RuntimeOptions};
 
 pub use futures;
 pub use reqwest::{Method, StatusCode, header::HeaderMap};
@@ -30,9 +31,6 @@ pub use serde_json::{Value, json};
 
 /// Request bodies larger than this get 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// How long the local server may take to print its `Serving` line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Per-request timeout: a hang fails the test instead of stalling the run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,20 +40,19 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Target {
     pub base_url: String,
     pub admin_token: String,
+    /// The app's `confirm_token`: `POST /holds/:id/confirm` needs it as a
+    /// bearer token.
+    pub confirm_token: String,
     pub cors_origin: String,
     /// Whether the server was started by this harness (so its configuration
     /// is known: default TTL 300 s, CORS `*`).
     pub local: bool,
 }
 
-/// Kept alive for the whole process: dropping `stdin` would stop the server.
-struct LocalServer {
-    _child: Child,
-    _stdin: ChildStdin,
-}
-
 static TARGET: OnceLock<Result<Target, String>> = OnceLock::new();
-static LOCAL_SERVER: OnceLock<Mutex<Option<LocalServer>>> = OnceLock::new();
+/// Kept for the whole process, never dropped: the runtime stops when the
+/// process exits and its end of the runtime's stdin closes.
+static LOCAL_SERVER: OnceLock<Mutex<Option<LocalRuntime>>> = OnceLock::new();
 
 /// The server under test, started on first use. Panics (in every test that
 /// asks) with the reason if it could not be reached or started.
@@ -66,182 +63,63 @@ pub fn target() -> &'static Target {
     }
 }
 
+fn required_env(name: &str, variable: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| {
+        format!(
+            "BOOKING_BASE_URL is set but {name} is not: set it to the server's {variable} \
+             variable"
+        )
+    })
+}
+
 fn init_target() -> Result<Target, String> {
     let cors_origin = std::env::var("BOOKING_CORS_ORIGIN").unwrap_or_else(|_| "*".to_owned());
     if let Ok(base) = std::env::var("BOOKING_BASE_URL")
         && !base.trim().is_empty()
     {
-        let admin_token = std::env::var("BOOKING_ADMIN_TOKEN").map_err(|_| {
-            "BOOKING_BASE_URL is set but BOOKING_ADMIN_TOKEN is not: \
-             set it to the server's admin_token variable"
-                .to_owned()
-        })?;
         return Ok(Target {
             base_url: base.trim().trim_end_matches('/').to_owned(),
-            admin_token,
+            admin_token: required_env("BOOKING_ADMIN_TOKEN", "admin_token")?,
+            confirm_token: required_env("BOOKING_CONFIRM_TOKEN", "confirm_token")?,
             cors_origin,
             local: false,
         });
     }
     let admin_token = format!("e2e-{}", random_hex());
-    let base_url = start_local_server(&admin_token)?;
+    let confirm_token = format!("e2e-confirm-{}", random_hex());
+    let base_url = start_local_server(&admin_token, &confirm_token)?;
     Ok(Target {
         base_url,
         admin_token,
+        confirm_token,
         cors_origin,
         local: true,
     })
 }
 
-fn workspace_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
-    std::fs::canonicalize(&dir).unwrap_or(dir)
-}
-
-fn host_binary(workspace: &Path) -> PathBuf {
-    if let Ok(bin) = std::env::var("BOOKING_HOST_BIN")
-        && !bin.is_empty()
-    {
-        return PathBuf::from(bin);
-    }
-    let target_dir = match std::env::var("CARGO_TARGET_DIR") {
-        Ok(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace.join(dir)
-            }
-        }
-        _ => workspace.join("target"),
-    };
-    target_dir.join("release").join("booking-host")
-}
-
-fn start_local_server(admin_token: &str) -> Result<String, String> {
-    let workspace = workspace_dir();
-    let bin = host_binary(&workspace);
-    if !bin.is_file() {
-        return Err(format!(
-            "booking-host binary not found at {}: run `scripts/test` (it builds the \
-             components and the runtime), or set BOOKING_HOST_BIN, or point \
-             BOOKING_BASE_URL at a running server",
-            bin.display()
-        ));
-    }
-    let manifest = workspace.join("spin.toml");
-    // A fresh SQLite store per test binary: the embedded default, as on Spin.
-    let state_dir = std::env::temp_dir().join(format!(
-        "booking-e2e-{}-{}",
-        std::process::id(),
-        admin_token.get(..8).unwrap_or(admin_token)
-    ));
-    // `--exit-on-stdin-eof`: the server stops when this process's end of its
-    // stdin pipe closes, which happens however the test binary exits (normally,
-    // by panic or by signal), so no server outlives `cargo test`.
-    let mut child = Command::new(&bin)
-        .args(["up", "--exit-on-stdin-eof"])
-        .arg("--from")
-        .arg(&manifest)
-        .args(["--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&state_dir)
-        .env("SPIN_VARIABLE_ADMIN_TOKEN", admin_token)
-        .env("SPIN_VARIABLE_HOLD_TTL_SECONDS", "300")
-        .current_dir(&workspace)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-
-    let stderr_log = Arc::new(Mutex::new(String::new()));
-    let stderr_done = {
-        let log = Arc::clone(&stderr_log);
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        thread::spawn(move || drain_into(stderr, &log, done_tx));
-        done_rx
-    };
-    let (line_tx, line_rx) = mpsc::channel::<String>();
-    thread::spawn(move || {
-        // Keep draining after the Serving line so the server never blocks on
-        // a full stdout pipe; sends fail silently once nobody listens.
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = line_tx.send(line);
-        }
-    });
-
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let mut seen = Vec::new();
-    let failure = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match line_rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(url) = line.trim().strip_prefix("Serving ") {
-                    let url = url.trim().trim_end_matches('/').to_owned();
-                    LOCAL_SERVER
-                        .get_or_init(|| Mutex::new(None))
-                        .lock()
-                        .expect("server slot lock")
-                        .replace(LocalServer {
-                            _child: child,
-                            _stdin: stdin,
-                        });
-                    return Ok(url);
-                }
-                seen.push(line);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                break format!(
-                    "booking-host printed no `Serving http://...` line within {}s",
-                    STARTUP_TIMEOUT.as_secs()
-                );
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break "booking-host exited before serving".to_owned();
-            }
-        }
-    };
-    // Stop it (closing stdin stops the server) and collect what it said.
-    drop(stdin);
-    let _ = stderr_done.recv_timeout(Duration::from_secs(5));
-    let _ = child.kill();
-    let _ = child.wait();
-    let stderr_text = stderr_log.lock().map(|s| s.clone()).unwrap_or_default();
-    Err(format!(
-        "{failure}\ncommand: {} up --from {} --listen 127.0.0.1:0 --state-dir {}\n\
-         --- stdout ---\n{}\n--- stderr ---\n{stderr_text}",
-        bin.display(),
-        manifest.display(),
-        state_dir.display(),
-        seen.join("\n"),
-    ))
-}
-
-fn drain_into(mut from: impl Read, log: &Mutex<String>, done: mpsc::Sender<()>) {
-    const KEEP: usize = 64 * 1024;
-    let mut buf = [0u8; 8192];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if let Ok(mut log) = log.lock() {
-                    log.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if log.len() > 2 * KEEP {
-                        let mut cut = log.len() - KEEP;
-                        while !log.is_char_boundary(cut) {
-                            cut += 1;
-                        }
-                        log.drain(..cut);
-                    }
-                }
-            }
-        }
-    }
-    let _ = done.send(());
+/// Starts `booking-host up` on the workspace's `spin.toml` (fresh SQLite
+/// state directory, Spin's settings) with the given tokens and a 300 s
+/// default hold TTL; returns its base URL.
+fn start_local_server(admin_token: &str, confirm_token: &str) -> Result<String, String> {
+    // `confirm_token` is passed whether or not the manifest declares it yet:
+    // the runtime, like Spin, ignores a variable the manifest does not declare.
+    let options = RuntimeOptions::for_workspace()
+        .variable("admin_token", admin_token)
+        .variable("confirm_token", confirm_token)
+        .variable("hold_ttl_seconds", "300");
+    let runtime = LocalRuntime::start(&options).map_err(|error| {
+        format!(
+            "{error}
+(or point BOOKING_BASE_URL at a running server)"
+        )
+    })?;
+    let url = runtime.base_url().to_owned();
+    LOCAL_SERVER
+        .get_or_init(|| Mutex::new(None))
+        .lock()
+        .map_err(|_| "the local server slot is poisoned".to_owned())?
+        .replace(runtime);
+    Ok(url)
 }
 
 /// 16 random hex digits.
@@ -255,6 +133,7 @@ pub struct Ctx {
     pub client: reqwest::Client,
     pub base: String,
     pub admin_token: String,
+    pub confirm_token: String,
     pub cors_origin: String,
     pub local: bool,
     prefix: String,
@@ -278,6 +157,7 @@ impl Ctx {
             client,
             base: target.base_url.clone(),
             admin_token: target.admin_token.clone(),
+            confirm_token: target.confirm_token.clone(),
             cors_origin: target.cors_origin.clone(),
             local: target.local,
             prefix: format!("t-{short}"),
@@ -326,8 +206,14 @@ impl Ctx {
         .await
     }
 
+    /// `Authorization` with the admin token.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.admin_token)
+    }
+
+    /// `Authorization` with the confirm token (the payment side's).
+    pub fn confirm_bearer(&self) -> String {
+        format!("Bearer {}", self.confirm_token)
     }
 
     // ---- events ----
@@ -417,13 +303,49 @@ impl Ctx {
             .await
     }
 
+    /// `POST /holds/:id/confirm` as the payment side sends it: with the
+    /// confirm token as a bearer token.
     pub async fn confirm(&self, hold_id: &str, payment_ref: &str) -> Reply {
-        self.send_json(
-            Method::POST,
-            &format!("/holds/{hold_id}/confirm"),
-            &json!({ "payment_ref": payment_ref }),
+        self.confirm_with(hold_id, payment_ref, Some(&self.confirm_bearer()))
+            .await
+    }
+
+    /// `POST /holds/:id/confirm` with the confirm token and any JSON body.
+    pub async fn confirm_json(&self, hold_id: &str, body: &Value) -> Reply {
+        self.send(
+            self.request(Method::POST, &format!("/holds/{hold_id}/confirm"))
+                .header("authorization", self.confirm_bearer())
+                .json(body),
         )
         .await
+    }
+
+    /// `POST /holds/:id/confirm` with the confirm token and a raw body
+    /// (`Content-Type: application/json`).
+    pub async fn confirm_raw(&self, hold_id: &str, body: impl Into<Vec<u8>>) -> Reply {
+        self.send(
+            self.request(Method::POST, &format!("/holds/{hold_id}/confirm"))
+                .header("authorization", self.confirm_bearer())
+                .header("content-type", "application/json")
+                .body(body.into()),
+        )
+        .await
+    }
+
+    /// `POST /holds/:id/confirm` with this `Authorization` value, or none.
+    pub async fn confirm_with(
+        &self,
+        hold_id: &str,
+        payment_ref: &str,
+        authorization: Option<&str>,
+    ) -> Reply {
+        let mut builder = self
+            .request(Method::POST, &format!("/holds/{hold_id}/confirm"))
+            .json(&json!({ "payment_ref": payment_ref }));
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        self.send(builder).await
     }
 
     pub async fn release(&self, hold_id: &str) -> Reply {
@@ -770,53 +692,18 @@ pub fn assert_opaque_id(id: &Value, context: &dyn fmt::Display) -> String {
     s.to_owned()
 }
 
-/// Parses an RFC 3339 UTC time (`Z` or `+00:00`) into Unix seconds.
+/// Parses an RFC 3339 UTC time (`Z` or `+00:00`) into Unix seconds, with
+/// `humantime` (which reads the `Z` form; `+00:00` is the same instant).
 pub fn rfc3339_utc(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let int = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
+    let zulu = match s.strip_suffix("+00:00") {
+        Some(local) => format!("{local}Z"),
+        None => s.to_owned(),
     };
-    let (year, month, day) = (int(0..4)?, int(5..7)?, int(8..10)?);
-    let (hour, minute, second) = (int(11..13)?, int(14..16)?, int(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        frac = format!("0.{}", &r[..digits]).parse().ok()?;
-        rest = &r[digits..];
-    }
-    if !matches!(rest, "Z" | "z" | "+00:00") {
-        return None;
-    }
-    // Days from civil (Howard Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hour * 3600 + minute * 60 + second) as f64 + frac)
+    humantime::parse_rfc3339(&zulu)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs_f64())
 }
 
 /// Reads a member that must be an RFC 3339 UTC time.
@@ -858,7 +745,13 @@ mod tests {
             rfc3339_utc("2024-02-29T12:00:00+00:00"),
             Some(1_709_208_000.0)
         );
+        assert_eq!(
+            rfc3339_utc("2026-11-28T21:06:40.000Z"),
+            Some(1_795_900_000.0)
+        );
         assert_eq!(rfc3339_utc("2024-02-29T12:00:00+01:00"), None);
         assert_eq!(rfc3339_utc("2024-02-29 12:00:00"), None);
+        assert_eq!(rfc3339_utc("2023-02-29T12:00:00Z"), None);
+        assert_eq!(rfc3339_utc("not a time"), None);
     }
 }

@@ -424,10 +424,6 @@ async fn invalid_idempotency_keys_are_400() {
             reqwest::header::HeaderValue::from_str(&"k".repeat(129)).expect("header"),
         ),
         (
-            "non-ASCII byte",
-            reqwest::header::HeaderValue::from_bytes(b"key-\xff").expect("header"),
-        ),
-        (
             "tab",
             reqwest::header::HeaderValue::from_bytes(b"key\tkey").expect("header"),
         ),
@@ -445,6 +441,25 @@ async fn invalid_idempotency_keys_are_400() {
             reply.expect_problem_status(400);
         });
     }
+    // A key with a byte that is not UTF-8 never reaches the app: Spin's HTTP
+    // server turns every header value into a string before it runs a
+    // component, fails the request when one is not UTF-8, and answers a bare
+    // 500 (no body, no CORS headers). That is what Spin 4.0.2 does (checked
+    // against `spin up`), and the local runtime does the same.
+    let reply = ctx
+        .send(
+            ctx.request(Method::POST, &path)
+                .header(
+                    "idempotency-key",
+                    reqwest::header::HeaderValue::from_bytes(b"key-\xff").expect("header"),
+                )
+                .json(&body),
+        )
+        .await;
+    results.check("non-UTF-8 byte: Spin's bare 500", || {
+        assert_eq!(reply.code(), 500, "{reply}");
+        assert!(reply.text.is_empty(), "{reply}");
+    });
     let floor = ctx.section(&id, "floor").await;
     results.check("nothing held afterwards", || {
         assert_eq!(num(&floor, "held"), 0, "{floor}");

@@ -146,9 +146,9 @@ async fn invalid_payment_refs_are_refused() {
     let ctx = Ctx::new("confirm_invalid");
     let (id, _) = ctx.create_event(&mixed_event(300)).await;
     let hold_id = id_of(&ctx.hold_ok(&id, &qty("floor", 1, None)).await);
-    let path = format!("/holds/{hold_id}/confirm");
+    // With the confirm token: the body is what is refused, not the caller.
     for raw in ["{", "nope", "", "{\"payment_ref\": }"] {
-        ctx.send_raw(Method::POST, &path, raw)
+        ctx.confirm_raw(&hold_id, raw)
             .await
             .expect_problem_status(400);
     }
@@ -162,7 +162,7 @@ async fn invalid_payment_refs_are_refused() {
         json!({}),
     ];
     for body in bad {
-        let reply = ctx.send_json(Method::POST, &path, &body).await;
+        let reply = ctx.confirm_json(&hold_id, &body).await;
         reply.expect_problem_in(&[400, 422]);
     }
     assert_eq!(ctx.hold_status(&hold_id).await, "held");
