@@ -1,7 +1,8 @@
 //! The HTTP side: one shared client, every answer read whole into an [`Exchange`].
 
 use std::{
-    sync::{Arc, Mutex},
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -19,12 +20,53 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 10;
 /// for a slot, and that wait counts in their latency.
 pub const MAX_IN_FLIGHT_REQUESTS: usize = 2_048;
 
+/// The confirm token of each local runtime this process started, by base URL.
+fn local_confirm_tokens() -> &'static Mutex<HashMap<String, String>> {
+    static TOKENS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn url_key(base_url: &str) -> String {
+    base_url.trim_end_matches('/').to_owned()
+}
+
+/// Records the `confirm_token` of a runtime this process started (see [`crate::server`]).
+pub fn register_confirm_token(base_url: &str, token: &str) {
+    if let Ok(mut tokens) = local_confirm_tokens().lock() {
+        tokens.insert(url_key(base_url), token.to_owned());
+    }
+}
+
+/// Forgets a runtime's token when it stops.
+pub fn forget_confirm_token(base_url: &str) {
+    if let Ok(mut tokens) = local_confirm_tokens().lock() {
+        tokens.remove(&url_key(base_url));
+    }
+}
+
+/// The confirm token for `base_url`: the one of the local runtime this process
+/// started there, else `$BOOKING_CONFIRM_TOKEN` (for a server given by URL),
+/// else none (confirms then go without `Authorization`).
+pub fn confirm_token_for(base_url: &str) -> Option<String> {
+    let local = local_confirm_tokens()
+        .lock()
+        .ok()
+        .and_then(|tokens| tokens.get(&url_key(base_url)).cloned());
+    local.or_else(|| {
+        std::env::var("BOOKING_CONFIRM_TOKEN")
+            .ok()
+            .filter(|token| !token.is_empty())
+    })
+}
+
 /// Sends requests and keeps every exchange of the run.
 #[derive(Debug)]
 pub struct Recorder {
     client: reqwest::Client,
     base_url: String,
     admin_token: String,
+    /// Sent as `Authorization: Bearer` on `POST /holds/:id/confirm`.
+    confirm_token: Option<String>,
     started: Instant,
     slots: Semaphore,
     log: Mutex<Vec<Exchange>>,
@@ -43,7 +85,19 @@ pub struct Call<'a> {
 }
 
 impl Recorder {
+    /// A recorder whose confirms carry [`confirm_token_for`] `base_url`.
     pub fn new(base_url: &str, admin_token: &str, timeout: Duration) -> anyhow::Result<Arc<Self>> {
+        let confirm_token = confirm_token_for(base_url);
+        Self::with_confirm_token(base_url, admin_token, confirm_token.as_deref(), timeout)
+    }
+
+    /// A recorder whose confirms carry this confirm token (none: no `Authorization`).
+    pub fn with_confirm_token(
+        base_url: &str,
+        admin_token: &str,
+        confirm_token: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .tcp_nodelay(true)
@@ -52,6 +106,7 @@ impl Recorder {
             client,
             base_url: base_url.trim_end_matches('/').to_owned(),
             admin_token: admin_token.to_owned(),
+            confirm_token: confirm_token.map(str::to_owned),
             started: Instant::now(),
             slots: Semaphore::new(MAX_IN_FLIGHT_REQUESTS),
             log: Mutex::new(Vec::new()),
@@ -118,6 +173,11 @@ impl Recorder {
             .request(method, format!("{}{path}", self.base_url));
         if call.route == Route::PutEvent {
             request = request.bearer_auth(&self.admin_token);
+        }
+        if call.route == Route::Confirm
+            && let Some(token) = &self.confirm_token
+        {
+            request = request.bearer_auth(token);
         }
         if let Some(key) = call.idempotency_key {
             request = request.header("idempotency-key", key);
@@ -187,4 +247,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_runtimes_confirm_token_is_found_by_its_url() {
+        let url = "http://127.0.0.1:1/";
+        register_confirm_token(url, "secret");
+        assert_eq!(
+            confirm_token_for("http://127.0.0.1:1").as_deref(),
+            Some("secret")
+        );
+        forget_confirm_token(url);
+        assert_eq!(
+            confirm_token_for(url),
+            std::env::var("BOOKING_CONFIRM_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        );
+    }
 }
