@@ -39,7 +39,11 @@ async fn confirm_needs_the_confirm_token() {
     }
     let floor = ctx.section(&id, "floor").await;
     results.check("still held, nothing sold", || {
-        assert_eq!((num(&floor, "held"), num(&floor, "sold")), (2, 0), "{floor}");
+        assert_eq!(
+            (num(&floor, "held"), num(&floor, "sold")),
+            (2, 0),
+            "{floor}"
+        );
     });
     results.finish();
     ctx.confirm(&hold, "pay-1").await.expect_status(200);
