@@ -109,6 +109,57 @@ impl Exchange {
     }
 }
 
+/// One attempt as the load tool sent it: the exchange, and whose it was.
+///
+/// A request answered 503 is sent again after Retry-After; every attempt is
+/// its own record (the checker judges each answer), and all of them keep the
+/// intended start of the first (a buyer's arrival), so the buyer's latency
+/// runs across retries and back-off (no coordinated omission).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(flatten)]
+    pub exchange: Exchange,
+    /// The buyer who sent it (`None`: the live probe).
+    pub buyer: Option<u64>,
+    /// 1 for the first attempt of a request, 2 for its first retry, ...
+    pub attempt: u32,
+    /// When this attempt was meant to go out (after any back-off), in
+    /// microseconds after the run began; its own latency runs from here.
+    pub attempt_start_us: u64,
+}
+
+impl Record {
+    /// A record of a first attempt by nobody in particular (tests, probes).
+    pub fn of(exchange: Exchange) -> Self {
+        let attempt_start_us = exchange.intended_start_us;
+        Self {
+            exchange,
+            buyer: None,
+            attempt: 1,
+            attempt_start_us,
+        }
+    }
+
+    /// When the answer was read, microseconds after the run began.
+    pub fn answered_us(&self) -> u64 {
+        self.exchange.intended_start_us + self.exchange.latency_us
+    }
+
+    /// From this attempt's start to its answer (service time, plus any wait
+    /// for a request slot): the per-attempt figure.
+    pub fn attempt_latency_us(&self) -> u64 {
+        self.answered_us().saturating_sub(self.attempt_start_us)
+    }
+}
+
+impl std::ops::Deref for Record {
+    type Target = Exchange;
+
+    fn deref(&self) -> &Exchange {
+        &self.exchange
+    }
+}
+
 /// A section as the run defined it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SectionSpec {
@@ -122,6 +173,11 @@ pub struct SectionSpec {
 pub struct EventSpec {
     pub id: String,
     pub sections: Vec<SectionSpec>,
+    /// The event's hold lifetime: bounds how long a request whose outcome is
+    /// unknown (no answer, a 5xx, most 503s) may have left units held.
+    /// `None`: unknown, so such units may stay held for ever.
+    #[serde(default)]
+    pub hold_ttl_seconds: Option<u64>,
 }
 
 /// The state read back at rest, after the load stopped.

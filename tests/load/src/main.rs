@@ -36,7 +36,7 @@ enum Command {
     HotSeats(RunArgs),
     /// 10 events: 80% availability reads, holds, confirms, releases, holds left to expire.
     Mixed(RunArgs),
-    /// Open-loop rate sweep: one run per rate; reports the highest rate with hold p99 < 100 ms.
+    /// Open-loop rate sweep: one run per rate; reports the highest rate with per-buyer hold p99 < 100 ms and < 1% shed.
     Sweep(SweepArgs),
     /// Storage floor: raw SQLite CAS round trips/s with Spin's settings (one hot key, many keys).
     Floor(FloorArgs),
@@ -94,6 +94,12 @@ struct LoadArgs {
     /// Percent of granted holds replayed with their Idempotency-Key.
     #[arg(long, default_value_t = 5)]
     replay_percent: u32,
+    /// Percent of granted holds whose buyer sends confirm and release at once.
+    #[arg(long, default_value_t = 3)]
+    race_percent: u32,
+    /// Percent of buyers who send their hold twice at once with one Idempotency-Key.
+    #[arg(long, default_value_t = 3)]
+    concurrent_replay_percent: u32,
     /// A request unanswered after this many seconds counts as a failure.
     #[arg(long, default_value_t = booking_load::client::DEFAULT_REQUEST_TIMEOUT_SECONDS)]
     request_timeout_seconds: u64,
@@ -111,6 +117,8 @@ impl LoadArgs {
         c.shards = self.shards;
         c.hot_seats = self.hot_seats;
         c.replay_percent = self.replay_percent.min(100);
+        c.race_percent = self.race_percent.min(100);
+        c.concurrent_replay_percent = self.concurrent_replay_percent.min(100);
         c.idempotency_keys = !self.no_idempotency_key;
         c.request_timeout_seconds = self.request_timeout_seconds;
         if let Some(b) = self.buyers {
@@ -382,14 +390,18 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
         file.figures.peak_rss_mib = peak_rss_mib(&target.rss_pids);
         report_violations(&file, &target, &args.target.out_dir);
         clean &= file.figures.violations == 0;
-        let p99 = file
+        let per_attempt = file
             .figures
             .route(booking_load::log::Route::Hold)
             .map(|r| r.p99_ms);
+        let ms = |p: Option<f64>| p.map_or_else(|| "–".to_owned(), |p| format!("{p:.1}"));
         let sustained = report::step_sustained(&file.figures);
         eprintln!(
-            "{label}: {rate:.0} buyers/s -> hold p99 {} ms, {:.0} requests/s{}",
-            p99.map_or_else(|| "–".to_owned(), |p| format!("{p:.1}")),
+            "{label}: {rate:.0} buyers/s -> hold p99 {} ms per buyer, {} ms per attempt, \
+             {:.2}% of buyers shed, {:.0} requests/s{}",
+            ms(file.figures.buyer_hold_p99_ms()),
+            ms(per_attempt),
+            file.figures.shed_percent(),
             file.figures.requests_per_second,
             if sustained { "" } else { "  (over the limit)" }
         );

@@ -3,7 +3,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 use crate::{
     check::{self, Report},
     client::{Call, DEFAULT_REQUEST_TIMEOUT_SECONDS, Recorder},
-    log::{EventSpec, Exchange, FinalState, Route, SectionSpec},
+    log::{EventSpec, Exchange, FinalState, Record, Route, SectionSpec},
     stats::{self, Figures},
 };
 
-/// Attempts of one request that keeps getting 503 (the client waits Retry-After between).
+/// Attempts of one request that keeps getting 503 or 409 `request-in-progress`
+/// (the client waits Retry-After between).
 const MAX_BUSY_ATTEMPTS: u32 = 4;
 /// A Retry-After longer than this is cut short, so a run stays bounded.
 const MAX_BUSY_WAIT_MS: u64 = 1_000;
@@ -82,6 +83,14 @@ pub struct RunConfig {
     pub hold_ttl_seconds: u64,
     /// Percent of granted holds replayed with the same Idempotency-Key.
     pub replay_percent: u32,
+    /// Percent of granted holds whose buyer sends confirm and release at once
+    /// (a race the service must settle: one wins, the other is refused).
+    #[serde(default)]
+    pub race_percent: u32,
+    /// Percent of buyers who send their hold twice at once with one
+    /// Idempotency-Key (a double click): the second while the first is in flight.
+    #[serde(default)]
+    pub concurrent_replay_percent: u32,
     /// Send an Idempotency-Key with every hold (as a careful client does).
     /// Off only to measure what idempotency costs.
     pub idempotency_keys: bool,
@@ -108,6 +117,8 @@ impl RunConfig {
             hot_seats: 8,
             hold_ttl_seconds: ttl,
             replay_percent: 5,
+            race_percent: 3,
+            concurrent_replay_percent: 3,
             idempotency_keys: true,
             request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT_SECONDS,
             progress: false,
@@ -127,6 +138,70 @@ struct Ctx {
     config: RunConfig,
     events: Vec<EventSpec>,
     run_tag: String,
+    /// Every attempt of the load phase, with whose it was.
+    log: Mutex<Vec<Record>>,
+}
+
+impl Ctx {
+    /// Sends one attempt and records it. `attempt_start`: when it was meant
+    /// to go out (the intended start for a first attempt, the end of the
+    /// back-off for a retry).
+    async fn send(
+        &self,
+        call: Call<'_>,
+        buyer: Option<u64>,
+        attempt: u32,
+        attempt_start: Instant,
+    ) -> Exchange {
+        let started = self.recorder.started();
+        let attempt_start_us = micros(attempt_start.saturating_duration_since(started));
+        let exchange = self.recorder.exchange(call).await;
+        if let Ok(mut log) = self.log.lock() {
+            log.push(Record {
+                exchange: exchange.clone(),
+                buyer,
+                attempt,
+                attempt_start_us,
+            });
+        }
+        exchange
+    }
+
+    /// Sends a first attempt, meant to start at `call.intended`.
+    async fn send_once(&self, call: Call<'_>, buyer: Option<u64>) -> Exchange {
+        let intended = call.intended;
+        self.send(call, buyer, 1, intended).await
+    }
+
+    fn take_log(&self) -> Vec<Record> {
+        self.log
+            .lock()
+            .map(|mut log| std::mem::take(&mut *log))
+            .unwrap_or_default()
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// What to send (the one place a [`Call`] is built).
+fn call<'a>(
+    route: Route,
+    event_id: &'a str,
+    hold_id: Option<&'a str>,
+    body: Option<Value>,
+    idempotency_key: Option<&'a str>,
+    intended: Instant,
+) -> Call<'a> {
+    Call {
+        route,
+        event_id,
+        hold_id,
+        body,
+        idempotency_key,
+        intended,
+    }
 }
 
 /// Runs one scenario against `base_url` and checks it.
@@ -149,14 +224,14 @@ pub async fn run(
     let (events, definitions) = build_events(config, &run_tag);
     for (spec, definition) in events.iter().zip(&definitions) {
         let put = recorder
-            .exchange(Call {
-                route: Route::PutEvent,
-                event_id: &spec.id,
-                hold_id: None,
-                body: Some(definition.clone()),
-                idempotency_key: None,
-                intended: Instant::now(),
-            })
+            .exchange(call(
+                Route::PutEvent,
+                &spec.id,
+                None,
+                Some(definition.clone()),
+                None,
+                Instant::now(),
+            ))
             .await;
         if !matches!(put.status, Some(200 | 201)) {
             bail!("creating the event failed: {}", put.evidence());
@@ -167,6 +242,7 @@ pub async fn run(
         config: config.clone(),
         events,
         run_tag,
+        log: Mutex::new(Vec::new()),
     });
 
     let progress = if config.progress {
@@ -201,7 +277,7 @@ pub async fn run(
     stop_probe.store(true, Ordering::Relaxed);
     let _ = probe.await;
     progress.finish_and_clear();
-    let log = recorder.take_log();
+    let log = ctx.take_log();
 
     // Holds left to expire must have expired before the state is "at rest".
     if let Some(latest) = log
@@ -257,6 +333,7 @@ fn build_events(config: &RunConfig, tag: &str) -> (Vec<EventSpec>, Vec<Value>) {
     match config.scenario {
         Scenario::FlashSale => {
             specs.push(EventSpec {
+                hold_ttl_seconds: Some(config.hold_ttl_seconds),
                 id: format!("{tag}-sale"),
                 sections: vec![SectionSpec {
                     id: "floor".into(),
@@ -272,6 +349,7 @@ fn build_events(config: &RunConfig, tag: &str) -> (Vec<EventSpec>, Vec<Value>) {
         Scenario::HotSeats => {
             let seats = seat_ids("A", config.capacity.max(config.hot_seats));
             specs.push(EventSpec {
+                hold_ttl_seconds: Some(config.hold_ttl_seconds),
                 id: format!("{tag}-seats"),
                 sections: vec![SectionSpec {
                     id: "A".into(),
@@ -288,6 +366,7 @@ fn build_events(config: &RunConfig, tag: &str) -> (Vec<EventSpec>, Vec<Value>) {
             for e in 0..MIXED_EVENTS {
                 let seats = seat_ids("B", MIXED_SEATS as u64);
                 specs.push(EventSpec {
+                    hold_ttl_seconds: Some(config.hold_ttl_seconds),
                     id: format!("{tag}-ev{e}"),
                     sections: vec![
                         SectionSpec {
@@ -361,36 +440,45 @@ async fn probe(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
     let mut turn = 0usize;
     while !stop.load(Ordering::Relaxed) {
         if let Some(event) = ctx.events.get(turn % ctx.events.len().max(1)) {
-            ctx.recorder
-                .send(Call {
-                    route: Route::Availability,
-                    event_id: &event.id,
-                    hold_id: None,
-                    body: None,
-                    idempotency_key: None,
-                    intended: Instant::now(),
-                })
-                .await;
+            ctx.send_once(
+                call(
+                    Route::Availability,
+                    &event.id,
+                    None,
+                    None,
+                    None,
+                    Instant::now(),
+                ),
+                None,
+            )
+            .await;
         }
         turn += 1;
         tokio::time::sleep(Duration::from_millis(PROBE_INTERVAL_MS)).await;
     }
 }
 
-/// Sends a request, and again after Retry-After while the answer is 503.
-async fn send_until_answered(ctx: &Ctx, call: Call<'_>) -> Exchange {
-    let mut intended = call.intended;
+/// Sends a request, and again after Retry-After while the answer is 503 or
+/// 409 `request-in-progress`. Every attempt keeps the request's intended
+/// start, so its latency runs from there across retries and back-off.
+async fn send_until_answered(ctx: &Ctx, call: Call<'_>, buyer: Option<u64>) -> Exchange {
     let mut attempt = 1;
+    let mut attempt_start = call.intended;
     loop {
         let exchange = ctx
-            .recorder
-            .send(Call {
-                intended,
-                body: call.body.clone(),
-                ..call
-            })
+            .send(
+                Call {
+                    body: call.body.clone(),
+                    ..call
+                },
+                buyer,
+                attempt,
+                attempt_start,
+            )
             .await;
-        if exchange.status != Some(503) || attempt >= MAX_BUSY_ATTEMPTS {
+        let busy = exchange.status == Some(503)
+            || (exchange.status == Some(409) && exchange.problem_type() == "request-in-progress");
+        if !busy || attempt >= MAX_BUSY_ATTEMPTS {
             return exchange;
         }
         let wait_ms = exchange
@@ -399,7 +487,7 @@ async fn send_until_answered(ctx: &Ctx, call: Call<'_>) -> Exchange {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map_or(MAX_BUSY_WAIT_MS, |s| (s * 1000).min(MAX_BUSY_WAIT_MS));
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        intended = Instant::now();
+        attempt_start = Instant::now();
         attempt += 1;
     }
 }
@@ -420,8 +508,36 @@ fn confirm_or_release(rng: &mut fastrand::Rng) -> Resolve {
     }
 }
 
+/// What a buyer will do besides its hold, drawn up front so that its choices
+/// depend only on the seed and its number, never on the answers it gets.
+#[derive(Debug, Clone, Copy)]
+struct Extras {
+    /// Send the hold a second time, with the same key, while the first is in flight.
+    concurrent_replay: bool,
+    /// How long after the first the concurrent replay goes out.
+    concurrent_replay_delay_us: u64,
+    /// Replay the hold once it was granted.
+    replay_after_grant: bool,
+    /// Read the hold back (mixed).
+    read_back: bool,
+    /// Send confirm and release at once.
+    race: bool,
+}
+
+fn extras(config: &RunConfig, rng: &mut fastrand::Rng) -> Extras {
+    let keyed = config.idempotency_keys;
+    Extras {
+        concurrent_replay: rng.u32(0..100) < config.concurrent_replay_percent && keyed,
+        concurrent_replay_delay_us: rng.u64(0..2_000),
+        replay_after_grant: rng.u32(0..100) < config.replay_percent && keyed,
+        read_back: config.scenario == Scenario::Mixed && rng.bool(),
+        race: rng.u32(0..100) < config.race_percent,
+    }
+}
+
 async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
     let mut rng = buyer_rng(&ctx.config, i);
+    let who = Some(i);
     let (event, body, resolve) = match ctx.config.scenario {
         Scenario::FlashSale => {
             let q = rng.u64(1..=4);
@@ -442,16 +558,8 @@ async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
         Scenario::Mixed => {
             let event = &ctx.events[rng.usize(..ctx.events.len())];
             if rng.u32(0..100) < 80 {
-                ctx.recorder
-                    .send(Call {
-                        route: Route::Availability,
-                        event_id: &event.id,
-                        hold_id: None,
-                        body: None,
-                        idempotency_key: None,
-                        intended: arrival,
-                    })
-                    .await;
+                let read = call(Route::Availability, &event.id, None, None, None, arrival);
+                ctx.send_once(read, who).await;
                 return;
             }
             let body = if rng.u32(0..100) < 70 {
@@ -472,67 +580,89 @@ async fn buyer(ctx: &Ctx, i: u64, arrival: Instant) {
             (event, body, resolve)
         }
     };
-    let key = format!("{}-b{i}", ctx.run_tag);
-    let hold = send_until_answered(
-        ctx,
-        Call {
-            route: Route::Hold,
-            event_id: &event.id,
-            hold_id: None,
-            body: Some(body.clone()),
-            idempotency_key: ctx.config.idempotency_keys.then_some(key.as_str()),
-            intended: arrival,
-        },
-    )
-    .await;
+    let extras = extras(&ctx.config, &mut rng);
+    let key = format!("idempotency-{}-b{i}", ctx.run_tag);
+    let key = ctx.config.idempotency_keys.then_some(key.as_str());
+    let first = call(
+        Route::Hold,
+        &event.id,
+        None,
+        Some(body.clone()),
+        key,
+        arrival,
+    );
+    let hold = if extras.concurrent_replay {
+        let replay = async {
+            tokio::time::sleep(Duration::from_micros(extras.concurrent_replay_delay_us)).await;
+            let again = call(
+                Route::HoldReplay,
+                &event.id,
+                None,
+                Some(body.clone()),
+                key,
+                Instant::now(),
+            );
+            ctx.send_once(again, who).await
+        };
+        let (first, second) = tokio::join!(send_until_answered(ctx, first, who), replay);
+        // The buyer goes on with whichever answer gave it a hold.
+        if first.status != Some(201) && second.status == Some(201) {
+            second
+        } else {
+            first
+        }
+    } else {
+        send_until_answered(ctx, first, who).await
+    };
     if hold.status != Some(201) {
         return;
     }
     let Some(hold_id) = hold.body.get("hold_id").and_then(Value::as_str) else {
         return;
     };
-    if ctx.config.idempotency_keys && rng.u32(0..100) < ctx.config.replay_percent {
-        ctx.recorder
-            .send(Call {
-                route: Route::HoldReplay,
-                event_id: &event.id,
-                hold_id: None,
-                body: Some(body),
-                idempotency_key: Some(&key),
-                intended: Instant::now(),
-            })
-            .await;
+    if extras.replay_after_grant {
+        let again = call(
+            Route::HoldReplay,
+            &event.id,
+            None,
+            Some(body),
+            key,
+            Instant::now(),
+        );
+        ctx.send_once(again, who).await;
     }
-    if ctx.config.scenario == Scenario::Mixed && rng.bool() {
-        ctx.recorder
-            .send(Call {
-                route: Route::GetHold,
-                event_id: &event.id,
-                hold_id: Some(hold_id),
-                body: None,
-                idempotency_key: None,
-                intended: Instant::now(),
-            })
-            .await;
+    if extras.read_back {
+        let read = call(
+            Route::GetHold,
+            &event.id,
+            Some(hold_id),
+            None,
+            None,
+            Instant::now(),
+        );
+        ctx.send_once(read, who).await;
     }
-    let route = match resolve {
-        Resolve::Confirm => Route::Confirm,
-        Resolve::Release => Route::Release,
-        Resolve::Abandon => return,
+    let confirm_body = || json!({ "payment_ref": format!("pay-{i}") });
+    let resolution = |route: Route| {
+        let body = (route == Route::Confirm).then(confirm_body);
+        call(route, &event.id, Some(hold_id), body, None, Instant::now())
     };
-    let body = (route == Route::Confirm).then(|| json!({ "payment_ref": format!("pay-{i}") }));
-    send_until_answered(
-        ctx,
-        Call {
-            route,
-            event_id: &event.id,
-            hold_id: Some(hold_id),
-            body,
-            idempotency_key: None,
-            intended: Instant::now(),
-        },
-    )
-    .await;
+    match resolve {
+        Resolve::Abandon => {}
+        // Both at once: exactly one may win, the other must be refused.
+        _ if extras.race => {
+            tokio::join!(
+                send_until_answered(ctx, resolution(Route::Confirm), who),
+                send_until_answered(ctx, resolution(Route::Release), who)
+            );
+        }
+        Resolve::Confirm => {
+            send_until_answered(ctx, resolution(Route::Confirm), who).await;
+        }
+        Resolve::Release => {
+            send_until_answered(ctx, resolution(Route::Release), who).await;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -542,7 +672,7 @@ enum Resolve {
     Abandon,
 }
 
-async fn read_final_state(ctx: &Ctx, log: &[Exchange]) -> FinalState {
+async fn read_final_state(ctx: &Ctx, log: &[Record]) -> FinalState {
     let read_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -558,14 +688,14 @@ async fn read_final_state(ctx: &Ctx, log: &[Exchange]) -> FinalState {
         .map(|(id, event)| async move {
             let read = ctx
                 .recorder
-                .exchange(Call {
-                    route: Route::GetHold,
-                    event_id: &event,
-                    hold_id: Some(&id),
-                    body: None,
-                    idempotency_key: None,
-                    intended: Instant::now(),
-                })
+                .exchange(call(
+                    Route::GetHold,
+                    &event,
+                    Some(&id),
+                    None,
+                    None,
+                    Instant::now(),
+                ))
                 .await;
             (id, read)
         })
@@ -576,14 +706,14 @@ async fn read_final_state(ctx: &Ctx, log: &[Exchange]) -> FinalState {
     for event in &ctx.events {
         let read = ctx
             .recorder
-            .exchange(Call {
-                route: Route::Availability,
-                event_id: &event.id,
-                hold_id: None,
-                body: None,
-                idempotency_key: None,
-                intended: Instant::now(),
-            })
+            .exchange(call(
+                Route::Availability,
+                &event.id,
+                None,
+                None,
+                None,
+                Instant::now(),
+            ))
             .await;
         availability.insert(event.id.clone(), read);
     }

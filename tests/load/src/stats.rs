@@ -2,7 +2,7 @@
 //! rate, sell-out time, and a per-second timeline for the chart.
 
 use std::{
-    collections::{BTreeMap, btree_map::Entry},
+    collections::{BTreeMap, BTreeSet, btree_map::Entry},
     time::Duration,
 };
 
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{
     check::Report,
-    log::{EventSpec, Exchange, Route},
+    log::{EventSpec, Exchange, Record, Route},
     scenario::{LoadModel, RunConfig},
 };
 
@@ -31,11 +31,68 @@ pub struct RouteLatency {
     pub max_ms: f64,
 }
 
+/// How a hold ended, for one attempt or for a buyer (its last attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// 201: a hold.
+    Granted,
+    /// A definite no: 409 `sold-out`, `seats-unavailable`, `customer-limit`.
+    Refused,
+    /// "Retry later": 503, or 409 `request-in-progress`; for a buyer, still so
+    /// after the last retry.
+    Shed,
+    /// No answer, a 5xx other than 503, or any other status.
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Granted,
+        Outcome::Refused,
+        Outcome::Shed,
+        Outcome::Failed,
+    ];
+
+    pub fn of(ex: &Exchange) -> Self {
+        match (ex.status, ex.problem_type()) {
+            (Some(201), _) => Outcome::Granted,
+            (Some(409), "sold-out" | "seats-unavailable" | "customer-limit") => Outcome::Refused,
+            (Some(503), _) | (Some(409), "request-in-progress") => Outcome::Shed,
+            _ => Outcome::Failed,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Granted => "granted",
+            Outcome::Refused => "refused",
+            Outcome::Shed => "shed",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Latency percentiles of one outcome (`None`: every outcome together).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutcomeLatency {
+    pub outcome: Option<Outcome>,
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimelinePoint {
     pub second: f64,
     pub requests_per_second: f64,
+    /// Hold attempts answered in this second, p99 of their own latency.
     pub hold_p99_ms: f64,
+    /// Buyers whose hold was settled in this second, p99 from their arrival.
+    #[serde(default)]
+    pub buyer_hold_p99_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,7 +132,32 @@ pub struct Figures {
     pub first_sold_out_seconds: Option<f64>,
     /// Answers per route and status (and problem type), e.g. `hold 409 sold-out`.
     pub outcomes: BTreeMap<String, u64>,
+    /// Per attempt: from the attempt's start (its intended start for a first
+    /// attempt, the end of the back-off for a retry) to its answer.
     pub latency: Vec<RouteLatency>,
+    /// Per buyer: from arrival to the hold's definite answer (201 or a final
+    /// refusal), across retries and back-off; every buyer, then by outcome.
+    #[serde(default)]
+    pub buyer_hold_latency: Vec<OutcomeLatency>,
+    /// Per hold attempt, by the attempt's outcome.
+    #[serde(default)]
+    pub hold_attempt_latency: Vec<OutcomeLatency>,
+    /// Buyers who sent a hold, and how many of them were still told "retry
+    /// later" after their last attempt.
+    #[serde(default)]
+    pub hold_buyers: u64,
+    #[serde(default)]
+    pub buyers_shed: u64,
+    /// Hold attempts beyond each buyer's first (retries after a 503).
+    #[serde(default)]
+    pub hold_retries: u64,
+    /// Holds whose buyer sent confirm and release at once.
+    #[serde(default)]
+    pub confirm_release_races: u64,
+    /// Holds sent a second time with their Idempotency-Key while the first
+    /// was in flight.
+    #[serde(default)]
+    pub concurrent_replays: u64,
     pub peak_rss_mib: Option<f64>,
     /// The machine's 1-minute load average before and after the load: other
     /// work on the machine (it has 2 cores) shows here.
@@ -91,6 +173,27 @@ impl Figures {
     pub fn route(&self, route: Route) -> Option<&RouteLatency> {
         self.latency.iter().find(|r| r.route == route)
     }
+
+    /// Per-buyer hold latency of one outcome (`None`: every buyer).
+    pub fn buyer_latency(&self, outcome: Option<Outcome>) -> Option<&OutcomeLatency> {
+        self.buyer_hold_latency
+            .iter()
+            .find(|l| l.outcome == outcome)
+    }
+
+    /// Per-buyer hold p99 (arrival to definite answer), every buyer.
+    pub fn buyer_hold_p99_ms(&self) -> Option<f64> {
+        self.buyer_latency(None).map(|l| l.p99_ms)
+    }
+
+    /// Percent of the buyers who sent a hold that were shed (0 when none did).
+    pub fn shed_percent(&self) -> f64 {
+        if self.hold_buyers == 0 {
+            0.0
+        } else {
+            self.buyers_shed as f64 * 100.0 / self.hold_buyers as f64
+        }
+    }
 }
 
 fn new_histogram() -> anyhow::Result<Histogram<u64>> {
@@ -104,20 +207,74 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
+fn percentiles(outcome: Option<Outcome>, h: &Histogram<u64>) -> OutcomeLatency {
+    OutcomeLatency {
+        outcome,
+        count: h.len(),
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        max_ms: ms(h.max()),
+    }
+}
+
+/// Each buyer's last hold attempt (its definite answer, or the last "retry later").
+fn last_hold_attempts(log: &[Record]) -> BTreeMap<u64, &Record> {
+    let mut last: BTreeMap<u64, &Record> = BTreeMap::new();
+    for r in log.iter().filter(|r| r.route == Route::Hold) {
+        if let Some(buyer) = r.buyer {
+            let slot = last.entry(buyer).or_insert(r);
+            if (r.attempt, r.answered_us()) > (slot.attempt, slot.answered_us()) {
+                *slot = r;
+            }
+        }
+    }
+    last
+}
+
+fn outcome_histograms<'a>(
+    items: impl Iterator<Item = (Outcome, u64)> + 'a,
+) -> anyhow::Result<Vec<OutcomeLatency>> {
+    let mut all = new_histogram()?;
+    let mut by: BTreeMap<Outcome, Histogram<u64>> = BTreeMap::new();
+    for (outcome, us) in items {
+        all.record(us.max(1))?;
+        match by.entry(outcome) {
+            Entry::Occupied(h) => h.into_mut().record(us.max(1))?,
+            Entry::Vacant(v) => v.insert(new_histogram()?).record(us.max(1))?,
+        }
+    }
+    if all.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![percentiles(None, &all)];
+    out.extend(by.iter().map(|(o, h)| percentiles(Some(*o), h)));
+    Ok(out)
+}
+
 /// `load_offset` is when the load phase began, relative to the recorder's clock.
 pub fn figures(
     config: &RunConfig,
     events: &[EventSpec],
-    log: &[Exchange],
+    log: &[Record],
     load_offset: Duration,
     elapsed: Duration,
     report: &Report,
 ) -> anyhow::Result<Figures> {
     let offset_us = u64::try_from(load_offset.as_micros()).unwrap_or(0);
     let since_load = |us: u64| us.saturating_sub(offset_us) as f64 / 1e6;
+    let bucket_of = |us: u64| us.saturating_sub(offset_us) / (TIMELINE_BUCKET_MS * 1000);
     let mut per_route: BTreeMap<Route, Histogram<u64>> = BTreeMap::new();
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut timeline: BTreeMap<u64, (u64, Histogram<u64>)> = BTreeMap::new();
+    // Per second: requests answered, hold attempts' p99, buyers' p99.
+    type Slot = (u64, Histogram<u64>, Histogram<u64>);
+    let mut timeline: BTreeMap<u64, Slot> = BTreeMap::new();
+    let slot_at = |timeline: &mut BTreeMap<u64, Slot>, us: u64| -> anyhow::Result<()> {
+        if let Entry::Vacant(v) = timeline.entry(bucket_of(us)) {
+            v.insert((0, new_histogram()?, new_histogram()?));
+        }
+        Ok(())
+    };
     let (mut holds_granted, mut writes_ok, mut cas_retries) = (0u64, 0u64, 0u64);
     let (mut last_grant, mut first_sold_out): (Option<u64>, Option<u64>) = (None, None);
     for ex in log {
@@ -125,7 +282,7 @@ pub fn figures(
             Entry::Occupied(h) => h.into_mut(),
             Entry::Vacant(v) => v.insert(new_histogram()?),
         };
-        histogram.record(ex.latency_us.max(1))?;
+        histogram.record(ex.attempt_latency_us().max(1))?;
         let status = ex
             .status
             .map_or_else(|| "no-answer".to_owned(), |s| s.to_string());
@@ -146,7 +303,7 @@ pub fn figures(
         };
         *outcomes.entry(key).or_default() += 1;
         cas_retries += ex.cas_retries;
-        let done_us = ex.intended_start_us + ex.latency_us;
+        let done_us = ex.answered_us();
         if ex.is_write_success() {
             writes_ok += 1;
         }
@@ -157,16 +314,39 @@ pub fn figures(
         if ex.route == Route::Hold && ex.status == Some(409) && problem == "sold-out" {
             first_sold_out = Some(first_sold_out.map_or(done_us, |f| f.min(done_us)));
         }
-        let bucket = done_us.saturating_sub(offset_us) / (TIMELINE_BUCKET_MS * 1000);
-        let slot = match timeline.entry(bucket) {
-            Entry::Occupied(s) => s.into_mut(),
-            Entry::Vacant(v) => v.insert((0, new_histogram()?)),
-        };
-        slot.0 += 1;
-        if ex.route == Route::Hold {
-            slot.1.record(ex.latency_us.max(1))?;
+        slot_at(&mut timeline, done_us)?;
+        if let Some(slot) = timeline.get_mut(&bucket_of(done_us)) {
+            slot.0 += 1;
+            if ex.route == Route::Hold {
+                slot.1.record(ex.attempt_latency_us().max(1))?;
+            }
         }
     }
+    let last_attempts = last_hold_attempts(log);
+    for r in last_attempts.values() {
+        slot_at(&mut timeline, r.answered_us())?;
+        if let Some(slot) = timeline.get_mut(&bucket_of(r.answered_us())) {
+            slot.2.record(r.latency_us.max(1))?;
+        }
+    }
+    let buyer_hold_latency = outcome_histograms(
+        last_attempts
+            .values()
+            .map(|r| (Outcome::of(r), r.latency_us)),
+    )?;
+    let hold_attempt_latency = outcome_histograms(
+        log.iter()
+            .filter(|r| r.route == Route::Hold)
+            .map(|r| (Outcome::of(r), r.attempt_latency_us())),
+    )?;
+    let buyers_shed = last_attempts
+        .values()
+        .filter(|r| Outcome::of(r) == Outcome::Shed)
+        .count() as u64;
+    let hold_retries = log
+        .iter()
+        .filter(|r| r.route == Route::Hold && r.attempt > 1)
+        .count() as u64;
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let latency = per_route
         .into_iter()
@@ -180,16 +360,20 @@ pub fn figures(
         })
         .collect();
     let bucket_seconds = TIMELINE_BUCKET_MS as f64 / 1000.0;
+    let p99_or_zero = |h: &Histogram<u64>| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(0.99))
+        }
+    };
     let timeline = timeline
         .into_iter()
-        .map(|(b, (n, h))| TimelinePoint {
+        .map(|(b, (n, holds, buyers))| TimelinePoint {
             second: b as f64 * bucket_seconds,
             requests_per_second: n as f64 / bucket_seconds,
-            hold_p99_ms: if h.is_empty() {
-                0.0
-            } else {
-                ms(h.value_at_quantile(0.99))
-            },
+            hold_p99_ms: p99_or_zero(&holds),
+            buyer_hold_p99_ms: p99_or_zero(&buyers),
         })
         .collect();
     let requests = log.len() as u64;
@@ -221,7 +405,7 @@ pub fn figures(
         sale_writes_per_second: last_grant.map(|end| {
             let writes = log
                 .iter()
-                .filter(|e| e.is_write_success() && e.intended_start_us + e.latency_us <= end)
+                .filter(|e| e.is_write_success() && e.answered_us() <= end)
                 .count();
             writes as f64 / since_load(end).max(1e-3)
         }),
@@ -235,6 +419,13 @@ pub fn figures(
         first_sold_out_seconds: first_sold_out.map(since_load),
         outcomes,
         latency,
+        buyer_hold_latency,
+        hold_attempt_latency,
+        hold_buyers: last_attempts.len() as u64,
+        buyers_shed,
+        hold_retries,
+        confirm_release_races: races(log),
+        concurrent_replays: concurrent_replays(log),
         peak_rss_mib: None,
         loadavg_before: None,
         loadavg_after: None,
@@ -243,8 +434,57 @@ pub fn figures(
     })
 }
 
+/// Holds that got a confirm and a release whose flights overlapped.
+fn races(log: &[Record]) -> u64 {
+    let mut windows: BTreeMap<(&str, Route), Vec<(u64, u64)>> = BTreeMap::new();
+    for r in log {
+        if let (Some(id), Route::Confirm | Route::Release) = (r.hold_id.as_deref(), r.route) {
+            windows
+                .entry((id, r.route))
+                .or_default()
+                .push((r.attempt_start_us, r.answered_us()));
+        }
+    }
+    let overlap = |a: &[(u64, u64)], b: &[(u64, u64)]| {
+        a.iter().any(|x| b.iter().any(|y| x.0 <= y.1 && y.0 <= x.1))
+    };
+    windows
+        .iter()
+        .filter(|((id, route), confirms)| {
+            *route == Route::Confirm
+                && windows
+                    .get(&(*id, Route::Release))
+                    .is_some_and(|releases| overlap(confirms, releases))
+        })
+        .count() as u64
+}
+
+/// Replays sent while the buyer's first hold attempt was still in flight.
+fn concurrent_replays(log: &[Record]) -> u64 {
+    let mut first: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for r in log
+        .iter()
+        .filter(|r| r.route == Route::Hold && r.attempt == 1)
+    {
+        if let Some(b) = r.buyer {
+            first.insert(b, (r.attempt_start_us, r.answered_us()));
+        }
+    }
+    let mut buyers = BTreeSet::new();
+    for r in log.iter().filter(|r| r.route == Route::HoldReplay) {
+        if let Some(b) = r.buyer
+            && first.get(&b).is_some_and(|(start, end)| {
+                r.attempt_start_us >= *start && r.attempt_start_us <= *end
+            })
+        {
+            buyers.insert(b);
+        }
+    }
+    buyers.len() as u64
+}
+
 /// Units sold, from the confirm answers (the checker proves they match the store).
-fn sold_at_rest(log: &[Exchange]) -> u64 {
+fn sold_at_rest(log: &[Record]) -> u64 {
     let mut seen = std::collections::BTreeSet::new();
     log.iter()
         .filter(|e| e.route == Route::Confirm && e.status == Some(200))

@@ -28,8 +28,11 @@ fn tiny(scenario: Scenario, load: LoadModel) -> RunConfig {
             config.hold_ttl_seconds = 1;
         }
     }
-    // Replays on every fourth hold: idempotency is checked even in a small run.
+    // Replays on every fourth hold, and more races than by default: the rules
+    // that watch them get something to judge even in a small run.
     config.replay_percent = 25;
+    config.race_percent = 25;
+    config.concurrent_replay_percent = 15;
     // This machine's disk is shared, and an fsync can take tens of milliseconds
     // when other work writes: a generous bound, so only a hang fails the run.
     config.request_timeout_seconds = 60;
@@ -58,6 +61,7 @@ async fn every_scenario_keeps_every_invariant() {
         tiny(Scenario::Mixed, closed),
     ];
     let mut failures = Vec::new();
+    let (mut races, mut concurrent_replays) = (0, 0);
     for config in &runs {
         let what = format!(
             "{} ({}, shards {:?})",
@@ -70,9 +74,21 @@ async fn every_scenario_keeps_every_invariant() {
             .expect("the run completes");
         let f = &result.figures;
         println!(
-            "{what}: {} requests, {} holds granted, sold {}, {:.0} requests/s, {} violations",
-            f.requests, f.holds_granted, f.sold, f.requests_per_second, f.violations
+            "{what}: {} requests, {} holds granted, sold {}, {:.0} requests/s, {} violations; \
+             hold p99 per buyer {:?} ms, {} buyers shed of {}, {} races, {} concurrent replays",
+            f.requests,
+            f.holds_granted,
+            f.sold,
+            f.requests_per_second,
+            f.violations,
+            f.buyer_hold_p99_ms(),
+            f.buyers_shed,
+            f.hold_buyers,
+            f.confirm_release_races,
+            f.concurrent_replays
         );
+        races += f.confirm_release_races;
+        concurrent_replays += f.concurrent_replays;
         if !result.check.is_clean() {
             failures.push(format!("{what}: {:#?}", result.check));
         }
@@ -91,6 +107,20 @@ async fn every_scenario_keeps_every_invariant() {
         if config.scenario == Scenario::Mixed && !f.outcomes.contains_key("availability 200") {
             failures.push(format!("{what}: no browsing: {:?}", f.outcomes));
         }
+        // Every buyer who sent a hold has a latency from arrival to answer.
+        let timed_buyers = f.buyer_latency(None).map_or(0, |l| l.count);
+        if f.hold_buyers == 0 || timed_buyers != f.hold_buyers {
+            failures.push(format!(
+                "{what}: {} buyers sent a hold, {timed_buyers} have a per-buyer latency",
+                f.hold_buyers
+            ));
+        }
+    }
+    if races == 0 || concurrent_replays == 0 {
+        failures.push(format!(
+            "the injected races did not happen: {races} confirm/release races, \
+             {concurrent_replays} concurrent replays"
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
