@@ -52,12 +52,19 @@ struct TargetArgs {
     /// Admin token of `--base-url` (to create the events); default: $BOOKING_ADMIN_TOKEN.
     #[arg(long, default_value_t = std::env::var("BOOKING_ADMIN_TOKEN").unwrap_or_default())]
     admin_token: String,
+    /// Confirm token of `--base-url` (sent on confirms); default: $BOOKING_CONFIRM_TOKEN.
+    #[arg(long, requires = "base_url")]
+    confirm_token: Option<String>,
     /// Start the local runtime with `--sqlite-wal` (faster, NOT Spin's default: label such runs).
     #[arg(long)]
     sqlite_wal: bool,
     /// Start the local runtime with `--in-memory` (no disk: isolates compute from storage; label such runs).
     #[arg(long, conflicts_with = "sqlite_wal")]
     in_memory: bool,
+    /// Start the local runtime with `--shed-load` (503 + Retry-After when every instance is
+    /// busy, instead of Spin's empty 500; NOT Spin's behaviour: label such runs).
+    #[arg(long)]
+    shed_load: bool,
     /// Add this process's peak RSS (VmHWM) to the memory figure (repeatable; e.g. the peer's pid).
     #[arg(long = "rss-pid")]
     rss_pids: Vec<u32>,
@@ -245,6 +252,9 @@ struct Target {
 
 fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
     if let Some(url) = &args.base_url {
+        if let Some(token) = &args.confirm_token {
+            booking_load::client::register_confirm_token(url, token);
+        }
         return Ok(Target {
             local: None,
             base_url: url.clone(),
@@ -256,6 +266,7 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
     let mut options = RuntimeOptions::from_workspace();
     options.sqlite_wal = args.sqlite_wal;
     options.in_memory = args.in_memory;
+    options.shed_load = args.shed_load;
     let local = LocalRuntime::start(&options)?;
     let mut rss_pids = args.rss_pids.clone();
     rss_pids.push(local.pid);
