@@ -65,6 +65,14 @@ impl Route {
         }
     }
 
+    /// The component spin.toml routes this path to: the one that serves
+    /// it, or the catch-all's (availability) for unknown paths.
+    pub fn component(path: &str) -> Component {
+        Route::parse(path)
+            .served_by()
+            .unwrap_or(Component::Availability)
+    }
+
     fn served_by(&self) -> Option<Component> {
         match self {
             Route::Event(_) => Some(Component::Inventory),

@@ -8,7 +8,7 @@ mod common;
 
 use booking_core::model::seat_block;
 use booking_core::model::{InventoryDoc, PartStatus};
-use booking_core::{Component, Config, Ctx, Request};
+use booking_core::{Config, Ctx, Request, Route};
 use booking_core::{Env, ManualEnv};
 use booking_core::{MemoryCas, MemoryStore};
 use booking_core::{Snapshot, Store, StoreError, Swap};
@@ -186,13 +186,7 @@ fn call(
     if let Some(key) = key {
         headers.push(("idempotency-key".into(), key.into()));
     }
-    let component = if path.ends_with("/holds") {
-        Component::Hold
-    } else if path.ends_with("/confirm") {
-        Component::Confirm
-    } else {
-        Component::Release
-    };
+    let component = Route::component(path);
     let request = Request {
         method: method.into(),
         path: path.into(),

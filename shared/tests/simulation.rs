@@ -201,7 +201,7 @@ enum Target {
 
 impl Target {
     fn matches(self, sent: &Sent) -> bool {
-        let component = component_for(&sent.path);
+        let component = Route::component(&sent.path);
         match self {
             Target::KeyedHold => component == Component::Hold && sent.key.is_some(),
             Target::Hold => component == Component::Hold,
@@ -1042,21 +1042,11 @@ impl Answer {
     }
 }
 
-fn component_for(path: &str) -> Component {
-    match Route::parse(path) {
-        Route::Event(_) => Component::Inventory,
-        Route::Holds(_) => Component::Hold,
-        Route::Confirm(_) => Component::Confirm,
-        Route::Hold(_) | Route::Release(_) => Component::Release,
-        Route::Availability(_) | Route::Unknown => Component::Availability,
-    }
-}
-
 /// The request a client sends: the admin token on `PUT /events/..`, the
 /// confirm token on confirm, the Idempotency-Key when there is one.
 fn request(method: &str, path: &str, body: &Value, key: Option<&str>) -> Request {
     let mut headers = Vec::new();
-    match component_for(path) {
+    match Route::component(path) {
         Component::Inventory if method == "PUT" => {
             headers.push(("authorization".to_owned(), format!("Bearer {ADMIN_TOKEN}")));
         }
@@ -1103,7 +1093,7 @@ fn direct(
     let config = config();
     let ctx = Ctx::new(store, &env, &config);
     answer_of(&booking_core::handle(
-        component_for(path),
+        Route::component(path),
         &request(method, path, body, key),
         &ctx,
     ))
@@ -1215,7 +1205,7 @@ impl Client<'_> {
         self.sim.lock().stats.requests += 1;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let ctx = Ctx::new(&store, &env, &self.sim.config);
-            booking_core::handle(component_for(&sent.path), &request, &ctx)
+            booking_core::handle(Route::component(&sent.path), &request, &ctx)
         }));
         let reply = match outcome {
             Ok(reply) => reply,
@@ -1229,7 +1219,7 @@ impl Client<'_> {
         let label = format!(
             "{} {} {}",
             sent.method,
-            match component_for(&sent.path) {
+            match Route::component(&sent.path) {
                 Component::Inventory => "event",
                 Component::Hold => "hold",
                 Component::Confirm => "confirm",
@@ -1421,7 +1411,7 @@ impl Client<'_> {
         self.sim.lock().stats.gateway_replays += 1;
         self.sim
             .trace(self.me, || format!("replays {} {}", sent.method, sent.path));
-        match component_for(&sent.path) {
+        match Route::component(&sent.path) {
             Component::Hold => {
                 let event = if sent.path.contains(&format!("/{GIG}/")) {
                     GIG

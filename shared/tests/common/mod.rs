@@ -6,7 +6,7 @@
 use booking_core::ManualEnv;
 use booking_core::MemoryStore;
 use booking_core::model::{InventoryDoc, PartStatus};
-use booking_core::{Component, Config, Ctx, Request, Route};
+use booking_core::{Config, Ctx, Request, Route};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "secret-token";
@@ -41,16 +41,6 @@ impl Answer {
 
     pub fn str(&self, field: &str) -> String {
         self.body[field].as_str().unwrap_or_default().to_owned()
-    }
-}
-
-fn component_for(path: &str) -> Component {
-    match Route::parse(path) {
-        Route::Event(_) => Component::Inventory,
-        Route::Holds(_) => Component::Hold,
-        Route::Confirm(_) => Component::Confirm,
-        Route::Hold(_) | Route::Release(_) => Component::Release,
-        Route::Availability(_) | Route::Unknown => Component::Availability,
     }
 }
 
@@ -97,7 +87,7 @@ impl Booking {
             },
         };
         let ctx = Ctx::new(&self.store, &self.env, &self.config);
-        let reply = booking_core::handle(component_for(path), &request, &ctx);
+        let reply = booking_core::handle(Route::component(path), &request, &ctx);
         Answer {
             status: reply.status,
             body: serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
