@@ -170,7 +170,7 @@ pub fn run_markdown(run: &RunFile) -> String {
             format!("{} ({:.2}%)", f.buyers_shed, f.shed_percent()),
         ),
         (
-            "hold retries (attempts after a 503)",
+            "hold retries (after a 503 or 409 request-in-progress)",
             f.hold_retries.to_string(),
         ),
         (

@@ -148,7 +148,8 @@ pub struct Figures {
     pub hold_buyers: u64,
     #[serde(default)]
     pub buyers_shed: u64,
-    /// Hold attempts beyond each buyer's first (retries after a 503).
+    /// Hold attempts beyond each buyer's first (retries after a 503 or a 409
+    /// `request-in-progress`).
     #[serde(default)]
     pub hold_retries: u64,
     /// Holds whose buyer sent confirm and release at once.
