@@ -5,6 +5,7 @@
 #
 #   scripts/lib/components.sh                       -p inventory -p availability ...
 #   scripts/lib/components.sh --with-test-fixtures  the same, plus the test fixtures
+#   scripts/lib/components.sh --test-fixtures       the test fixtures only
 #
 # Used by scripts/test, scripts/up, scripts/bench and .ci/run. Adding a component
 # to spin.toml (with its build command) is enough for all of them; the workspace
@@ -16,11 +17,13 @@ manifest="$(dirname "$0")/../../spin.toml"
 # component the local runtime's trap-isolation test (tests/host) serves.
 test_fixtures=(trap-fixture)
 
+with_components=true
 with_fixtures=false
 case "${1:-}" in
     "") ;;
     --with-test-fixtures) with_fixtures=true ;;
-    *) echo "usage: $0 [--with-test-fixtures]" >&2; exit 2 ;;
+    --test-fixtures) with_components=false; with_fixtures=true ;;
+    *) echo "usage: $0 [--with-test-fixtures | --test-fixtures]" >&2; exit 2 ;;
 esac
 
 # Plain POSIX awk (mawk, busybox): no gawk extensions.
@@ -57,7 +60,9 @@ packages=$(awk '
 ' "$manifest") || { echo "$0: cannot read the components from $manifest" >&2; exit 1; }
 
 args=()
-for pkg in $packages; do args+=(-p "$pkg"); done
+if $with_components; then
+    for pkg in $packages; do args+=(-p "$pkg"); done
+fi
 if $with_fixtures; then
     for pkg in "${test_fixtures[@]}"; do args+=(-p "$pkg"); done
 fi
