@@ -2,6 +2,8 @@
 //!
 //! - [`SpinStore`]: the core's [`Store`] over `wasi:keyvalue` (store, atomics
 //!   and batch, as spin-sdk 5.2 exposes them raw).
+//! - [`RedisStore`]: the same trait on a Redis server through Spin's outbound
+//!   Redis, used when the Spin variable `redis_address` is set.
 //! - [`serve`]: converts a Spin request, reads the Spin variables, calls
 //!   [`booking_core::handle`], and converts the reply, adding CORS
 //!   headers to every response.
@@ -14,6 +16,9 @@ use booking_core::{
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+
+mod redis_store;
+pub use redis_store::{CAS_SCRIPT_SHA1, INCR_SCRIPT_SHA1, RedisCas, RedisStore};
 
 /// The key-value store label every component is granted in spin.toml.
 const STORE_LABEL: &str = "default";
@@ -127,20 +132,29 @@ fn config(component: Component) -> Config {
     config
 }
 
-/// Answers one request for `component`.
+/// Answers one request for `component`, on Redis when the component's
+/// `redis_address` variable is set, else on the default key-value store.
 pub async fn serve(component: Component, request: IncomingRequest) -> Response {
     let reply = match read_request(request).await {
-        Ok(core_request) => match SpinStore::open() {
-            Ok(store) => {
-                let config = config(component);
-                let ctx = Ctx::new(&store, &SystemEnv, &config);
-                booking_core::handle(component, &core_request, &ctx)
-            }
-            Err(error) => Reply::from(BookingError::Store(error)),
+        Ok(core_request) => match variable("redis_address") {
+            Some(address) => match RedisStore::open(&address) {
+                Ok(store) => handle(component, &core_request, &store),
+                Err(error) => Reply::from(BookingError::Store(error)),
+            },
+            None => match SpinStore::open() {
+                Ok(store) => handle(component, &core_request, &store),
+                Err(error) => Reply::from(BookingError::Store(error)),
+            },
         },
         Err(error) => Reply::from(error),
     };
     into_response(reply)
+}
+
+fn handle<S: Store>(component: Component, request: &Request, store: &S) -> Reply {
+    let config = config(component);
+    let ctx = Ctx::new(store, &SystemEnv, &config);
+    booking_core::handle(component, request, &ctx)
 }
 
 /// Converts the request, reading the body only up to the limit: a larger

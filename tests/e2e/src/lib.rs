@@ -10,6 +10,12 @@
 //!   helper the load generator shares (`booking_host_spawn`), and stopped when
 //!   that binary exits, however it exits (`--exit-on-stdin-eof`, with its stdin
 //!   held by this process).
+//! - `BOOKING_E2E_STORE=redis` (with the local runtime): a `redis-server` is
+//!   started on loopback too (`appendonly yes`, `appendfsync always`, a temp
+//!   directory; stopped with the process), and the app runs on it through its
+//!   `redis_address`/`redis_host` variables instead of the default store. If
+//!   `redis-server` is not installed, every test fails saying so (run that leg
+//!   only where it is: `.ci/run` checks first).
 //!
 //! Every test builds a [`Ctx`], which names its events uniquely so runs never
 //! collide, and talks HTTP through it. Every answer is read whole into a
@@ -23,7 +29,7 @@ use std::{
     time::{Duration, UNIX_EPOCH},
 };
 
-use booking_host_spawn::{LocalRuntime, RuntimeOptions};
+use booking_host_spawn::{LocalRuntime, RedisServer, RuntimeOptions};
 
 pub use futures;
 pub use reqwest::{Method, StatusCode, header::HeaderMap};
@@ -53,6 +59,21 @@ static TARGET: OnceLock<Result<Target, String>> = OnceLock::new();
 /// Kept for the whole process, never dropped: the runtime stops when the
 /// process exits and its end of the runtime's stdin closes.
 static LOCAL_SERVER: OnceLock<Mutex<Option<LocalRuntime>>> = OnceLock::new();
+/// The Redis the local runtime serves from under `BOOKING_E2E_STORE=redis`;
+/// kept like [`LOCAL_SERVER`] (it stops when the process exits).
+static LOCAL_REDIS: OnceLock<Mutex<Option<RedisServer>>> = OnceLock::new();
+
+/// Whether `BOOKING_E2E_STORE` asks for the app on Redis (`redis`); any other
+/// value but empty or `default` is refused.
+pub fn redis_store_requested() -> Result<bool, String> {
+    match std::env::var("BOOKING_E2E_STORE").as_deref() {
+        Err(_) | Ok("") | Ok("default") => Ok(false),
+        Ok("redis") => Ok(true),
+        Ok(other) => Err(format!(
+            "BOOKING_E2E_STORE={other:?}: use `redis`, or `default` (or leave it unset)"
+        )),
+    }
+}
 
 /// The server under test, started on first use. Panics (in every test that
 /// asks) with the reason if it could not be reached or started.
@@ -103,10 +124,25 @@ fn init_target() -> Result<Target, String> {
 fn start_local_server(admin_token: &str, confirm_token: &str) -> Result<String, String> {
     // `confirm_token` is passed whether or not the manifest declares it yet:
     // the runtime, like Spin, ignores a variable the manifest does not declare.
-    let options = RuntimeOptions::for_workspace()
+    let mut options = RuntimeOptions::for_workspace()
         .variable("admin_token", admin_token)
         .variable("confirm_token", confirm_token)
         .variable("hold_ttl_seconds", "300");
+    if redis_store_requested()? {
+        let redis = RedisServer::start()
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| {
+                "BOOKING_E2E_STORE=redis but redis-server is not installed \
+                 (apt-get install redis-server, or set BOOKING_REDIS_SERVER)"
+                    .to_owned()
+            })?;
+        options = options.redis(&redis);
+        LOCAL_REDIS
+            .get_or_init(|| Mutex::new(None))
+            .lock()
+            .map_err(|_| "the local Redis slot is poisoned".to_owned())?
+            .replace(redis);
+    }
     let runtime = LocalRuntime::start(&options).map_err(|error| {
         format!(
             "{error}

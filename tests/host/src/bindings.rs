@@ -1,4 +1,5 @@
-//! Host implementations of `wasi:keyvalue@0.2.0-draft2` and `fermyon:spin/variables@2.0.0`.
+//! Host implementations of `wasi:keyvalue@0.2.0-draft2`, `fermyon:spin/variables@2.0.0` and
+//! `fermyon:spin/redis@2.0.0` (outbound Redis, see [`crate::redis`]).
 //!
 //! The bindings are generated from the WIT in `wit/`. Every key-value function is `async` on
 //! the host so the guest is suspended while the store works, as on Spin.
@@ -20,6 +21,7 @@ wasmtime::component::bindgen!({
             import wasi:keyvalue/atomics@0.2.0-draft2;
             import wasi:keyvalue/batch@0.2.0-draft2;
             import fermyon:spin/variables@2.0.0;
+            import fermyon:spin/redis@2.0.0;
         }
     ",
     world: "booking:host/booking-host",
@@ -27,9 +29,11 @@ wasmtime::component::bindgen!({
     with: {
         "wasi:keyvalue/store.bucket": crate::kv::Store,
         "wasi:keyvalue/atomics.cas": crate::kv::Cas,
+        "fermyon:spin/redis.connection": crate::redis::Connection,
     },
 });
 
+use fermyon::spin::redis as spin_redis;
 use fermyon::spin::variables as spin_variables;
 use wasi::keyvalue::{atomics, batch, store};
 
@@ -44,6 +48,9 @@ pub struct ComponentCapabilities {
     pub allowed_stores: Arc<HashSet<String>>,
     /// The component's resolved variables.
     pub variables: Arc<HashMap<String, String>>,
+    /// The component's `allowed_outbound_hosts`, templates resolved; an entry that does not
+    /// parse makes every outbound Redis `open` fail with its message, as on Spin.
+    pub allowed_hosts: Arc<Result<Vec<crate::redis::AllowedHost>, String>>,
 }
 
 /// The per-request host state that the key-value and variables interfaces work on.
@@ -237,5 +244,153 @@ impl spin_variables::Host for HostState<'_> {
                     self.capabilities.component
                 ))
             })
+    }
+}
+
+impl From<crate::redis::RedisError> for spin_redis::Error {
+    fn from(error: crate::redis::RedisError) -> Self {
+        match error {
+            crate::redis::RedisError::InvalidAddress => Self::InvalidAddress,
+            crate::redis::RedisError::TypeError => Self::TypeError,
+            crate::redis::RedisError::Other(message) => Self::Other(message),
+        }
+    }
+}
+
+impl HostState<'_> {
+    fn redis(
+        &self,
+        connection: &Resource<crate::redis::Connection>,
+    ) -> Result<crate::redis::Connection, spin_redis::Error> {
+        self.table
+            .get(connection)
+            .cloned()
+            .map_err(|_| spin_redis::Error::Other("could not find connection for resource".into()))
+    }
+}
+
+impl spin_redis::Host for HostState<'_> {}
+
+impl spin_redis::HostConnection for HostState<'_> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> Result<Resource<crate::redis::Connection>, spin_redis::Error> {
+        let allowed = match self.capabilities.allowed_hosts.as_ref() {
+            Ok(allowed) => allowed,
+            Err(message) => return Err(spin_redis::Error::Other(message.clone())),
+        };
+        if !crate::redis::is_allowed(allowed, &address) {
+            return Err(spin_redis::Error::InvalidAddress);
+        }
+        let connection = crate::redis::open(&address).await?;
+        self.table
+            .push(connection)
+            .map_err(|_| spin_redis::Error::TooManyConnections)
+    }
+
+    async fn publish(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), spin_redis::Error> {
+        Ok(self.redis(&connection)?.publish(&channel, &payload).await?)
+    }
+
+    async fn get(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, spin_redis::Error> {
+        Ok(self.redis(&connection)?.get(&key).await?)
+    }
+
+    async fn set(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), spin_redis::Error> {
+        Ok(self.redis(&connection)?.set(&key, &value).await?)
+    }
+
+    async fn incr(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        key: String,
+    ) -> Result<i64, spin_redis::Error> {
+        Ok(self.redis(&connection)?.incr(&key).await?)
+    }
+
+    async fn del(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        keys: Vec<String>,
+    ) -> Result<u32, spin_redis::Error> {
+        Ok(self.redis(&connection)?.del(&keys).await?)
+    }
+
+    async fn sadd(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, spin_redis::Error> {
+        Ok(self.redis(&connection)?.sadd(&key, &values).await?)
+    }
+
+    async fn smembers(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        key: String,
+    ) -> Result<Vec<String>, spin_redis::Error> {
+        Ok(self.redis(&connection)?.smembers(&key).await?)
+    }
+
+    async fn srem(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, spin_redis::Error> {
+        Ok(self.redis(&connection)?.srem(&key, &values).await?)
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+        command: String,
+        arguments: Vec<spin_redis::RedisParameter>,
+    ) -> Result<Vec<spin_redis::RedisResult>, spin_redis::Error> {
+        use crate::redis::{Param, Reply};
+        let arguments = arguments
+            .into_iter()
+            .map(|argument| match argument {
+                spin_redis::RedisParameter::Int64(value) => Param::Int64(value),
+                spin_redis::RedisParameter::Binary(value) => Param::Binary(value),
+            })
+            .collect();
+        let replies = self
+            .redis(&connection)?
+            .execute(&command, arguments)
+            .await?;
+        Ok(replies
+            .into_iter()
+            .map(|reply| match reply {
+                Reply::Nil => spin_redis::RedisResult::Nil,
+                Reply::Status(text) => spin_redis::RedisResult::Status(text),
+                Reply::Int64(value) => spin_redis::RedisResult::Int64(value),
+                Reply::Binary(bytes) => spin_redis::RedisResult::Binary(bytes),
+            })
+            .collect())
+    }
+
+    async fn drop(
+        &mut self,
+        connection: Resource<crate::redis::Connection>,
+    ) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
     }
 }

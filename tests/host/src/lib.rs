@@ -25,6 +25,7 @@ pub mod bindings;
 pub mod config;
 pub mod kv;
 pub mod manifest;
+pub mod redis;
 pub mod routes;
 pub mod runtime;
 pub mod server;
@@ -201,6 +202,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
     check_store_labels(&manifest, &locations, config.runtime_config_file.as_deref())?;
     let application_variables = manifest.resolve_variables(&|name| config.env_value(name))?;
     let component_variables = manifest.component_variables(&application_variables)?;
+    let allowed_hosts = manifest.component_allowed_hosts(&application_variables)?;
     manifest.check_sources()?;
     let (router, warnings) = Router::build(
         manifest
@@ -220,7 +222,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
         },
     )?);
     let (components, pool_instances) =
-        prepare_components(&manifest, &stores, &component_variables).await?;
+        prepare_components(&manifest, &stores, &component_variables, &allowed_hosts).await?;
     let shedding = if config.shed_load {
         Some(shedding(&manifest, &application_variables, pool_instances))
     } else {
@@ -314,6 +316,7 @@ async fn prepare_components(
     manifest: &Manifest,
     stores: &Arc<Stores>,
     variables: &HashMap<String, HashMap<String, String>>,
+    allowed_hosts: &HashMap<String, Result<Vec<redis::AllowedHost>, String>>,
 ) -> anyhow::Result<(HashMap<String, Arc<PreparedComponent>>, Option<u32>)> {
     let built = runtime::build_engine()?;
     let engine = built.engine;
@@ -332,7 +335,7 @@ async fn prepare_components(
     for task in compiling {
         let (decl, component) = task.await.context("a compile task panicked")?;
         let component = component?;
-        let capabilities = runtime::capabilities_for(&decl, stores, variables);
+        let capabilities = runtime::capabilities_for(&decl, stores, variables, allowed_hosts);
         let ready = PreparedComponent::prepare(&linker, &component, &decl, capabilities)?;
         prepared.insert(decl.id.clone(), Arc::new(ready));
     }

@@ -75,6 +75,8 @@ struct RawComponent {
     variables: BTreeMap<String, String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
 }
 
 /// An application variable as declared in `[variables]`.
@@ -110,6 +112,8 @@ pub struct ComponentDecl {
     pub variables: BTreeMap<String, String>,
     /// Environment variables given to the component's WASI context.
     pub environment: BTreeMap<String, String>,
+    /// `allowed_outbound_hosts`, still as templates (only outbound Redis uses them here).
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// A parsed and validated manifest.
@@ -207,9 +211,35 @@ impl Manifest {
                     }
                 }
             }
+            for entry in &declared.allowed_outbound_hosts {
+                let context =
+                    || format!("{shown}: [component.{id}] allowed_outbound_hosts {entry:?}");
+                let referenced = template_references(entry).with_context(context)?;
+                for name in &referenced {
+                    if !variables.contains_key(name) {
+                        bail!("{}: references undeclared variable {name:?}", context());
+                    }
+                }
+                // As Spin: a literal entry must parse at load; a template must parse with the
+                // defaults when every variable it uses has one (else it is checked on use).
+                let defaults: Option<HashMap<String, String>> = referenced
+                    .iter()
+                    .map(|name| {
+                        let default = variables.get(name).and_then(|v| v.default.clone())?;
+                        Some((name.clone(), default))
+                    })
+                    .collect();
+                if let Some(defaults) = defaults {
+                    let resolved = expand_template(entry, &defaults).with_context(context)?;
+                    crate::redis::AllowedHost::parse(&resolved).map_err(|reason| {
+                        anyhow::anyhow!("{}: with the default values: {reason}", context())
+                    })?;
+                }
+            }
             components.insert(
                 id.clone(),
                 ComponentDecl {
+                    allowed_outbound_hosts: declared.allowed_outbound_hosts,
                     source: dir.join(source),
                     id,
                     key_value_stores: declared.key_value_stores.into_iter().collect(),
@@ -319,6 +349,34 @@ impl Manifest {
                 values.insert(name.clone(), expand_template(template, application)?);
             }
             all.insert(component.id.clone(), values);
+        }
+        Ok(all)
+    }
+}
+
+impl Manifest {
+    /// Resolves every component's `allowed_outbound_hosts` against the application
+    /// variables. A component whose list does not parse gets the message instead: Spin
+    /// resolves the list when the component first connects and fails that call.
+    pub fn component_allowed_hosts(
+        &self,
+        application: &HashMap<String, String>,
+    ) -> anyhow::Result<HashMap<String, Result<Vec<crate::redis::AllowedHost>, String>>> {
+        let mut all = HashMap::new();
+        for component in self.components.values() {
+            let mut parsed = Vec::new();
+            let mut failure = None;
+            for entry in &component.allowed_outbound_hosts {
+                let resolved = expand_template(entry, application)?;
+                match crate::redis::AllowedHost::parse(&resolved) {
+                    Ok(host) => parsed.push(host),
+                    Err(reason) => {
+                        failure = Some(format!("invalid allowed_outbound_hosts: {reason}"));
+                        break;
+                    }
+                }
+            }
+            all.insert(component.id.clone(), failure.map_or(Ok(parsed), Err));
         }
         Ok(all)
     }

@@ -388,11 +388,18 @@ pub fn capabilities_for(
     decl: &ComponentDecl,
     stores: &Arc<crate::kv::Stores>,
     variables: &HashMap<String, HashMap<String, String>>,
+    allowed_hosts: &HashMap<String, Result<Vec<crate::redis::AllowedHost>, String>>,
 ) -> ComponentCapabilities {
     ComponentCapabilities {
         component: Arc::from(decl.id.as_str()),
         stores: Arc::clone(stores),
         allowed_stores: Arc::new(decl.key_value_stores.clone()),
         variables: Arc::new(variables.get(&decl.id).cloned().unwrap_or_default()),
+        allowed_hosts: Arc::new(
+            allowed_hosts
+                .get(&decl.id)
+                .cloned()
+                .unwrap_or_else(|| Ok(Vec::new())),
+        ),
     }
 }

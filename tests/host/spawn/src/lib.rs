@@ -33,6 +33,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod redis;
+pub use redis::{RedisServer, redis_server_bin};
+
 /// How long the runtime may take to print its `Serving` line: compiling the components can
 /// take a while on a cold cache and a busy 2-core machine.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -412,6 +415,16 @@ fn fresh_state_dir() -> PathBuf {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ))
+}
+
+/// A suffix unique to this process and moment, for temporary names.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{nanos:08x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Reads `from` to its end, keeping the last [`STDERR_TAIL_BYTES`] in `tail`.

@@ -1,0 +1,181 @@
+//! [`RedisStore`]: the core's [`Store`] on a Redis server, reached through
+//! Spin's outbound Redis interface (`fermyon:spin/redis@2.0.0`).
+//!
+//! Keys and values are the same as on Spin's key-value store, so an event's
+//! documents read the same way on either backend. Every call is one round
+//! trip:
+//!
+//! - `get`: `GET`; `get_many`: `MGET` (the host flattens the reply array into
+//!   one nil or binary per key, in order); `put`: `SET`.
+//! - `swap`: the script in `redis_store/cas.lua`, run by `EVALSHA` and, if the
+//!   server answers `NOSCRIPT` (its script cache was flushed or it restarted),
+//!   by `EVAL`, which also caches it again. Redis runs one script at a time,
+//!   so the compare and the write are atomic. A conflict hands back the
+//!   winning value read inside the same script.
+//! - `increment`: the script in `redis_store/incr.lua` (same fallback): the
+//!   counter is kept as the 8-byte little-endian integer Spin's store keeps,
+//!   so `get` returns what the core decodes (the creation register). Values
+//!   beyond ±2^53 are refused (Lua numbers are doubles).
+//!
+//! One difference from Spin's store: a snapshot of an absent key swaps as
+//! **create-if-absent** (it writes only if the key is still absent, else
+//! conflicts), where Spin upserts unconditionally. The core never swaps a
+//! key it did not find, so it behaves the same on both.
+
+use booking_core::{Snapshot, Store, StoreError, Swap};
+use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
+
+const CAS_SCRIPT: &str = include_str!("redis_store/cas.lua");
+/// SHA-1 of [`CAS_SCRIPT`], as `SCRIPT LOAD` names it (checked against a real
+/// server by booking-host's tests; a stale value only costs an `EVAL`).
+pub const CAS_SCRIPT_SHA1: &str = "8499c02eebd59a5a4f3bba0908d2dd48e651ffb9";
+const INCR_SCRIPT: &str = include_str!("redis_store/incr.lua");
+/// SHA-1 of [`INCR_SCRIPT`].
+pub const INCR_SCRIPT_SHA1: &str = "87235cd75cf87b39e976e84496b126039a5b4879";
+
+/// The core's store on one Redis server.
+pub struct RedisStore {
+    connection: Connection,
+}
+
+/// A snapshot for [`RedisStore::swap`]: the key and the value it held.
+#[derive(Debug)]
+pub struct RedisCas {
+    key: String,
+    value: Option<Vec<u8>>,
+}
+
+fn redis_error(error: Error) -> StoreError {
+    StoreError(match error {
+        Error::InvalidAddress => "redis: invalid address (or not in allowed_outbound_hosts)".into(),
+        Error::TooManyConnections => "redis: too many connections".into(),
+        Error::TypeError => "redis: type error".into(),
+        Error::Other(message) => format!("redis: {message}"),
+    })
+}
+
+fn unexpected(what: &str, reply: &[RedisResult]) -> StoreError {
+    StoreError(format!("redis: unexpected reply to {what}: {reply:?}"))
+}
+
+fn binary(bytes: &[u8]) -> RedisParameter {
+    RedisParameter::Binary(bytes.to_vec())
+}
+
+impl RedisStore {
+    /// Connects to `address` (`redis://host:port[/db]`); the host must be in
+    /// the component's `allowed_outbound_hosts`.
+    pub fn open(address: &str) -> Result<Self, StoreError> {
+        Connection::open(address)
+            .map(|connection| Self { connection })
+            .map_err(redis_error)
+    }
+
+    /// Runs a cached script by hash, or sends it whole when the server does
+    /// not have it (`NOSCRIPT`).
+    fn script(
+        &self,
+        script: &str,
+        sha1: &str,
+        key: &str,
+        args: Vec<RedisParameter>,
+    ) -> Result<Vec<RedisResult>, StoreError> {
+        let mut params = vec![
+            binary(sha1.as_bytes()),
+            RedisParameter::Int64(1),
+            binary(key.as_bytes()),
+        ];
+        params.extend(args);
+        match self.connection.execute("EVALSHA", &params) {
+            // Spin's host passes the client's message on: "... - NoScriptError:
+            // No matching script ..." (the redis crate's wording).
+            Err(Error::Other(message)) if message.to_ascii_uppercase().contains("NOSCRIPT") => {
+                params[0] = binary(script.as_bytes());
+                self.connection
+                    .execute("EVAL", &params)
+                    .map_err(redis_error)
+            }
+            other => other.map_err(redis_error),
+        }
+    }
+}
+
+impl Store for RedisStore {
+    type Cas = RedisCas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.connection.get(key).map_err(redis_error)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params: Vec<RedisParameter> = keys.iter().map(|key| binary(key.as_bytes())).collect();
+        let reply = self
+            .connection
+            .execute("MGET", &params)
+            .map_err(redis_error)?;
+        if reply.len() != keys.len() {
+            return Err(unexpected("MGET", &reply));
+        }
+        reply
+            .into_iter()
+            .map(|value| match value {
+                RedisResult::Nil => Ok(None),
+                RedisResult::Binary(bytes) => Ok(Some(bytes)),
+                other => Err(unexpected("MGET", &[other])),
+            })
+            .collect()
+    }
+
+    fn read_for_swap(&self, key: &str) -> Result<Snapshot<RedisCas>, StoreError> {
+        let value = self.get(key)?;
+        Ok(Snapshot {
+            cas: RedisCas {
+                key: key.to_owned(),
+                value: value.clone(),
+            },
+            value,
+        })
+    }
+
+    fn swap(&self, cas: RedisCas, value: &[u8]) -> Result<Swap<RedisCas>, StoreError> {
+        let args = vec![
+            binary(if cas.value.is_some() { b"1" } else { b"0" }),
+            binary(cas.value.as_deref().unwrap_or_default()),
+            binary(value),
+        ];
+        let reply = self.script(CAS_SCRIPT, CAS_SCRIPT_SHA1, &cas.key, args)?;
+        let winner = match reply.as_slice() {
+            [RedisResult::Int64(1)] => return Ok(Swap::Done),
+            [RedisResult::Int64(0)] => None,
+            [RedisResult::Int64(0), RedisResult::Binary(current)] => Some(current.clone()),
+            _ => return Err(unexpected("the compare-and-swap script", &reply)),
+        };
+        Ok(Swap::Conflict(Some(Snapshot {
+            cas: RedisCas {
+                key: cas.key,
+                value: winner.clone(),
+            },
+            value: winner,
+        })))
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let reply = self.script(
+            INCR_SCRIPT,
+            INCR_SCRIPT_SHA1,
+            key,
+            vec![RedisParameter::Int64(delta)],
+        )?;
+        match reply.as_slice() {
+            [RedisResult::Int64(value)] => Ok(*value),
+            _ => Err(unexpected("the increment script", &reply)),
+        }
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.connection.set(key, value).map_err(redis_error)
+    }
+}
