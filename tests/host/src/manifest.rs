@@ -507,6 +507,50 @@ command = "cargo build"
         Ok(())
     }
 
+    const REDIS_MANIFEST: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "demo"
+[variables]
+redis_host = { default = "127.0.0.1:6379" }
+[[trigger.http]]
+route = "/..."
+component = "one"
+[component.one]
+source = "one.wasm"
+allowed_outbound_hosts = ["redis://{{ redis_host }}", "redis://cache.internal"]
+"#;
+
+    #[test]
+    fn allowed_outbound_hosts_resolve_like_spin() -> anyhow::Result<()> {
+        let manifest = parse(REDIS_MANIFEST)?;
+        let env =
+            |name: &str| (name == "SPIN_VARIABLE_REDIS_HOST").then(|| "10.0.0.5:7000".to_owned());
+        let app = manifest.resolve_variables(&env)?;
+        let hosts = manifest.component_allowed_hosts(&app)?;
+        let one = hosts
+            .get("one")
+            .context("one")?
+            .clone()
+            .map_err(anyhow::Error::msg)?;
+        assert!(crate::redis::is_allowed(&one, "redis://10.0.0.5:7000"));
+        assert!(crate::redis::is_allowed(&one, "redis://cache.internal"));
+        assert!(!crate::redis::is_allowed(&one, "redis://127.0.0.1:6379"));
+        // A value given at run time that does not parse fails the component's `open`.
+        let bad = |name: &str| (name == "SPIN_VARIABLE_REDIS_HOST").then(String::new);
+        let hosts = manifest.component_allowed_hosts(&manifest.resolve_variables(&bad)?)?;
+        assert!(hosts.get("one").context("one")?.is_err());
+        // Defaults that do not parse, an undeclared variable, or a bad literal: refused at load.
+        for broken in [
+            REDIS_MANIFEST.replace(r#"default = "127.0.0.1:6379""#, r#"default = """#),
+            REDIS_MANIFEST.replace("{{ redis_host }}", "{{ other }}"),
+            REDIS_MANIFEST.replace("redis://cache.internal", "cache.internal"),
+        ] {
+            assert!(parse(&broken).is_err(), "{broken}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn required_variable_without_value_is_an_error() -> anyhow::Result<()> {
         let manifest = parse(MANIFEST)?;
