@@ -183,6 +183,9 @@ impl Placement<'_> {
         // Shards that kept conflicting since the last read: the next plan,
         // from the same read, picks another shard with room.
         let mut busy: Vec<usize> = Vec::new();
+        // Moving needs somewhere to move to; once every shard with room was
+        // busy, the next write stays on its shard with every attempt.
+        let mut may_move = keys.len() > 1;
         let mut reads = 0;
         loop {
             let docs = match snapshot.take() {
@@ -196,19 +199,17 @@ impl Placement<'_> {
             };
             let plan = plan(ctx, &docs, self.hold, self.now_ms, self.primary_doc, &busy)?;
             if plan.is_empty() {
-                // Room only in busy shards: look at the section again.
+                // Room only in busy shards: stay on one of them from now on.
+                busy.clear();
+                may_move = false;
+                snapshot = Some(docs);
                 continue;
             }
-            match self.write_plan(ctx, &plan)? {
+            match self.write_plan(ctx, &plan, may_move)? {
                 Outcome::Placed(doc, part) => return Ok((doc, part)),
                 Outcome::Busy(doc) => {
                     busy.push(doc);
-                    // As many tries in all as one document would get.
-                    if busy.len() * (CAS_ATTEMPTS_BEFORE_MOVING as usize)
-                        < CAS_ATTEMPTS_MAX as usize
-                    {
-                        snapshot = Some(docs);
-                    }
+                    snapshot = Some(docs);
                 }
                 // A document changed under us and lost the room we planned on.
                 Outcome::Replan => {}
@@ -221,6 +222,7 @@ impl Placement<'_> {
         &self,
         ctx: &Ctx<'_, S, E>,
         plan: &[Share],
+        may_move: bool,
     ) -> Result<Outcome, NotPlaced> {
         let Some((primary, others)) = plan.split_first() else {
             return Err(BookingError::Internal("empty placement plan".into()).into());
@@ -244,7 +246,8 @@ impl Placement<'_> {
             }
         }
         // A lone unit share whose shard is not fixed may move elsewhere.
-        let movable = others.is_empty() && self.primary_doc.is_none() && primary.seats.is_empty();
+        let movable =
+            may_move && others.is_empty() && self.primary_doc.is_none() && primary.seats.is_empty();
         let attempts = if movable {
             CAS_ATTEMPTS_BEFORE_MOVING
         } else {
