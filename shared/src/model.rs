@@ -298,6 +298,27 @@ fn is_zero(value: &u32) -> bool {
 }
 
 impl Part {
+    /// A primary part of hold `nonce` with nothing in it yet: no units or
+    /// seats, no other parts, no customer, not ended.
+    pub fn new(nonce: &str, status: PartStatus, expires_ms: u64, created_ms: u64) -> Part {
+        Part {
+            nonce: nonce.to_owned(),
+            quantity: 0,
+            seats: Vec::new(),
+            status,
+            expires_ms,
+            created_ms,
+            ended_ms: None,
+            customer_id: None,
+            primary_doc: None,
+            other_docs: Vec::new(),
+            hold_quantity: None,
+            hold_seats: Vec::new(),
+            payment_ref: None,
+            keyed: false,
+        }
+    }
+
     pub fn is_primary(&self) -> bool {
         self.primary_doc.is_none()
     }

@@ -154,22 +154,10 @@ impl Placement<'_> {
 
     /// The part every written part starts from.
     fn template(&self) -> Part {
-        Part {
-            nonce: self.nonce.to_owned(),
-            quantity: 0,
-            seats: Vec::new(),
-            status: PartStatus::Held,
-            expires_ms: self.expires_ms,
-            created_ms: self.now_ms,
-            ended_ms: None,
-            customer_id: self.hold.customer_id.clone(),
-            primary_doc: None,
-            other_docs: Vec::new(),
-            hold_quantity: None,
-            hold_seats: Vec::new(),
-            payment_ref: None,
-            keyed: self.keyed,
-        }
+        let mut part = Part::new(self.nonce, PartStatus::Held, self.expires_ms, self.now_ms);
+        part.customer_id = self.hold.customer_id.clone();
+        part.keyed = self.keyed;
+        part
     }
 
     /// Places the hold: its primary document index and part. `snapshot` is

@@ -7,22 +7,11 @@ use super::{HoldStatus, Occupancy, Part, PartStatus};
 const EXPIRES: u64 = 1_000_000;
 
 fn part(status: PartStatus, primary_doc: Option<u32>, quantity: u32, seats: &[&str]) -> Part {
-    Part {
-        nonce: "n".to_owned(),
-        quantity,
-        seats: seats.iter().map(|s| (*s).to_owned()).collect(),
-        status,
-        expires_ms: EXPIRES,
-        created_ms: EXPIRES - 300_000,
-        ended_ms: None,
-        customer_id: None,
-        primary_doc,
-        other_docs: Vec::new(),
-        hold_quantity: None,
-        hold_seats: Vec::new(),
-        payment_ref: None,
-        keyed: false,
-    }
+    let mut part = Part::new("n", status, EXPIRES, EXPIRES - 300_000);
+    part.quantity = quantity;
+    part.seats = seats.iter().map(|s| (*s).to_owned()).collect();
+    part.primary_doc = primary_doc;
+    part
 }
 
 #[test]

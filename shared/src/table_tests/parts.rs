@@ -26,22 +26,11 @@ fn part(
     primary_doc: Option<u32>,
     ended_ms: Option<u64>,
 ) -> Part {
-    Part {
-        nonce: nonce.to_owned(),
-        quantity: 1,
-        seats: Vec::new(),
-        status,
-        expires_ms,
-        created_ms: 0,
-        ended_ms,
-        customer_id: None,
-        primary_doc,
-        other_docs: Vec::new(),
-        hold_quantity: None,
-        hold_seats: Vec::new(),
-        payment_ref: None,
-        keyed: false,
-    }
+    let mut part = Part::new(nonce, status, expires_ms, 0);
+    part.quantity = 1;
+    part.primary_doc = primary_doc;
+    part.ended_ms = ended_ms;
+    part
 }
 
 fn with_units(mut part: Part, quantity: u32) -> Part {

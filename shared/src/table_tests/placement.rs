@@ -27,22 +27,11 @@ fn part(
     quantity: u32,
     seats: &[&str],
 ) -> Part {
-    Part {
-        nonce: nonce.to_owned(),
-        quantity,
-        seats: seats.iter().map(|s| (*s).to_owned()).collect(),
-        status,
-        expires_ms,
-        created_ms: NOW - 120_000,
-        ended_ms: None,
-        customer_id: None,
-        primary_doc,
-        other_docs: Vec::new(),
-        hold_quantity: None,
-        hold_seats: Vec::new(),
-        payment_ref: None,
-        keyed: false,
-    }
+    let mut part = Part::new(nonce, status, expires_ms, NOW - 120_000);
+    part.quantity = quantity;
+    part.seats = seats.iter().map(|s| (*s).to_owned()).collect();
+    part.primary_doc = primary_doc;
+    part
 }
 
 fn units(nonce: &str, status: PartStatus, expires_ms: u64, primary: Option<u32>, q: u32) -> Part {
