@@ -27,6 +27,8 @@ const STORE_LABEL: &str = "default";
 const CORS_ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key";
 /// Headers a browser script may read.
 const CORS_EXPOSE_HEADERS: &str = "retry-after, allow, x-cas-retries";
+/// Bytes of an oversized body read and discarded before answering 413.
+const REQUEST_BODY_DISCARD_BYTES_MAX: usize = 1024 * 1024;
 /// How long a browser may cache a preflight answer.
 const CORS_MAX_AGE_SECONDS: u32 = 600;
 
@@ -180,6 +182,17 @@ async fn read_request(request: IncomingRequest) -> Result<Request, BookingError>
         let chunk = chunk
             .map_err(|e| BookingError::BadRequest(format!("reading the request body: {e:?}")))?;
         if body.len() + chunk.len() > REQUEST_BODY_BYTES_MAX {
+            // Read on (and discard) what the client is still sending, up to a
+            // bound, so the 413 is not lost: a server that answers and closes
+            // while the client is still writing makes it see a broken pipe
+            // instead of the answer.
+            let mut discarded = body.len() + chunk.len();
+            while discarded <= REQUEST_BODY_DISCARD_BYTES_MAX {
+                match stream.next().await {
+                    Some(Ok(more)) => discarded += more.len(),
+                    _ => break,
+                }
+            }
             return Err(BookingError::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
