@@ -25,13 +25,11 @@ use crate::cas;
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::limits::{
-    CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SECONDS, IDEMPOTENCY_BUCKETS,
-};
+use crate::limits::{CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SECONDS};
 use crate::model::{
-    CustomerDoc, EventDefinition, EventDoc, EventMeta, IdempotencyDoc, InventoryDoc, Register,
-    SectionDefinition, SectionKind, SectionLayout, claim_key, definition_key, generation_meta_key,
-    meta_key, register_key, seat_block,
+    CustomerDoc, EventDefinition, EventDoc, EventMeta, InventoryDoc, Register, SectionDefinition,
+    SectionKind, SectionLayout, claim_key, definition_key, generation_meta_key, meta_key,
+    register_key, seat_block,
 };
 use crate::store::{Store, Swap};
 
@@ -212,13 +210,6 @@ pub fn layout(
             };
             documents.push((meta.customer_key(bucket), cas::encode(&empty)?));
         }
-    }
-    for bucket in 0..IDEMPOTENCY_BUCKETS as usize {
-        let empty = IdempotencyDoc {
-            operation: CREATION_OPERATION.into(),
-            ..IdempotencyDoc::default()
-        };
-        documents.push((meta.idempotency_key(bucket), cas::encode(&empty)?));
     }
     Ok((meta, documents))
 }

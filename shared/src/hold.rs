@@ -1,8 +1,8 @@
 //! `POST /events/:event_id/holds`: take units or seats for a while.
 //!
-//! A hold goes, in order: Idempotency-Key record (if the header is sent),
-//! customer reservation (if the event has a limit and the body names a
-//! customer), inventory, then the stored answer. Inventory is one CAS on one
+//! A hold goes, in order: customer reservation (if the event has a limit
+//! and the body names a customer), then inventory; with an Idempotency-Key
+//! its primary part goes to the key's home document (see `keyed`). Inventory is one CAS on one
 //! shard or seat block in the common case. When the request spans several
 //! documents (seats in several blocks, or more units than any one shard has
 //! left) the primary part is written first and the others after it; a
@@ -156,15 +156,16 @@ pub fn post<S: Store, E: Env>(
         now_ms,
         expires_ms: now_ms + u64::from(meta.hold_ttl_seconds) * 1_000,
         primary_doc: None,
-        keyed: false,
+        key: None,
     };
     let (doc, part) =
         placement
             .reserve_and_place(ctx, None)
             .map_err(|not_placed| match not_placed {
                 NotPlaced::Refused(error) => error,
-                // Only a request that owns a key is ever voided by another.
-                NotPlaced::Voided => BookingError::Contention,
+                // Voided by a fence after an unknown outcome; or (keyed
+                // only) a twin: neither happens without a key's twin.
+                NotPlaced::Voided | NotPlaced::Twin(_) => BookingError::Contention,
             })?;
     Ok(hold_status::placed_reply(
         &placement,

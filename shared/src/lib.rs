@@ -24,8 +24,9 @@
 //!   counting, pruning, locating a hold, ending parts, resolving a hold
 //!   spread over several documents.
 //! - `placement`: planning and writing a new hold's parts.
-//! - `customer`, `idempotency`: the bookkeeping buckets a hold uses.
-//! - `keyed`: a hold with an Idempotency-Key (records, replays, fencing).
+//! - `customer`: the customer bookkeeping buckets a limited hold uses.
+//! - `keyed`: a hold with an Idempotency-Key (its home document, replays,
+//!   racing twins).
 //! - one module per operation, each with a parse step and the operation:
 //!   `event` (create, get), `availability`, `hold`, `hold_status`,
 //!   `confirm`, `release`.
@@ -45,10 +46,6 @@ mod event;
 mod hold;
 mod hold_status;
 mod http;
-#[cfg(feature = "testing")]
-pub mod idempotency;
-#[cfg(not(feature = "testing"))]
-mod idempotency;
 mod ids;
 mod keyed;
 pub mod limits;

@@ -61,19 +61,9 @@ pub const CUSTOMERS_PER_BUCKET_MAX: usize = 10_000;
 /// Expired reservations of other customers resolved per customer-bucket
 /// write: amortised tidying that keeps buckets bounded by live customers.
 pub const CUSTOMER_RESOLUTIONS_PER_WRITE_MAX: u32 = 8;
-/// Idempotency record buckets per event.
-pub const IDEMPOTENCY_BUCKETS: u32 = 64;
-/// Live idempotency records per bucket: a bucket this full refuses new keys
-/// (503) instead of forgetting one younger than the retention. About 300
-/// bytes each, so a full bucket stays under 1 MB (the hosted value limit);
-/// 64 buckets take about 260,000 keyed holds per event per retention.
-pub const IDEMPOTENCY_RECORDS_PER_BUCKET_MAX: usize = 4_096;
-/// Idempotency records are kept this long, however many keys arrive.
+/// An Idempotency-Key is remembered this long after its hold ended (its
+/// primary part, which is the key's record, is kept that long).
 pub const IDEMPOTENCY_RETENTION_SECONDS: u64 = 24 * 3_600;
-/// A pending idempotency attempt older than this may be fenced by a replay
-/// (its nonce voided where its primary goes) and replaced; younger ones get
-/// 409 request-in-progress. Only timing: ownership moves by the fence.
-pub const IDEMPOTENCY_PENDING_STALE_SECONDS: u64 = 10;
 
 /// How far apart the clocks of two instances may be without effect on
 /// anything but expiry times: marks and records whose purpose is to outlive

@@ -21,6 +21,9 @@ struct Inner {
     map: HashMap<String, Vec<u8>>,
     /// Keys whose swaps or puts fail, to test ambiguous outcomes.
     failures: HashMap<String, Failure>,
+    /// Write calls so far (swaps, puts, increments; conflicts included):
+    /// what a test counts to bound the writes an operation costs.
+    writes: u64,
 }
 
 /// An injected failure: let `skip` writes pass, then fail `times` writes.
@@ -79,6 +82,11 @@ impl MemoryStore {
         let mut keys: Vec<String> = self.lock().map.keys().cloned().collect();
         keys.sort();
         keys
+    }
+
+    /// Write calls so far: swaps (conflicting ones too), puts, increments.
+    pub fn writes(&self) -> u64 {
+        self.lock().writes
     }
 
     /// The raw value of `key`; for tests.
@@ -144,6 +152,7 @@ impl Store for MemoryStore {
 
     fn swap(&self, cas: MemoryCas, value: &[u8]) -> Result<Swap<MemoryCas>, StoreError> {
         let mut inner = self.lock();
+        inner.writes += 1;
         let failure = inner.take_failure(&cas.key);
         if failure == Some(FailMode::ErrorWithoutWrite) {
             return Err(StoreError("injected failure before the write".into()));
@@ -177,6 +186,7 @@ impl Store for MemoryStore {
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         let mut inner = self.lock();
+        inner.writes += 1;
         let current = match inner.map.get(key) {
             None => 0,
             Some(bytes) => {
@@ -198,6 +208,7 @@ impl Store for MemoryStore {
 
     fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        inner.writes += 1;
         if inner.take_failure(key) == Some(FailMode::ErrorWithoutWrite) {
             return Err(StoreError("injected failure before the write".into()));
         }

@@ -14,7 +14,6 @@
 //!   shard of a general section or per block of seats, with its holds.
 //! - `e/<event>/<generation>/c/<bucket>`: [`CustomerDoc`], per-customer
 //!   counts (only for events with `max_per_customer`).
-//! - `e/<event>/<generation>/i/<bucket>`: [`IdempotencyDoc`].
 //!
 //! All documents of a generation are written before its register says
 //! ready, so every later write is a CAS on a key that exists.
@@ -95,7 +94,7 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(InventoryDoc, CustomerDoc, IdempotencyDoc);
+versioned!(InventoryDoc, CustomerDoc);
 
 /// A normalised event definition: what `PUT` stored and `GET` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,10 +177,6 @@ impl EventMeta {
 
     pub fn customer_key(&self, bucket: usize) -> String {
         format!("{}/c/{bucket}", self.prefix())
-    }
-
-    pub fn idempotency_key(&self, bucket: usize) -> String {
-        format!("{}/i/{bucket}", self.prefix())
     }
 
     pub fn inventory_keys(&self, section: usize) -> Vec<String> {
@@ -283,14 +278,14 @@ pub struct Part {
     /// Payment reference, once confirmed.
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
     pub payment_ref: Option<String>,
-    /// Placed with an Idempotency-Key: an ended primary is kept as long as
-    /// the key's record, because it is the key's answer.
-    #[serde(rename = "k", default, skip_serializing_if = "is_false")]
-    pub keyed: bool,
-}
-
-fn is_false(value: &bool) -> bool {
-    !*value
+    /// Primary parts placed with an Idempotency-Key: the key's id (see
+    /// [`KeyTag`]). The part is the key's record: kept, once ended, as long
+    /// as the key is remembered.
+    #[serde(rename = "ik", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// With `key`: the hash of the request first sent with it.
+    #[serde(rename = "rq", default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<u64>,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -315,7 +310,8 @@ impl Part {
             hold_quantity: None,
             hold_seats: Vec::new(),
             payment_ref: None,
-            keyed: false,
+            key: None,
+            request: None,
         }
     }
 
@@ -369,6 +365,33 @@ impl Part {
     }
 }
 
+/// An Idempotency-Key as its hold's primary part records it: an id derived
+/// from the key (a name-based UUID: fixed length, and a client cannot make
+/// its key's id equal another's without knowing that key), and the hash of
+/// the request first sent with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTag {
+    pub id: String,
+    pub request: u64,
+}
+
+impl KeyTag {
+    pub fn new(key: &str, request: u64) -> KeyTag {
+        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
+        KeyTag {
+            id: id.simple().to_string(),
+            request,
+        }
+    }
+
+    /// The document of `docs` where this key's hold has its primary part:
+    /// fixed by the key alone, so a replay or a racing twin looks in that
+    /// one place, and the CAS on it decides which twin wins.
+    pub fn home_doc(&self, docs: u32) -> usize {
+        crate::ids::bucket_of(self.id.as_bytes(), docs.max(1) as usize)
+    }
+}
+
 /// One shard of a general section, or one block of seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryDoc {
@@ -411,6 +434,13 @@ impl InventoryDoc {
 
     pub fn part(&self, nonce: &str) -> Option<&Part> {
         self.parts.iter().find(|p| p.nonce == nonce)
+    }
+
+    /// The primary part placed with Idempotency-Key id `key_id`, if any.
+    pub fn keyed_primary(&self, key_id: &str) -> Option<&Part> {
+        self.parts
+            .iter()
+            .find(|p| p.is_primary() && p.key.as_deref() == Some(key_id))
     }
 
     pub fn part_mut(&mut self, nonce: &str) -> Option<&mut Part> {
@@ -495,41 +525,6 @@ pub struct CustomerHold {
     pub quantity: u32,
     #[serde(rename = "x", default)]
     pub expires_ms: u64,
-}
-
-/// Recent Idempotency-Keys of an event, in a fixed number of buckets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyDoc {
-    #[serde(rename = "v")]
-    pub version: u64,
-    #[serde(rename = "op")]
-    pub operation: String,
-    pub records: Vec<IdempotencyRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    pub key: String,
-    /// Hash of the request this key was first used with.
-    pub request: u64,
-    /// The current attempt's hold nonce (a takeover replaces it).
-    pub nonce: String,
-    /// The inventory document the attempt's primary part goes to: where a
-    /// replay looks, and where a takeover voids the nonce.
-    pub doc: usize,
-    /// The expiry every part of the attempt carries, fixed up front so that
-    /// a void mark can outlast it.
-    pub expires_ms: u64,
-    pub started_ms: u64,
-    /// The stored answer, once there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply: Option<StoredReply>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredReply {
-    pub status: u16,
-    pub body: serde_json::Value,
 }
 
 #[cfg(test)]

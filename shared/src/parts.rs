@@ -193,8 +193,8 @@ pub fn void_until_ms(expires_ms: u64) -> u64 {
 /// Tidies a document inside a write: records expired primaries as `X`, and
 /// drops ended parts past retention or beyond the per-document cap, and
 /// void marks past their time, so documents stay small however many holds
-/// come and go. A keyed primary is the answer of its Idempotency-Key, so it
-/// stays as long as the key's record (plus the skew margin), cap or not.
+/// come and go. A keyed primary is the record of its Idempotency-Key, so it
+/// stays as long as the key is remembered (plus the skew margin), cap or not.
 pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     for part in &mut doc.parts {
         if part.status == PartStatus::Held && part.is_primary() && now_ms >= part.expires_ms {
@@ -207,7 +207,8 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     let keyed_retention_ms = (IDEMPOTENCY_RETENTION_SECONDS + CLOCK_SKEW_MARGIN_SECONDS) * 1_000;
     let ended = |p: &Part| matches!(p.status, PartStatus::Released | PartStatus::Expired);
     let age_ms = |p: &Part| now_ms.saturating_sub(p.ended_ms.unwrap_or(0));
-    let kept_for_key = |p: &Part| p.keyed && p.is_primary() && age_ms(p) < keyed_retention_ms;
+    let kept_for_key =
+        |p: &Part| p.key.is_some() && p.is_primary() && age_ms(p) < keyed_retention_ms;
     doc.parts
         .retain(|p| !ended(p) || age_ms(p) < retention_ms || kept_for_key(p));
     // Beyond the cap, the oldest ended parts go; ties (holds that expired at

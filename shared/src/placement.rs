@@ -20,7 +20,7 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
 use crate::model::{
-    CustomerHold, EventMeta, InventoryDoc, Occupancy, Part, PartStatus, Voided, seat_block,
+    CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
 };
 use crate::parts::{
     self, End, end_parts, load_section, update_inventory, update_inventory_within, void_until_ms,
@@ -76,10 +76,11 @@ pub struct Placement<'a> {
     /// for this attempt is kept past it, and the primary is not written
     /// once it has passed.
     pub expires_ms: u64,
-    /// Where the primary part must go: a keyed hold's record names it, so
-    /// a replay or a takeover looks in one document.
+    /// Where the primary part must go: a keyed hold's home document, so a
+    /// replay or a racing twin looks in one document.
     pub primary_doc: Option<usize>,
-    pub keyed: bool,
+    /// The Idempotency-Key, recorded on the primary part.
+    pub key: Option<&'a KeyTag>,
 }
 
 /// How a placement ended without a hold.
@@ -87,9 +88,12 @@ pub struct Placement<'a> {
 pub enum NotPlaced {
     /// Sold out, seats taken, contention, store trouble: the answer.
     Refused(BookingError),
-    /// The nonce was voided at the primary's document: another request
-    /// decided this attempt is dead (a takeover of its Idempotency-Key).
+    /// The nonce was voided at the primary's document: a resolver or a
+    /// fence decided this attempt is dead.
     Voided,
+    /// A twin with the same Idempotency-Key placed its primary first: this
+    /// is it, and this attempt wrote nothing that is left.
+    Twin(Box<Part>),
 }
 
 impl From<BookingError> for NotPlaced {
@@ -101,7 +105,7 @@ impl From<BookingError> for NotPlaced {
 /// How writing a plan ended.
 #[derive(Debug)]
 enum Outcome {
-    Placed(usize, Part),
+    Placed(usize, Box<Part>),
     /// A document lost the room the plan counted on: plan from a new read.
     Replan,
     /// The lone shard of the plan kept conflicting: plan again from the
@@ -119,6 +123,8 @@ enum Written {
     Voided,
     /// The attempt's expiry passed before its primary was written.
     Late,
+    /// The key's primary is there already, placed by a twin.
+    Twin(Box<Part>),
 }
 
 impl Placement<'_> {
@@ -156,12 +162,11 @@ impl Placement<'_> {
     fn template(&self) -> Part {
         let mut part = Part::new(self.nonce, PartStatus::Held, self.expires_ms, self.now_ms);
         part.customer_id = self.hold.customer_id.clone();
-        part.keyed = self.keyed;
         part
     }
 
     /// Places the hold: its primary document index and part. `snapshot` is
-    /// the section as [`check_available`] read it, to save a read.
+    /// the section as the caller read it, to save a read.
     pub fn place<S: Store, E: Env>(
         &self,
         ctx: &Ctx<'_, S, E>,
@@ -194,7 +199,7 @@ impl Placement<'_> {
                 continue;
             }
             match self.write_plan(ctx, &plan, may_move)? {
-                Outcome::Placed(doc, part) => return Ok((doc, part)),
+                Outcome::Placed(doc, part) => return Ok((doc, *part)),
                 Outcome::Busy(doc) => {
                     busy.push(doc);
                     snapshot = Some(docs);
@@ -242,7 +247,7 @@ impl Placement<'_> {
             CAS_ATTEMPTS_MAX
         };
         match self.write_part(ctx, primary.doc, &primary_part, attempts) {
-            Ok(Written::Done) => Ok(Outcome::Placed(primary.doc, primary_part)),
+            Ok(Written::Done) => Ok(Outcome::Placed(primary.doc, Box::new(primary_part))),
             Ok(Written::NoRoom) => self.undo(ctx, &written).map(|()| Outcome::Replan),
             Ok(Written::Voided) => {
                 self.undo(ctx, &written)?;
@@ -252,10 +257,14 @@ impl Placement<'_> {
                 self.undo(ctx, &written)?;
                 Err(BookingError::Contention.into())
             }
+            Ok(Written::Twin(part)) => {
+                self.undo(ctx, &written)?;
+                Err(NotPlaced::Twin(part))
+            }
             // Conflicts the store confirmed: nothing landed; try elsewhere.
             Err(BookingError::Contention) if movable => Ok(Outcome::Busy(primary.doc)),
             Err(error) if outcome_unknown(&error) => match self.fence(ctx, primary.doc)? {
-                Some(part) => Ok(Outcome::Placed(primary.doc, part)),
+                Some(part) => Ok(Outcome::Placed(primary.doc, Box::new(part))),
                 None => {
                     self.undo(ctx, &written)?;
                     Err(error.into())
@@ -270,6 +279,8 @@ impl Placement<'_> {
 
     fn primary_part(&self, primary: &Share, others: &[Share]) -> Part {
         let mut part = self.template();
+        part.key = self.key.map(|tag| tag.id.clone());
+        part.request = self.key.map(|tag| tag.request);
         part.quantity = primary.units;
         part.seats = primary.seats.clone();
         if !others.is_empty() {
@@ -347,6 +358,14 @@ impl Placement<'_> {
                 }
                 let now_ms = ctx.env.now_ms();
                 if part.is_primary() {
+                    if let Some(twin) = self
+                        .key
+                        .map(|t| keyed_primary(doc, t))
+                        .transpose()?
+                        .flatten()
+                    {
+                        return Ok(Change::Keep(Written::Twin(Box::new(twin))));
+                    }
                     if doc.is_voided(&part.nonce) {
                         return Ok(Change::Keep(Written::Voided));
                     }
@@ -387,6 +406,24 @@ impl Placement<'_> {
     }
 }
 
+/// The primary placed with `tag`'s key in `doc` (the key's home), if
+/// any; 422 if the key was sent with another request.
+pub fn keyed_primary(doc: &InventoryDoc, tag: &KeyTag) -> Result<Option<Part>, BookingError> {
+    match doc.keyed_primary(&tag.id) {
+        Some(part) if part.request != Some(tag.request) => Err(key_reused()),
+        Some(part) => Ok(Some(part.clone())),
+        None => Ok(None),
+    }
+}
+
+/// The same Idempotency-Key with another request.
+fn key_reused() -> BookingError {
+    BookingError::invalid(
+        "idempotency-key-reused",
+        "this Idempotency-Key was used with a different request",
+    )
+}
+
 /// Whether a failed write may have landed anyway: a store error (which
 /// includes a conflict reported without the winning value). Conflicts the
 /// store confirmed, and refusals decided inside the change (seats taken),
@@ -421,21 +458,6 @@ pub fn fence<S: Store, E: Env>(
         });
         Ok(Change::Write(None))
     })
-}
-
-/// Fails as a placement would if the section cannot satisfy the request
-/// now (sold out, seats taken, seats not in the section); reads only.
-/// Returns the documents it read and the document the primary part would
-/// go to.
-pub fn check_available<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    meta: &EventMeta,
-    hold: &HoldRequest,
-) -> Result<(Vec<InventoryDoc>, usize), BookingError> {
-    let docs = load_section(ctx, &meta.inventory_keys(hold.section))?;
-    let plan = plan(ctx, &docs, hold, ctx.env.now_ms(), None, &[])?;
-    let primary = plan.first().map_or(0, |share| share.doc);
-    Ok((docs, primary))
 }
 
 /// Shares of a hold, primary first. With `primary_doc`, that document is

@@ -4,10 +4,8 @@
 mod common;
 
 use booking_core::FailMode;
-use booking_core::idempotency;
-use booking_core::limits::IDEMPOTENCY_PENDING_STALE_SECONDS;
-use booking_core::model::{EventMeta, IdempotencyRecord, InventoryDoc};
-use booking_core::{Ctx, Store};
+use booking_core::Store;
+use booking_core::model::{EventMeta, InventoryDoc, KeyTag};
 use common::{Booking, START_MS};
 use serde_json::{Value, json};
 
@@ -400,53 +398,50 @@ fn idempotency_key_replays_the_first_answer() {
 }
 
 #[test]
-fn a_stalled_idempotent_request_is_fenced_not_repeated() {
+fn a_keyed_hold_is_one_write_and_its_primary_is_the_key_record() {
     let b = Booking::new(12);
-    b.create("ev", general(10));
+    b.create("ev", general(64));
     let body = json!({"section": "floor", "quantity": 2});
     let key = "order-key-000001";
-    // A first attempt recorded the key, then stalled before taking inventory.
-    let ctx = Ctx::new(&b.store, &b.env, &b.config);
+    let before = b.store.writes();
+    let first = b.hold_with_key("ev", body.clone(), key);
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    assert_eq!(b.store.writes() - before, 1, "a keyed hold is one CAS");
+    // The primary sits in the key's home document and records the key.
     let meta: EventMeta =
         serde_json::from_slice(&b.store.raw("e/ev").expect("meta")).expect("decodes");
-    let canonical = json!([0, 2, null]);
-    let stalled = IdempotencyRecord {
-        key: key.into(),
-        request: idempotency::request_hash(&canonical).expect("hash"),
-        nonce: "0123456789abcdef0123456789abcdef".into(),
-        doc: 0,
-        expires_ms: START_MS + 300_000,
-        started_ms: START_MS,
-        reply: None,
-    };
-    let begun = idempotency::begin(&ctx, &meta, &stalled, None);
-    assert_eq!(begun, Ok(idempotency::Begin::Proceed));
-    // While it might still be running, a retry is told to wait.
-    let inflight = b.hold_with_key("ev", body.clone(), key);
-    assert_eq!(
-        (inflight.status, inflight.problem().as_str()),
-        (409, "request-in-progress")
-    );
-    assert_eq!(inflight.header("retry-after"), Some("1"));
-    assert_eq!(b.counts("ev", "floor"), (10, 0, 0));
-    // Once it is stale, a retry fences it (voids its nonce where its primary
-    // goes, so it can never place it) and places a hold of its own.
-    b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
-    let retry = b.hold_with_key("ev", body.clone(), key);
-    assert_eq!(retry.status, 201, "{:?}", retry.body);
-    assert!(!retry.str("hold_id").ends_with(&stalled.nonce));
-    let fenced: InventoryDoc =
-        serde_json::from_slice(&b.store.raw(&meta.inventory_key(0, 0)).expect("doc"))
+    let hold_id = first.str("hold_id");
+    let tag = KeyTag::new(key, 0);
+    let home = tag.home_doc(meta.sections[0].docs);
+    let home_doc: InventoryDoc =
+        serde_json::from_slice(&b.store.raw(&meta.inventory_key(0, home)).expect("doc"))
             .expect("decodes");
-    assert!(fenced.is_voided(&stalled.nonce), "{fenced:?}");
-    // Replays, now and after the record is stale again, find that one hold.
+    let part = home_doc.keyed_primary(&tag.id).expect("the key's primary");
+    assert!(hold_id.ends_with(&part.nonce), "{hold_id} vs {part:?}");
+    // A replay reads and writes nothing; after a confirm it still answers
+    // the hold as placed.
+    let before = b.store.writes();
     let replay = b.hold_with_key("ev", body.clone(), key);
-    assert_eq!(replay.body, retry.body);
+    assert_eq!(b.store.writes(), before, "a replay writes nothing");
+    assert_eq!(replay.body, first.body);
     assert_eq!(replay.header("idempotency-replayed"), Some("true"));
-    b.env.advance_ms(IDEMPOTENCY_PENDING_STALE_SECONDS * 1_000);
-    assert_eq!(b.confirm(&retry.str("hold_id")).status, 200);
-    assert_eq!(b.hold_with_key("ev", body, key).body, retry.body);
-    assert_eq!(b.counts("ev", "floor"), (8, 0, 2));
+    assert_eq!(b.confirm(&hold_id).status, 200);
+    assert_eq!(b.hold_with_key("ev", body.clone(), key).body, first.body);
+    assert_eq!(b.counts("ev", "floor"), (62, 0, 2));
+    // A refusal is not remembered: the same request asks again.
+    let big = json!({"section": "floor", "quantity": 10});
+    let mut holds = Vec::new();
+    for n in 0..6 {
+        let filler = b.hold("ev", json!({"section": "floor", "quantity": 10}));
+        assert_eq!(filler.status, 201, "filler {n}: {:?}", filler.body);
+        holds.push(filler.str("hold_id"));
+    }
+    let refused = b.hold_with_key("ev", big.clone(), "order-key-000002");
+    assert_eq!(refused.problem(), "sold-out");
+    assert_eq!(b.release(&holds[0]).status, 200);
+    let granted = b.hold_with_key("ev", big, "order-key-000002");
+    assert_eq!(granted.status, 201, "{:?}", granted.body);
+    assert_eq!(granted.header("idempotency-replayed"), None);
 }
 
 #[test]

@@ -403,7 +403,7 @@ fn prune_vectors() {
     // Keyed primaries: kept past the ended-part retention and outside the
     // cap, for as long as their key's record.
     let keyed = |mut part: Part| {
-        part.keyed = true;
+        part.key = Some("key-id".into());
         part
     };
     cases.extend([
@@ -468,7 +468,9 @@ fn prune_vectors() {
         let ended = doc
             .parts
             .iter()
-            .filter(|p| matches!(p.status, Released | Expired) && !(p.keyed && p.is_primary()))
+            .filter(|p| {
+                matches!(p.status, Released | Expired) && !(p.key.is_some() && p.is_primary())
+            })
             .count();
         assert!(ended <= CAP, "case {name:?}: {ended} ended parts kept");
         assert_eq!(rows(&doc.parts), expect, "case {name:?}");
