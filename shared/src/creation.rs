@@ -28,8 +28,8 @@ use crate::error::BookingError;
 use crate::limits::{CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SECONDS};
 use crate::model::{
     CustomerDoc, EventDefinition, EventDoc, EventMeta, InventoryDoc, Register, SectionDefinition,
-    SectionKind, SectionLayout, claim_key, definition_key, generation_meta_key, meta_key,
-    register_key, seat_block,
+    SectionKind, SectionLayout, SectionSummary, claim_key, definition_key, generation_meta_key,
+    meta_key, register_key, seat_block,
 };
 use crate::store::{Store, Swap};
 
@@ -197,6 +197,14 @@ pub fn layout(
     let mut documents = Vec::new();
     for (index, section) in definition.sections.iter().enumerate() {
         let (layout, inventory) = section_layout(section);
+        if layout.kind == SectionKind::General {
+            let summary = SectionSummary {
+                operation: CREATION_OPERATION.into(),
+                shards: inventory.iter().map(|doc| (0, doc.full_until(0))).collect(),
+                ..SectionSummary::default()
+            };
+            documents.push((meta.summary_key(index), cas::encode(&summary)?));
+        }
         for (doc, inventory) in inventory.into_iter().enumerate() {
             documents.push((meta.inventory_key(index, doc), cas::encode(&inventory)?));
         }

@@ -7,8 +7,8 @@
 //! primary part records the key's id and the request's hash, so it is the
 //! key's record, and the CAS that writes it is the decision:
 //!
-//! 1. Read the section (the home among it). A primary with the key there is
-//!    the answer: 201 again, marked as a replay (422 if the body differs).
+//! 1. Read the home (with the section's summary and candidate shards, see
+//!    `view`). A primary with the key there is the answer: 201 again, marked as a replay (422 if the body differs).
 //! 2. Otherwise place the hold with its primary in the home. Writing the
 //!    primary re-checks the home for the key inside the CAS, so of two
 //!    racing twins exactly one places it; the other finds it, removes the
@@ -27,9 +27,9 @@ use crate::hold_status;
 use crate::http::Reply;
 use crate::ids::HoldRef;
 use crate::model::{EventMeta, KeyTag, Part, PartStatus};
-use crate::parts::load_section;
-use crate::placement::{HoldRequest, NotPlaced, Placement, keyed_primary};
+use crate::placement::{Amount, HoldRequest, NotPlaced, Placement, keyed_primary};
 use crate::store::Store;
+use crate::view::SectionView;
 
 /// `POST /events/:event_id/holds` with an `Idempotency-Key`.
 pub fn post<S: Store, E: Env>(
@@ -41,12 +41,13 @@ pub fn post<S: Store, E: Env>(
     let canonical = crate::cas::encode(&hold.canonical())?;
     let tag = KeyTag::new(key, crate::ids::stable_hash(&canonical));
     let home = tag.home_doc(meta.sections[hold.section].docs);
-    let docs = load_section(ctx, &meta.inventory_keys(hold.section))?;
-    if let Some(part) = docs
-        .get(home)
-        .and_then(|doc| keyed_primary(doc, &tag).transpose())
-    {
-        return Ok(replay(meta, hold.section, home, part?));
+    let seats = match &hold.amount {
+        Amount::Seats(seats) => Some(seats.as_slice()),
+        Amount::Units(_) => None,
+    };
+    let view = SectionView::open(ctx, meta, hold.section, seats, Some(home))?;
+    if let Some(part) = keyed_primary(&view.docs[home], &tag)? {
+        return Ok(replay(meta, hold.section, home, part));
     }
     let now_ms = ctx.env.now_ms();
     let nonce = ctx.env.random_id().simple().to_string();
@@ -59,7 +60,7 @@ pub fn post<S: Store, E: Env>(
         primary_doc: Some(home),
         key: Some(&tag),
     };
-    match placement.reserve_and_place(ctx, Some(docs)) {
+    match placement.reserve_and_place(ctx, Some(view)) {
         Ok((doc, part)) => Ok(hold_status::placed_reply(
             &placement,
             doc,

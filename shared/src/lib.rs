@@ -20,9 +20,12 @@
 //! - `cas`: the bounded, jittered read-modify-CAS loop.
 //! - `meta`: the event meta every booking request reads first.
 //! - `creation`: writing an event's documents, fenced by its register.
+//! - `summary`: which shards of a general section are full.
 //! - `parts`: inventory documents and hold parts: reading a section,
 //!   counting, pruning, locating a hold, ending parts, resolving a hold
 //!   spread over several documents.
+//! - `view`: what a hold reads of its section (a bounded number of
+//!   documents).
 //! - `placement`: planning and writing a new hold's parts.
 //! - `customer`: the customer bookkeeping buckets a limited hold uses.
 //! - `keyed`: a hold with an Idempotency-Key (its home document, replays,
@@ -58,6 +61,8 @@ mod placement;
 mod release;
 mod router;
 mod store;
+mod summary;
+mod view;
 
 pub use context::{Config, Ctx};
 pub use env::{Env, SystemEnv};

@@ -12,6 +12,8 @@
 //! - `e/<event>/<generation>/def`: [`EventDoc`], the full definition.
 //! - `e/<event>/<generation>/s/<section>/<doc>`: [`InventoryDoc`], one per
 //!   shard of a general section or per block of seats, with its holds.
+//! - `e/<event>/<generation>/f/<section>`: [`SectionSummary`], which
+//!   shards of a general section are full (and until when).
 //! - `e/<event>/<generation>/c/<bucket>`: [`CustomerDoc`], per-customer
 //!   counts (only for events with `max_per_customer`).
 //!
@@ -94,7 +96,7 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(InventoryDoc, CustomerDoc);
+versioned!(InventoryDoc, CustomerDoc, SectionSummary);
 
 /// A normalised event definition: what `PUT` stored and `GET` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +175,10 @@ impl EventMeta {
 
     pub fn inventory_key(&self, section: usize, doc: usize) -> String {
         format!("{}/s/{section}/{doc}", self.prefix())
+    }
+
+    pub fn summary_key(&self, section: usize) -> String {
+        format!("{}/f/{section}", self.prefix())
     }
 
     pub fn customer_key(&self, bucket: usize) -> String {
@@ -457,6 +463,34 @@ impl InventoryDoc {
             .sum()
     }
 
+    /// Units a new hold could take here at `now_ms`: capacity minus held
+    /// and sold units. Unresolved parts count as room: the writer that
+    /// needs it resolves them.
+    pub fn room(&self, now_ms: u64) -> u32 {
+        let taken: u32 = self
+            .parts
+            .iter()
+            .filter(|p| matches!(p.occupancy(now_ms), Occupancy::Held | Occupancy::Sold))
+            .map(Part::units)
+            .sum();
+        self.capacity().saturating_sub(taken)
+    }
+
+    /// For the section summary: 0 if this document has room at `now_ms`;
+    /// else the earliest time it may have room again (the first expiry of
+    /// a part held in it), or `u64::MAX` when nothing in it is held.
+    pub fn full_until(&self, now_ms: u64) -> u64 {
+        if self.room(now_ms) > 0 {
+            return 0;
+        }
+        self.parts
+            .iter()
+            .filter(|p| p.occupancy(now_ms) == Occupancy::Held)
+            .map(|p| p.expires_ms)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
     /// Units this document can hold.
     pub fn capacity(&self) -> u32 {
         if self.seats.is_empty() {
@@ -464,6 +498,33 @@ impl InventoryDoc {
         } else {
             u32::try_from(self.seats.len()).unwrap_or(u32::MAX)
         }
+    }
+}
+
+/// Which shards of a general section are full: a hold picks its candidate
+/// shards among the others, and a sold-out answer needs this one small
+/// read. Written only when a shard turns full or gets room again (not per
+/// hold), and only by CAS; an entry is replaced only by one seen at a newer
+/// version of its shard, so two writers that saw the shard at different
+/// times cannot leave the older view in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionSummary {
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
+    /// Per shard: the shard's version when seen, and its
+    /// [`InventoryDoc::full_until`] then (0: it had room).
+    #[serde(rename = "f")]
+    pub shards: Vec<(u64, u64)>,
+}
+
+impl SectionSummary {
+    /// Whether shard `doc` may have room at `now_ms` (unknown shards may).
+    pub fn may_have_room(&self, doc: usize, now_ms: u64) -> bool {
+        self.shards
+            .get(doc)
+            .is_none_or(|(_, until)| *until <= now_ms)
     }
 }
 

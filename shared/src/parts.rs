@@ -18,8 +18,9 @@ use crate::limits::{
     ENDED_PARTS_RETENTION_SECONDS, IDEMPOTENCY_RETENTION_SECONDS,
 };
 use crate::meta::ready_meta;
-use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, Voided};
+use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, SectionKind, Voided};
 use crate::store::Store;
+use crate::summary::{self, Seen};
 
 /// Read-modify-CAS of one inventory document. The layout created it with the
 /// event, so a missing one is a broken store, never a reason to create it.
@@ -46,7 +47,60 @@ pub fn update_inventory_within<S: Store, E: Env, T>(
 ) -> Result<T, BookingError> {
     let key = meta.inventory_key(section, doc);
     let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
-    cas::update_within(ctx, &key, op, attempts, missing, change)
+    update_document(ctx, meta, (section, doc), op, attempts, missing, change)
+}
+
+/// The read-modify-CAS under every inventory write: records in the
+/// section summary a write that turns a shard full or gives it room.
+fn update_document<S: Store, E: Env, T>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    (section, doc): (usize, usize),
+    op: &str,
+    attempts: u32,
+    missing: impl Fn() -> BookingError,
+    change: impl FnMut(&mut InventoryDoc) -> Result<Change<T>, BookingError>,
+) -> Result<T, BookingError> {
+    let key = meta.inventory_key(section, doc);
+    let general = meta
+        .sections
+        .get(section)
+        .is_some_and(|s| s.kind == SectionKind::General);
+    let mut change = change;
+    // A write that turns the shard full, or gives it room again.
+    let mut transition: Option<Seen> = None;
+    let result = cas::update_within(
+        ctx,
+        &key,
+        op,
+        attempts,
+        missing,
+        |inventory: &mut InventoryDoc| {
+            let now_ms = ctx.env.now_ms();
+            let full_before = inventory.full_until(now_ms) > now_ms;
+            // Our own write, seen again after an ambiguous outcome: its
+            // transition may not be recorded yet.
+            let own_write = inventory.operation == op;
+            let decision = change(inventory)?;
+            let full_until_ms = inventory.full_until(now_ms);
+            let wrote = matches!(decision, Change::Write(_));
+            transition = (general
+                && (wrote && full_before != (full_until_ms > now_ms) || !wrote && own_write))
+                .then_some(Seen {
+                    doc,
+                    // The version this write gives the document.
+                    version: inventory.version + u64::from(wrote),
+                    full_until_ms,
+                });
+            Ok(decision)
+        },
+    )?;
+    if let Some(seen) = transition {
+        // Best effort: a stale entry only costs extra reads, or (a full
+        // mark that should have gone) refusals until its time passes.
+        let _ = summary::record(ctx, meta, section, &[seen]);
+    }
+    Ok(result)
 }
 
 /// Reads and decodes every inventory document of a section (one batch read).
@@ -103,9 +157,9 @@ pub fn update_primary<S: Store, E: Env>(
     mut change: impl FnMut(&mut Part, u64) -> Result<Change<Part>, BookingError>,
 ) -> Result<Part, BookingError> {
     let not_found = || BookingError::NotFound("no hold with this id".into());
-    let key = meta.inventory_key(hold.section, hold.doc);
     let op = format!("{verb}-{}", hold.nonce);
-    cas::update(ctx, &key, &op, not_found, |doc: &mut InventoryDoc| {
+    let place = (hold.section, hold.doc);
+    update_document(ctx, meta, place, &op, CAS_ATTEMPTS_MAX, not_found, |doc| {
         let now_ms = ctx.env.now_ms();
         let part = doc
             .part_mut(&hold.nonce)

@@ -23,14 +23,17 @@ use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
 };
 use crate::parts::{
-    self, End, end_parts, load_section, update_inventory, update_inventory_within, void_until_ms,
+    self, End, end_parts, update_inventory, update_inventory_within, void_until_ms,
 };
 use crate::store::Store;
+use crate::view::{CANDIDATE_SHARDS, SectionView};
 use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Fresh looks at a section's documents before a hold gives up.
 const PLACEMENT_ROUNDS_MAX: u32 = 4;
+/// Plans a hold makes (each ends in a write or a read) before it gives up.
+const PLACEMENT_STEPS_MAX: u32 = 16;
 
 /// A validated hold request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +136,7 @@ impl Placement<'_> {
     pub fn reserve_and_place<S: Store, E: Env>(
         &self,
         ctx: &Ctx<'_, S, E>,
-        snapshot: Option<Vec<InventoryDoc>>,
+        view: Option<SectionView>,
     ) -> Result<(usize, Part), NotPlaced> {
         let limited_customer = self
             .meta
@@ -148,7 +151,7 @@ impl Placement<'_> {
             };
             customer::reserve(ctx, self.meta, customer, limit, &reservation)?;
         }
-        let placed = self.place(ctx, snapshot);
+        let placed = self.place(ctx, view);
         if placed.is_err()
             && let Some((_, customer)) = limited_customer
         {
@@ -165,49 +168,73 @@ impl Placement<'_> {
         part
     }
 
-    /// Places the hold: its primary document index and part. `snapshot` is
+    /// Places the hold: its primary document index and part. `view` is
     /// the section as the caller read it, to save a read.
     pub fn place<S: Store, E: Env>(
         &self,
         ctx: &Ctx<'_, S, E>,
-        mut snapshot: Option<Vec<InventoryDoc>>,
+        view: Option<SectionView>,
     ) -> Result<(usize, Part), NotPlaced> {
-        let keys = self.meta.inventory_keys(self.hold.section);
+        let mut view = match view {
+            Some(view) => view,
+            None => self.look(ctx)?,
+        };
         // Shards that kept conflicting since the last read: the next plan,
         // from the same read, picks another shard with room.
         let mut busy: Vec<usize> = Vec::new();
         // Moving needs somewhere to move to; once every shard with room was
         // busy, the next write stays on its shard with every attempt.
-        let mut may_move = keys.len() > 1;
-        let mut reads = 0;
-        loop {
-            let docs = match snapshot.take() {
-                Some(docs) => docs,
-                None if reads < PLACEMENT_ROUNDS_MAX => {
-                    reads += 1;
-                    busy.clear();
-                    load_section(ctx, &keys)?
+        let mut may_move = view.docs.len() > 1;
+        let mut looks = 1;
+        for _step in 0..PLACEMENT_STEPS_MAX {
+            let now_ms = ctx.env.now_ms();
+            let planned = plan(ctx, &view.docs, self.hold, now_ms, self.primary_doc, &busy);
+            let plan = match planned {
+                // Not enough room in what was read: read every shard that
+                // may have room before answering "sold out".
+                Err(BookingError::SoldOut { .. }) if !view.unread_with_room(now_ms).is_empty() => {
+                    view.widen(ctx, self.meta, None)?;
+                    continue;
                 }
-                None => return Err(NotPlaced::Refused(BookingError::Contention)),
+                other => other?,
             };
-            let plan = plan(ctx, &docs, self.hold, self.now_ms, self.primary_doc, &busy)?;
             if plan.is_empty() {
-                // Room only in busy shards: stay on one of them from now on.
-                busy.clear();
-                may_move = false;
-                snapshot = Some(docs);
+                // Room only in busy shards: look at two more, else stay on
+                // one of them from now on.
+                if view.widen(ctx, self.meta, Some(CANDIDATE_SHARDS))? == 0 {
+                    busy.clear();
+                    may_move = false;
+                }
                 continue;
             }
             match self.write_plan(ctx, &plan, may_move)? {
                 Outcome::Placed(doc, part) => return Ok((doc, *part)),
-                Outcome::Busy(doc) => {
-                    busy.push(doc);
-                    snapshot = Some(docs);
-                }
+                Outcome::Busy(doc) => busy.push(doc),
                 // A document changed under us and lost the room we planned on.
-                Outcome::Replan => {}
+                Outcome::Replan if looks < PLACEMENT_ROUNDS_MAX => {
+                    looks += 1;
+                    busy.clear();
+                    view = self.look(ctx)?;
+                }
+                Outcome::Replan => break,
             }
         }
+        Err(NotPlaced::Refused(BookingError::Contention))
+    }
+
+    /// A fresh look at the section (see [`SectionView::open`]).
+    fn look<S: Store, E: Env>(&self, ctx: &Ctx<'_, S, E>) -> Result<SectionView, NotPlaced> {
+        let seats = match &self.hold.amount {
+            Amount::Seats(seats) => Some(seats.as_slice()),
+            Amount::Units(_) => None,
+        };
+        Ok(SectionView::open(
+            ctx,
+            self.meta,
+            self.hold.section,
+            seats,
+            self.primary_doc,
+        )?)
     }
 
     /// Writes the other parts, then the primary.

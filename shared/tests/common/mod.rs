@@ -5,7 +5,7 @@
 
 use booking_core::ManualEnv;
 use booking_core::MemoryStore;
-use booking_core::model::{InventoryDoc, PartStatus};
+use booking_core::model::{InventoryDoc, PartStatus, SectionSummary};
 use booking_core::{Config, Ctx, Request, Route};
 use serde_json::{Value, json};
 
@@ -188,7 +188,34 @@ impl Booking {
                 .map(|p| u64::from(p.units()))
                 .sum::<u64>();
         }
+        if let Some(violation) = self.summary_violation() {
+            panic!("{violation}");
+        }
         confirmed
+    }
+
+    /// A shard the section summary marks full (until a time still ahead)
+    /// that has room: buyers would be told "sold out" while units are free.
+    pub fn summary_violation(&self) -> Option<String> {
+        let now = booking_core::Env::now_ms(&self.env);
+        for key in self.store.keys().into_iter().filter(|k| k.contains("/f/")) {
+            let bytes = self.store.raw(&key)?;
+            let summary: SectionSummary = serde_json::from_slice(&bytes).expect("summary parses");
+            for (shard, (_, until)) in summary.shards.iter().enumerate() {
+                let shard_key = format!("{}/{shard}", key.replace("/f/", "/s/"));
+                let doc: InventoryDoc = serde_json::from_slice(&self.store.raw(&shard_key)?)
+                    .expect("inventory document parses");
+                if *until > now && doc.room(now) > 0 {
+                    return Some(format!(
+                        "{key}: shard {shard} marked full until {until} but has room {} at {now}: summary {}, shard {}",
+                        doc.room(now),
+                        String::from_utf8_lossy(&bytes),
+                        String::from_utf8_lossy(&self.store.raw(&shard_key)?)
+                    ));
+                }
+            }
+        }
+        None
     }
 }
 
