@@ -27,9 +27,9 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::limits::{CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SECONDS};
 use crate::model::{
-    CustomerDoc, EventDefinition, EventDoc, EventMeta, InventoryDoc, Register, SectionDefinition,
-    SectionKind, SectionLayout, SectionSummary, claim_key, definition_key, generation_meta_key,
-    meta_key, register_key, seat_block,
+    CustomerDoc, EventDefinition, EventDoc, EventMeta, InventoryDoc, LedgerPage, Register,
+    SectionDefinition, SectionKind, SectionLayout, SectionSummary, claim_key, definition_key,
+    generation_meta_key, meta_key, register_key, seat_block,
 };
 use crate::store::{Store, Swap};
 
@@ -198,6 +198,13 @@ pub fn layout(
     for (index, section) in definition.sections.iter().enumerate() {
         let (layout, inventory) = section_layout(section);
         if layout.kind == SectionKind::General {
+            let page = cas::encode(&LedgerPage {
+                operation: CREATION_OPERATION.into(),
+                ..LedgerPage::default()
+            })?;
+            for doc in 0..inventory.len() {
+                documents.push((meta.ledger_key(index, doc), page.clone()));
+            }
             let summary = SectionSummary {
                 operation: CREATION_OPERATION.into(),
                 shards: inventory.iter().map(|doc| (0, doc.full_until(0))).collect(),
@@ -232,6 +239,7 @@ fn section_layout(section: &SectionDefinition) -> (SectionLayout, Vec<InventoryD
         seats,
         parts: Vec::new(),
         voided: Vec::new(),
+        sold_moved: 0,
     };
     let (kind, capacity, inventory) = match (&section.seats, section.capacity) {
         (Some(seats), _) => {

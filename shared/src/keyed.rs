@@ -46,7 +46,7 @@ pub fn post<S: Store, E: Env>(
         Amount::Units(_) => None,
     };
     let view = SectionView::open(ctx, meta, hold.section, seats, Some(home))?;
-    if let Some(part) = keyed_primary(&view.docs[home], &tag)? {
+    if let Some(part) = keyed_primary(ctx, meta, (hold.section, home), &view.docs[home], &tag)? {
         return Ok(replay(meta, hold.section, home, part));
     }
     let now_ms = ctx.env.now_ms();

@@ -21,6 +21,7 @@
 //! - `meta`: the event meta every booking request reads first.
 //! - `creation`: writing an event's documents, fenced by its register.
 //! - `summary`: which shards of a general section are full.
+//! - `ledger`: pages of confirmed parts moved out of general shards.
 //! - `parts`: inventory documents and hold parts: reading a section,
 //!   counting, pruning, locating a hold, ending parts, resolving a hold
 //!   spread over several documents.
@@ -51,6 +52,7 @@ mod hold_status;
 mod http;
 mod ids;
 mod keyed;
+mod ledger;
 pub mod limits;
 #[cfg(feature = "testing")]
 mod memory;

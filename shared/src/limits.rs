@@ -79,6 +79,11 @@ pub const ENDED_PARTS_PER_DOCUMENT_MAX: usize = 64;
 /// Ended hold parts are pruned after this long.
 pub const ENDED_PARTS_RETENTION_SECONDS: u64 = 3_600;
 
+/// Confirmed parts a general shard keeps before a writer moves them to the
+/// shard's ledger page (two more writes per move): few enough that shard
+/// documents stay small, enough that moving costs little per booking.
+pub const LEDGER_MOVE_PARTS_MIN: usize = 32;
+
 /// Attempts of one read-modify-CAS on one document before giving up with 503.
 pub const CAS_ATTEMPTS_MAX: u32 = 12;
 /// CAS attempts a single-shard hold spends on its shard before it moves to

@@ -24,6 +24,8 @@ struct Inner {
     /// Write calls so far (swaps, puts, increments; conflicts included):
     /// what a test counts to bound the writes an operation costs.
     writes: u64,
+    /// Bytes of values read so far (gets, batch gets, reads for a swap).
+    read_bytes: u64,
 }
 
 /// An injected failure: let `skip` writes pass, then fail `times` writes.
@@ -89,9 +91,33 @@ impl MemoryStore {
         self.lock().writes
     }
 
+    /// Bytes of values read so far: gets, batch gets, reads for a swap.
+    pub fn read_bytes(&self) -> u64 {
+        self.lock().read_bytes
+    }
+
     /// The raw value of `key`; for tests.
     pub fn raw(&self, key: &str) -> Option<Vec<u8>> {
         self.lock().map.get(key).cloned()
+    }
+
+    /// The inventory document `key` as if no confirmed part had moved to
+    /// its ledger page: the page's parts merged in (each once), and
+    /// `sold_moved` zero. For tests that check every part.
+    pub fn inventory_with_ledger(&self, key: &str) -> Option<crate::model::InventoryDoc> {
+        let mut doc: crate::model::InventoryDoc = serde_json::from_slice(&self.raw(key)?).ok()?;
+        let ledger_key = key.replacen("/s/", "/l/", 1);
+        if let Some(bytes) = self.raw(&ledger_key)
+            && let Ok(page) = serde_json::from_slice::<crate::model::LedgerPage>(&bytes)
+        {
+            for part in page.parts {
+                if doc.part(&part.nonce).is_none() {
+                    doc.parts.push(part);
+                }
+            }
+        }
+        doc.sold_moved = 0;
+        Some(doc)
     }
 
     /// Spin's CAS without a prior `current()`: an unconditional upsert.
@@ -131,16 +157,25 @@ impl Store for MemoryStore {
     type Cas = MemoryCas;
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock().map.get(key).cloned())
+        let mut inner = self.lock();
+        let value = inner.map.get(key).cloned();
+        inner.read_bytes += value.as_ref().map_or(0, |v| v.len() as u64);
+        Ok(value)
     }
 
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let inner = self.lock();
-        Ok(keys.iter().map(|key| inner.map.get(key).cloned()).collect())
+        let mut inner = self.lock();
+        let values: Vec<Option<Vec<u8>>> =
+            keys.iter().map(|key| inner.map.get(key).cloned()).collect();
+        inner.read_bytes += values.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+        Ok(values)
     }
 
     fn read_for_swap(&self, key: &str) -> Result<Snapshot<MemoryCas>, StoreError> {
-        let value = self.lock().map.get(key).cloned();
+        let mut inner = self.lock();
+        let value = inner.map.get(key).cloned();
+        inner.read_bytes += value.as_ref().map_or(0, |v| v.len() as u64);
+        drop(inner);
         Ok(Snapshot {
             cas: MemoryCas {
                 key: key.to_owned(),

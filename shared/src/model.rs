@@ -12,6 +12,8 @@
 //! - `e/<event>/<generation>/def`: [`EventDoc`], the full definition.
 //! - `e/<event>/<generation>/s/<section>/<doc>`: [`InventoryDoc`], one per
 //!   shard of a general section or per block of seats, with its holds.
+//! - `e/<event>/<generation>/l/<section>/<doc>`: [`LedgerPage`], the
+//!   confirmed parts moved out of a general shard (one page per shard).
 //! - `e/<event>/<generation>/f/<section>`: [`SectionSummary`], which
 //!   shards of a general section are full (and until when).
 //! - `e/<event>/<generation>/c/<bucket>`: [`CustomerDoc`], per-customer
@@ -96,7 +98,7 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(InventoryDoc, CustomerDoc, SectionSummary);
+versioned!(InventoryDoc, CustomerDoc, SectionSummary, LedgerPage);
 
 /// A normalised event definition: what `PUT` stored and `GET` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +177,10 @@ impl EventMeta {
 
     pub fn inventory_key(&self, section: usize, doc: usize) -> String {
         format!("{}/s/{section}/{doc}", self.prefix())
+    }
+
+    pub fn ledger_key(&self, section: usize, doc: usize) -> String {
+        format!("{}/l/{section}/{doc}", self.prefix())
     }
 
     pub fn summary_key(&self, section: usize) -> String {
@@ -399,7 +405,7 @@ impl KeyTag {
 }
 
 /// One shard of a general section, or one block of seats.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryDoc {
     #[serde(rename = "v")]
     pub version: u64,
@@ -415,6 +421,24 @@ pub struct InventoryDoc {
     /// Nonces that will never be placed here (see [`Voided`]).
     #[serde(rename = "void", default, skip_serializing_if = "Vec::is_empty")]
     pub voided: Vec<Voided>,
+    /// Units of confirmed parts moved to this shard's [`LedgerPage`]: sold,
+    /// and no longer read by holds and availability.
+    #[serde(rename = "sd", default, skip_serializing_if = "is_zero")]
+    pub sold_moved: u32,
+}
+
+/// Confirmed parts moved out of one general shard, so that the shard
+/// document — read by every hold and availability request — keeps only
+/// live holds and a count. Pre-created with the shard; parts are only ever
+/// added. At most one part per unit of the shard (at most
+/// [`crate::limits::SHARD_UNITS_MAX`]), so a page stays under 1 MB.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerPage {
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
+    pub parts: Vec<Part>,
 }
 
 /// A hold nonce that will never be placed in this document. Written, with a
@@ -473,7 +497,7 @@ impl InventoryDoc {
             .filter(|p| matches!(p.occupancy(now_ms), Occupancy::Held | Occupancy::Sold))
             .map(Part::units)
             .sum();
-        self.capacity().saturating_sub(taken)
+        self.capacity().saturating_sub(taken + self.sold_moved)
     }
 
     /// For the section summary: 0 if this document has room at `now_ms`;

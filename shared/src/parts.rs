@@ -13,6 +13,7 @@ use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::HoldRef;
+use crate::ledger;
 use crate::limits::{
     CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX,
     ENDED_PARTS_RETENTION_SECONDS, IDEMPOTENCY_RETENTION_SECONDS,
@@ -50,8 +51,9 @@ pub fn update_inventory_within<S: Store, E: Env, T>(
     update_document(ctx, meta, (section, doc), op, attempts, missing, change)
 }
 
-/// The read-modify-CAS under every inventory write: records in the
-/// section summary a write that turns a shard full or gives it room.
+/// The read-modify-CAS under every inventory write. On a general shard it
+/// then records in the section summary a write that turned the shard full
+/// or gave it room, and moves confirmed parts to the ledger when due.
 fn update_document<S: Store, E: Env, T>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -67,8 +69,7 @@ fn update_document<S: Store, E: Env, T>(
         .get(section)
         .is_some_and(|s| s.kind == SectionKind::General);
     let mut change = change;
-    // A write that turns the shard full, or gives it room again.
-    let mut transition: Option<Seen> = None;
+    let mut follow_up = FollowUp::default();
     let result = cas::update_within(
         ctx,
         &key,
@@ -82,25 +83,102 @@ fn update_document<S: Store, E: Env, T>(
             // transition may not be recorded yet.
             let own_write = inventory.operation == op;
             let decision = change(inventory)?;
-            let full_until_ms = inventory.full_until(now_ms);
             let wrote = matches!(decision, Change::Write(_));
-            transition = (general
-                && (wrote && full_before != (full_until_ms > now_ms) || !wrote && own_write))
-                .then_some(Seen {
-                    doc,
-                    // The version this write gives the document.
-                    version: inventory.version + u64::from(wrote),
-                    full_until_ms,
-                });
+            follow_up = if general {
+                FollowUp::of(inventory, doc, now_ms, full_before, wrote, own_write)
+            } else {
+                FollowUp::default()
+            };
             Ok(decision)
         },
     )?;
-    if let Some(seen) = transition {
-        // Best effort: a stale entry only costs extra reads, or (a full
-        // mark that should have gone) refusals until its time passes.
+    // Best effort, both: a stale summary entry costs extra reads, or (a
+    // full mark that should have gone) refusals until its time passes; a
+    // move not made is made by a later write.
+    if let Some(seen) = follow_up.transition {
         let _ = summary::record(ctx, meta, section, &[seen]);
     }
+    if !follow_up.due.is_empty() {
+        let _ = move_to_ledger(ctx, meta, (section, doc), &follow_up.due);
+    }
     Ok(result)
+}
+
+/// What a write to a general shard leaves to do after it.
+#[derive(Debug, Default)]
+struct FollowUp {
+    /// The shard turned full or got room again: tell the summary.
+    transition: Option<Seen>,
+    /// Confirmed parts to move to the ledger.
+    due: Vec<Part>,
+}
+
+impl FollowUp {
+    fn of(
+        inventory: &InventoryDoc,
+        doc: usize,
+        now_ms: u64,
+        full_before: bool,
+        wrote: bool,
+        own_write: bool,
+    ) -> FollowUp {
+        let full_until_ms = inventory.full_until(now_ms);
+        let turned = wrote && full_before != (full_until_ms > now_ms);
+        FollowUp {
+            transition: (turned || !wrote && own_write).then_some(Seen {
+                doc,
+                // The version this write gives the document.
+                version: inventory.version + u64::from(wrote),
+                full_until_ms,
+            }),
+            due: if wrote {
+                ledger::due(inventory, now_ms)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// Moves these confirmed parts of a shard to its ledger page: first into
+/// the page, then out of the shard (see `ledger`).
+fn move_to_ledger<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    place: (usize, usize),
+    parts: &[Part],
+) -> Result<(), BookingError> {
+    if !ledger::append(ctx, meta, place, parts)? {
+        return Ok(());
+    }
+    let key = meta.inventory_key(place.0, place.1);
+    let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
+    cas::update(
+        ctx,
+        &key,
+        "ledger",
+        missing,
+        |inventory: &mut InventoryDoc| {
+            let mut units = 0;
+            let before = inventory.parts.len();
+            inventory.parts.retain(|part| {
+                let moved = part.status == PartStatus::Confirmed
+                    && parts.iter().any(|p| p.nonce == part.nonce);
+                if moved {
+                    units += part.units();
+                }
+                !moved
+            });
+            inventory.sold_moved = inventory.sold_moved.saturating_add(units);
+            // Zero-unit parts move too: a keyed hold's primary in its home
+            // shard when its units went elsewhere.
+            Ok(if inventory.parts.len() < before {
+                Change::Write(())
+            } else {
+                Change::Keep(())
+            })
+        },
+    )
 }
 
 /// Reads and decodes every inventory document of a section (one batch read).
@@ -138,10 +216,8 @@ pub fn locate<S: Store, E: Env>(
     }
     let key = meta.inventory_key(hold.section, hold.doc);
     let doc: InventoryDoc = cas::load(ctx, &key)?.ok_or_else(not_found)?;
-    let part = doc
-        .part(&hold.nonce)
-        .filter(|p| p.is_primary())
-        .cloned()
+    let part = ledger::find(ctx, &meta, (hold.section, hold.doc), &doc, &hold.nonce)?
+        .filter(Part::is_primary)
         .ok_or_else(not_found)?;
     Ok((meta, hold, doc, part))
 }
@@ -161,10 +237,19 @@ pub fn update_primary<S: Store, E: Env>(
     let place = (hold.section, hold.doc);
     update_document(ctx, meta, place, &op, CAS_ATTEMPTS_MAX, not_found, |doc| {
         let now_ms = ctx.env.now_ms();
-        let part = doc
-            .part_mut(&hold.nonce)
-            .filter(|p| p.is_primary())
-            .ok_or_else(not_found)?;
+        let Some(part) = doc.part_mut(&hold.nonce).filter(|p| p.is_primary()) else {
+            // Confirmed and moved to the ledger: final, so the change can
+            // only answer from it.
+            let mut moved = ledger::find(ctx, meta, place, doc, &hold.nonce)?
+                .filter(Part::is_primary)
+                .ok_or_else(not_found)?;
+            return match change(&mut moved, now_ms)? {
+                Change::Keep(part) => Ok(Change::Keep(part)),
+                Change::Write(_) => Err(BookingError::Internal(
+                    "a change to a confirmed booking in the ledger".into(),
+                )),
+            };
+        };
         let decision = change(part, now_ms)?;
         if matches!(decision, Change::Write(_)) {
             prune(doc, now_ms);
@@ -224,7 +309,7 @@ pub fn end_parts<S: Store, E: Env>(
 /// Counts of one document: (held, sold) units; the rest is available.
 /// `sold_nonces` lists the holds whose unresolved parts count as sold.
 pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, u32) {
-    let (mut held, mut sold) = (0u32, 0u32);
+    let (mut held, mut sold) = (0u32, doc.sold_moved);
     for part in &doc.parts {
         match part.occupancy(now_ms) {
             Occupancy::Sold => sold += part.units(),
@@ -314,6 +399,11 @@ pub fn finalize_primary<S: Store, E: Env>(
                 if doc.is_voided(nonce) {
                     return Ok(Change::Keep(false));
                 }
+                let place = (section, primary_doc as usize);
+                if ledger::find(ctx, meta, place, doc, nonce)?.is_some() {
+                    // Confirmed, and moved to the ledger.
+                    return Ok(Change::Keep(true));
+                }
                 // Never written (its writer died or is stalled; the primary
                 // is written after every other part), or ended and pruned
                 // (confirmed parts never are). Either way not confirmed:
@@ -400,11 +490,11 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
         .collect();
     let values = ctx.store.get_many(&keys)?;
     let mut confirmed = Vec::new();
-    for ((key, value), (_, nonce)) in keys.iter().zip(values).zip(wanted) {
+    for ((key, value), (primary, nonce)) in keys.iter().zip(values).zip(wanted) {
         let Some(bytes) = value else { continue };
         let doc: InventoryDoc = cas::decode(key, &bytes)?;
-        if doc
-            .part(&nonce)
+        let place = (section, primary as usize);
+        if ledger::find(ctx, meta, place, &doc, &nonce)?
             .is_some_and(|p| p.status == PartStatus::Confirmed)
         {
             confirmed.push(nonce);

@@ -18,6 +18,7 @@ use crate::context::Ctx;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
+use crate::ledger;
 use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
 use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
@@ -371,6 +372,7 @@ impl Placement<'_> {
     ) -> Result<Written, BookingError> {
         let op = format!("hold-{}", part.nonce);
         let section = self.hold.section;
+        let doc_index = doc;
         update_inventory_within(
             ctx,
             self.meta,
@@ -385,12 +387,14 @@ impl Placement<'_> {
                 }
                 let now_ms = ctx.env.now_ms();
                 if part.is_primary() {
-                    if let Some(twin) = self
-                        .key
-                        .map(|t| keyed_primary(doc, t))
-                        .transpose()?
-                        .flatten()
-                    {
+                    let place = (section, doc_index);
+                    let twin = match self.key {
+                        // The ledger too: the twin's hold may be confirmed
+                        // and moved by now (it went to the page first).
+                        Some(tag) => keyed_primary(ctx, self.meta, place, doc, tag)?,
+                        None => None,
+                    };
+                    if let Some(twin) = twin {
                         return Ok(Change::Keep(Written::Twin(Box::new(twin))));
                     }
                     if doc.is_voided(&part.nonce) {
@@ -433,13 +437,18 @@ impl Placement<'_> {
     }
 }
 
-/// The primary placed with `tag`'s key in `doc` (the key's home), if
-/// any; 422 if the key was sent with another request.
-pub fn keyed_primary(doc: &InventoryDoc, tag: &KeyTag) -> Result<Option<Part>, BookingError> {
-    match doc.keyed_primary(&tag.id) {
+/// The primary placed with `tag`'s key in `doc` (the key's home) or in
+/// its ledger page, if any; 422 if the key was sent with another request.
+pub fn keyed_primary<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    place: (usize, usize),
+    doc: &InventoryDoc,
+    tag: &KeyTag,
+) -> Result<Option<Part>, BookingError> {
+    match ledger::keyed_primary(ctx, meta, place, doc, &tag.id)? {
         Some(part) if part.request != Some(tag.request) => Err(key_reused()),
-        Some(part) => Ok(Some(part.clone())),
-        None => Ok(None),
+        other => Ok(other),
     }
 }
 
@@ -665,7 +674,7 @@ fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {
     let occupied = |p: &&Part| p.occupancy(now_ms) != Occupancy::Free;
     if part.seats.is_empty() {
         let used: u32 = doc.parts.iter().filter(occupied).map(Part::units).sum();
-        used + part.quantity <= doc.capacity()
+        used + doc.sold_moved + part.quantity <= doc.capacity()
     } else {
         part.seats.iter().all(|seat| {
             doc.seats.contains(seat)

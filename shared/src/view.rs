@@ -143,5 +143,6 @@ fn stand_in() -> InventoryDoc {
         seats: Vec::new(),
         parts: Vec::new(),
         voided: Vec::new(),
+        sold_moved: 0,
     }
 }

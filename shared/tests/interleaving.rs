@@ -108,11 +108,9 @@ fn check_invariants(
 ) -> Result<(), String> {
     let now = env.now_ms();
     for key in store.keys().into_iter().filter(|k| k.contains("/s/")) {
-        let Some(bytes) = store.raw(&key) else {
-            continue;
-        };
-        let doc: InventoryDoc =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
+        let doc: InventoryDoc = store
+            .inventory_with_ledger(&key)
+            .ok_or_else(|| format!("{key} does not parse"))?;
         if let Some(violation) = common::document_violation(&doc, now) {
             return Err(format!("step {}: {key}: {violation}", state.steps));
         }

@@ -52,6 +52,7 @@ fn doc(capacity: u32, seats: &[&str], parts: Vec<Part>) -> InventoryDoc {
         seats: seats.iter().map(|s| (*s).to_owned()).collect(),
         parts,
         voided: Vec::new(),
+        sold_moved: 0,
     }
 }
 

@@ -56,6 +56,7 @@ fn shard(capacity: u32, parts: Vec<Part>) -> InventoryDoc {
         seats: Vec::new(),
         parts,
         voided: Vec::new(),
+        sold_moved: 0,
     }
 }
 
@@ -67,6 +68,7 @@ fn block(seat_list: &[&str], parts: Vec<Part>) -> InventoryDoc {
         seats: seat_list.iter().map(|s| (*s).to_owned()).collect(),
         parts,
         voided: Vec::new(),
+        sold_moved: 0,
     }
 }
 

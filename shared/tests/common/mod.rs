@@ -163,11 +163,8 @@ impl Booking {
             .into_iter()
             .filter(|k| k.contains("/s/"))
             .filter_map(|k| {
-                let bytes = self.store.raw(&k)?;
-                Some((
-                    k,
-                    serde_json::from_slice(&bytes).expect("inventory document parses"),
-                ))
+                let doc = self.store.inventory_with_ledger(&k)?;
+                Some((k, doc))
             })
             .collect()
     }
