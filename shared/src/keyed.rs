@@ -14,6 +14,10 @@
 //!    racing twins exactly one places it; the other finds it, removes the
 //!    other parts it may have written, and answers the replay.
 //!
+//! A key's hold is decided within its section. So that a key reused for
+//! another section is still refused (422), a keyed hold also reads the
+//! key's home in each other section of the event (one batch read).
+//!
 //! Nothing else is recorded: a refusal (sold out, seats taken) changed
 //! nothing and is not remembered, so repeating the request asks again. A
 //! twin that stalls and resumes later finds the key's primary, or — if the
@@ -27,6 +31,7 @@ use crate::hold_status;
 use crate::http::Reply;
 use crate::ids::HoldRef;
 use crate::model::{EventMeta, KeyTag, Part, PartStatus};
+use crate::parts::load_section;
 use crate::placement::{Amount, HoldRequest, NotPlaced, Placement, keyed_primary};
 use crate::store::Store;
 use crate::view::SectionView;
@@ -49,6 +54,7 @@ pub fn post<S: Store, E: Env>(
     if let Some(part) = keyed_primary(ctx, meta, (hold.section, home), &view.docs[home], &tag)? {
         return Ok(replay(meta, hold.section, home, part));
     }
+    refuse_if_used_elsewhere(ctx, meta, hold.section, &tag)?;
     let now_ms = ctx.env.now_ms();
     let nonce = ctx.env.random_id().simple().to_string();
     let placement = Placement {
@@ -73,6 +79,31 @@ pub fn post<S: Store, E: Env>(
         // places the hold afresh.
         Err(NotPlaced::Voided) => Err(BookingError::Contention),
     }
+}
+
+/// 422 if the key already placed a hold in another section of the event:
+/// one batch read of the key's home in each other section (none for a
+/// one-section event). Reads only, so a reuse that races the first use is
+/// not caught; a key is only ever decided within its own section.
+fn refuse_if_used_elsewhere<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    section: usize,
+    tag: &KeyTag,
+) -> Result<(), BookingError> {
+    let homes: Vec<(usize, usize)> = (0..meta.sections.len())
+        .filter(|other| *other != section)
+        .map(|other| (other, tag.home_doc(meta.sections[other].docs)))
+        .collect();
+    let keys: Vec<String> = homes
+        .iter()
+        .map(|(other, doc)| meta.inventory_key(*other, *doc))
+        .collect();
+    for (place, doc) in homes.into_iter().zip(load_section(ctx, &keys)?) {
+        // A primary with this key id has another request hash: 422.
+        keyed_primary(ctx, meta, place, &doc, tag)?;
+    }
+    Ok(())
 }
 
 /// The first answer again: the hold as it was when placed (status `held`,

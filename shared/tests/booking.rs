@@ -442,6 +442,22 @@ fn a_keyed_hold_is_one_write_and_its_primary_is_the_key_record() {
     let granted = b.hold_with_key("ev", big, "order-key-000002");
     assert_eq!(granted.status, 201, "{:?}", granted.body);
     assert_eq!(granted.header("idempotency-replayed"), None);
+
+    // A key is decided in its section, and refused in another one.
+    b.create(
+        "two",
+        json!({"name": "x", "sections": [
+            {"id": "floor", "capacity": 40, "shards": 4},
+            {"id": "A", "seats": ["A-1", "A-2"]}]}),
+    );
+    let first = b.hold_with_key("two", json!({"section": "A", "seats": ["A-1"]}), key);
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let elsewhere = b.hold_with_key("two", json!({"section": "floor", "quantity": 1}), key);
+    assert_eq!(
+        (elsewhere.status, elsewhere.problem().as_str()),
+        (422, "idempotency-key-reused")
+    );
+    assert_eq!(b.counts("two", "floor"), (40, 0, 0));
 }
 
 #[test]
