@@ -73,5 +73,8 @@ pub use http::{Reply, Request};
 pub use ids::HoldRef;
 #[cfg(feature = "testing")]
 pub use memory::{FailMode, ManualEnv, MemoryCas, MemoryStore};
-pub use router::{Component, Route, handle};
+pub use router::{
+    Component, Route, handle, handle_availability, handle_confirm, handle_hold, handle_inventory,
+    handle_release,
+};
 pub use store::{Snapshot, Store, StoreError, Swap};

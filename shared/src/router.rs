@@ -1,5 +1,6 @@
 //! The router: maps a path and method to an operation. The only module
-//! that imports the operations; every component calls [`handle`].
+//! that imports the operations; every component calls its own entry point
+//! (`handle_hold` and so on), tests and the local runtime call [`handle`].
 
 use crate::context::Ctx;
 use crate::env::Env;
@@ -86,13 +87,99 @@ impl Route {
 }
 
 /// Answers one request. Never panics; every failure becomes a problem reply.
+///
+/// For tests and runtimes that choose the component at run time: it reaches
+/// every operation. A build of one component calls that component's own
+/// entry point (`handle_hold` and so on), which reaches only its operations,
+/// so the others are not linked into it; the answers are the same.
 pub fn handle<S: Store, E: Env>(
     component: Component,
     request: &Request,
     ctx: &Ctx<'_, S, E>,
 ) -> Reply {
+    match component {
+        Component::Inventory => handle_inventory(request, ctx),
+        Component::Availability => handle_availability(request, ctx),
+        Component::Hold => handle_hold(request, ctx),
+        Component::Confirm => handle_confirm(request, ctx),
+        Component::Release => handle_release(request, ctx),
+    }
+}
+
+/// [`handle`] for [`Component::Inventory`]: `/events/:id`.
+pub fn handle_inventory<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    answer(Component::Inventory, request, ctx, |route, method| {
+        let Route::Event(id) = route else {
+            return Err(not_allowed(route));
+        };
+        // The id before the method: a bad id is a 404 whatever the method.
+        let id = path_id(id, "event")?;
+        match method {
+            "PUT" => event::put(ctx, id, request),
+            "GET" => event::get(ctx, id),
+            _ => Err(not_allowed(route)),
+        }
+    })
+}
+
+/// [`handle`] for [`Component::Availability`]: `/events/:id/availability`.
+pub fn handle_availability<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    answer(
+        Component::Availability,
+        request,
+        ctx,
+        |route, method| match (route, method) {
+            (Route::Availability(id), "GET") => availability::get(ctx, path_id(id, "event")?),
+            _ => Err(not_allowed(route)),
+        },
+    )
+}
+
+/// [`handle`] for [`Component::Hold`]: `/events/:id/holds`.
+pub fn handle_hold<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    answer(Component::Hold, request, ctx, |route, method| {
+        match (route, method) {
+            (Route::Holds(id), "POST") => hold::post(ctx, path_id(id, "event")?, request),
+            _ => Err(not_allowed(route)),
+        }
+    })
+}
+
+/// [`handle`] for [`Component::Confirm`]: `/holds/:id/confirm`.
+pub fn handle_confirm<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    answer(Component::Confirm, request, ctx, |route, method| {
+        match (route, method) {
+            (Route::Confirm(id), "POST") => confirm::post(ctx, id, request),
+            _ => Err(not_allowed(route)),
+        }
+    })
+}
+
+/// [`handle`] for [`Component::Release`]: `/holds/:id` (status and
+/// release) and `/holds/:id/release`.
+pub fn handle_release<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    answer(Component::Release, request, ctx, |route, method| {
+        match (route, method) {
+            (Route::Hold(id), "GET") => hold_status::get(ctx, id),
+            (Route::Hold(id), "DELETE") | (Route::Release(id), "POST") => release::release(ctx, id),
+            _ => Err(not_allowed(route)),
+        }
+    })
+}
+
+/// What every component does around its operations: 404 for a route it
+/// does not serve, the CORS preflight, 413, the error → reply mapping and
+/// the headers every reply carries. `operation` gets only a route this
+/// component serves, and the method: a pair it does not answer is a method
+/// the route does not allow (405).
+fn answer<S: Store, E: Env>(
+    component: Component,
+    request: &Request,
+    ctx: &Ctx<'_, S, E>,
+    operation: impl FnOnce(&Route, &str) -> Result<Reply, BookingError>,
+) -> Reply {
     let route = Route::parse(&request.path);
-    let mut reply = match dispatch(component, &route, request, ctx) {
+    let mut reply = match dispatch(component, &route, request, operation) {
         Ok(reply) => reply,
         Err(error) => Reply::from(error),
     };
@@ -108,11 +195,11 @@ pub fn handle<S: Store, E: Env>(
     reply
 }
 
-fn dispatch<S: Store, E: Env>(
+fn dispatch(
     component: Component,
     route: &Route,
     request: &Request,
-    ctx: &Ctx<'_, S, E>,
+    operation: impl FnOnce(&Route, &str) -> Result<Reply, BookingError>,
 ) -> Result<Reply, BookingError> {
     // A route that belongs to another component only reaches us through the
     // catch-all route; it does not exist from this component's view.
@@ -128,44 +215,12 @@ fn dispatch<S: Store, E: Env>(
     if request.body.len() > REQUEST_BODY_BYTES_MAX {
         return Err(BookingError::PayloadTooLarge);
     }
-    let method = request.method.as_str();
-    let not_allowed = || BookingError::MethodNotAllowed {
+    operation(route, request.method.as_str())
+}
+
+fn not_allowed(route: &Route) -> BookingError {
+    BookingError::MethodNotAllowed {
         allow: route.allowed_methods(),
-    };
-    match route {
-        Route::Event(id) => {
-            let id = path_id(id, "event")?;
-            match method {
-                "PUT" => event::put(ctx, id, request),
-                "GET" => event::get(ctx, id),
-                _ => Err(not_allowed()),
-            }
-        }
-        Route::Availability(id) => match method {
-            "GET" => availability::get(ctx, path_id(id, "event")?),
-            _ => Err(not_allowed()),
-        },
-        Route::Holds(id) => match method {
-            "POST" => hold::post(ctx, path_id(id, "event")?, request),
-            _ => Err(not_allowed()),
-        },
-        Route::Hold(id) => match method {
-            "GET" => hold_status::get(ctx, id),
-            "DELETE" => release::release(ctx, id),
-            _ => Err(not_allowed()),
-        },
-        Route::Confirm(id) => match method {
-            "POST" => confirm::post(ctx, id, request),
-            _ => Err(not_allowed()),
-        },
-        Route::Release(id) => match method {
-            "POST" => release::release(ctx, id),
-            _ => Err(not_allowed()),
-        },
-        Route::Unknown => Err(BookingError::NotFound(format!(
-            "no route for {}",
-            request.path
-        ))),
     }
 }
 

@@ -1,15 +1,22 @@
 //! Spin component: POST /holds/:hold_id/confirm.
 //! Parsing, the booking logic and the reply all live in the shared core; this
-//! adapter only names which routes it owns.
+//! adapter only names its entry point there, which links only its own
+//! operations into this component.
 
 // The export glue `#[http_component]` generates is unsafe code by necessity.
 #![allow(unsafe_code)]
 
 use booking_core::Component;
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-async fn handle(request: IncomingRequest) -> Response {
-    spin_adapter::serve(Component::Confirm, request).await
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    spin_adapter::serve(
+        Component::Confirm,
+        booking_core::handle_confirm,
+        request,
+        response_out,
+    )
+    .await
 }

@@ -4,9 +4,11 @@
 //!   and batch, as spin-sdk 5.2 exposes them raw).
 //! - [`RedisStore`]: the same trait on a Redis server through Spin's outbound
 //!   Redis, used when the Spin variable `redis_address` is set.
+//! - [`Backend`]: either of the two, as one type.
 //! - [`serve`]: converts a Spin request, reads the Spin variables, calls
-//!   [`booking_core::handle`], and converts the reply, adding CORS
-//!   headers to every response.
+//!   the component's entry point in the core (`booking_core::handle_hold`
+//!   and so on), and converts the reply, adding CORS headers to every
+//!   response.
 
 use booking_core::limits::{HOLD_TTL_SECONDS_DEFAULT, REQUEST_BODY_BYTES_MAX};
 use booking_core::{
@@ -14,7 +16,7 @@ use booking_core::{
     SystemEnv,
 };
 use futures::StreamExt;
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{Headers, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 
 mod redis_store;
@@ -134,29 +136,121 @@ fn config(component: Component) -> Config {
     config
 }
 
-/// Answers one request for `component`, on Redis when the component's
-/// `redis_address` variable is set, else on the default key-value store.
-pub async fn serve(component: Component, request: IncomingRequest) -> Response {
+/// The store a request runs on: either backend behind one type, so a
+/// component compiles the core once rather than once per backend.
+pub enum Backend {
+    Spin(SpinStore),
+    Redis(RedisStore),
+}
+
+/// The CAS handle of a [`Backend`].
+pub enum BackendCas {
+    Spin(atomics::Cas),
+    Redis(RedisCas),
+}
+
+impl Backend {
+    /// Redis when the component's `redis_address` variable is set, else the
+    /// default key-value store.
+    pub fn open() -> Result<Self, StoreError> {
+        match variable("redis_address") {
+            Some(address) => RedisStore::open(&address).map(Backend::Redis),
+            None => SpinStore::open().map(Backend::Spin),
+        }
+    }
+}
+
+fn snapshot<C>(snapshot: Snapshot<C>, cas: fn(C) -> BackendCas) -> Snapshot<BackendCas> {
+    Snapshot {
+        cas: cas(snapshot.cas),
+        value: snapshot.value,
+    }
+}
+
+fn swapped<C>(swap: Swap<C>, cas: fn(C) -> BackendCas) -> Swap<BackendCas> {
+    match swap {
+        Swap::Done => Swap::Done,
+        Swap::Conflict(fresh) => Swap::Conflict(fresh.map(|fresh| snapshot(fresh, cas))),
+    }
+}
+
+impl Store for Backend {
+    type Cas = BackendCas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Backend::Spin(store) => store.get(key),
+            Backend::Redis(store) => store.get(key),
+        }
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        match self {
+            Backend::Spin(store) => store.get_many(keys),
+            Backend::Redis(store) => store.get_many(keys),
+        }
+    }
+
+    fn read_for_swap(&self, key: &str) -> Result<Snapshot<BackendCas>, StoreError> {
+        match self {
+            Backend::Spin(store) => Ok(snapshot(store.read_for_swap(key)?, BackendCas::Spin)),
+            Backend::Redis(store) => Ok(snapshot(store.read_for_swap(key)?, BackendCas::Redis)),
+        }
+    }
+
+    fn swap(&self, cas: BackendCas, value: &[u8]) -> Result<Swap<BackendCas>, StoreError> {
+        match (self, cas) {
+            (Backend::Spin(store), BackendCas::Spin(cas)) => {
+                Ok(swapped(store.swap(cas, value)?, BackendCas::Spin))
+            }
+            (Backend::Redis(store), BackendCas::Redis(cas)) => {
+                Ok(swapped(store.swap(cas, value)?, BackendCas::Redis))
+            }
+            // Handles come only from this store's own reads.
+            _ => Err(StoreError("a CAS handle of the other backend".into())),
+        }
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        match self {
+            Backend::Spin(store) => store.increment(key, delta),
+            Backend::Redis(store) => store.increment(key, delta),
+        }
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        match self {
+            Backend::Spin(store) => store.put(key, value),
+            Backend::Redis(store) => store.put(key, value),
+        }
+    }
+}
+
+/// Answers one request for `component` with `handle`, its entry point in the
+/// core (`booking_core::handle_hold` for [`Component::Hold`], and so on):
+/// naming it here, rather than dispatching on `component` at run time,
+/// links only that component's operations into its `.wasm`. On Redis when
+/// the component's `redis_address` variable is set, else on the default
+/// key-value store.
+pub async fn serve<H>(
+    component: Component,
+    handle: H,
+    request: IncomingRequest,
+    response_out: ResponseOutparam,
+) where
+    H: Fn(&Request, &Ctx<'_, Backend, SystemEnv>) -> Reply,
+{
     let reply = match read_request(request).await {
-        Ok(core_request) => match variable("redis_address") {
-            Some(address) => match RedisStore::open(&address) {
-                Ok(store) => handle(component, &core_request, &store),
-                Err(error) => Reply::from(BookingError::Store(error)),
-            },
-            None => match SpinStore::open() {
-                Ok(store) => handle(component, &core_request, &store),
-                Err(error) => Reply::from(BookingError::Store(error)),
-            },
+        Ok(core_request) => match Backend::open() {
+            Ok(store) => {
+                let config = config(component);
+                handle(&core_request, &Ctx::new(&store, &SystemEnv, &config))
+            }
+            Err(error) => Reply::from(BookingError::Store(error)),
         },
         Err(error) => Reply::from(error),
     };
-    into_response(reply)
-}
-
-fn handle<S: Store>(component: Component, request: &Request, store: &S) -> Reply {
-    let config = config(component);
-    let ctx = Ctx::new(store, &SystemEnv, &config);
-    booking_core::handle(component, request, &ctx)
+    respond(reply, response_out).await
 }
 
 /// Converts the request, reading the body only up to the limit: a larger
@@ -205,21 +299,52 @@ async fn read_request(request: IncomingRequest) -> Result<Request, BookingError>
     })
 }
 
-fn into_response(reply: Reply) -> Response {
+/// Sends the reply, with the CORS headers every response carries. Header
+/// names are lower-cased and a later header of a name replaces an earlier
+/// one, as spin-sdk's `Response` (a map) does; built here on the
+/// `wasi:http` types directly, which spares every component that
+/// `Response`'s map, its Unicode lower-casing and its `anyhow` errors.
+async fn respond(reply: Reply, response_out: ResponseOutparam) {
     let origin = variable("cors_origin").unwrap_or_else(|| "*".to_owned());
-    let mut builder = Response::builder();
-    builder
-        .status(reply.status)
-        .header("access-control-allow-origin", origin)
-        .header("access-control-allow-headers", CORS_ALLOW_HEADERS)
-        .header("access-control-expose-headers", CORS_EXPOSE_HEADERS)
-        .header("access-control-max-age", CORS_MAX_AGE_SECONDS.to_string())
-        .header("vary", "origin");
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(7 + reply.headers.len());
+    let mut header = |name: &str, value: Vec<u8>| {
+        let name = name.to_ascii_lowercase();
+        match headers.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, slot)) => *slot = value,
+            None => headers.push((name, value)),
+        }
+    };
+    header("access-control-allow-origin", origin.into_bytes());
+    header("access-control-allow-headers", CORS_ALLOW_HEADERS.into());
+    header("access-control-expose-headers", CORS_EXPOSE_HEADERS.into());
+    header(
+        "access-control-max-age",
+        CORS_MAX_AGE_SECONDS.to_string().into_bytes(),
+    );
+    header("vary", b"origin".to_vec());
     if !reply.body.is_empty() {
-        builder.header("content-type", reply.content_type);
+        header("content-type", reply.content_type.into());
     }
     for (name, value) in reply.headers {
-        builder.header(name, value);
+        header(&name, value.into_bytes());
     }
-    builder.body(reply.body).build()
+    // On a failure the response is not set and the host answers 500, as
+    // spin-sdk's own conversion does (with the same log lines).
+    let response = match Headers::from_list(&headers) {
+        Ok(fields) => OutgoingResponse::new(fields),
+        Err(error) => {
+            eprintln!("Could not convert response: {error}");
+            return;
+        }
+    };
+    if response.set_status_code(reply.status).is_err() {
+        eprintln!(
+            "Could not convert response: error setting status code to {}",
+            reply.status
+        );
+        return;
+    }
+    if let Err(error) = response_out.set_with_body(response, reply.body).await {
+        eprintln!("Could not set `ResponseOutparam`: {error}");
+    }
 }
