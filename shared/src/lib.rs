@@ -2,7 +2,10 @@
 //!
 //! Every state change is a compare-and-swap on one document of a key-value
 //! store, so contention is resolved by the store and never by an in-process
-//! lock. The Spin components are thin HTTP adapters over [`handle`].
+//! lock. The Spin components are thin HTTP adapters, each over its own
+//! entry point (`handle_hold`, …), so that a component links only the
+//! operations it serves; [`handle`] dispatches to them for tests and the
+//! local runtime.
 //!
 //! Map of the modules, lowest layer first: each module imports only modules
 //! listed before it, so the import graph has no cycle (`router`, last, is the
