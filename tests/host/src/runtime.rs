@@ -193,6 +193,12 @@ pub fn build_engine() -> anyhow::Result<BuiltEngine> {
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     config.parallel_compilation(true);
+    // For profiling only (scripts/bench sets it): wasmtime writes
+    // /tmp/perf-<pid>.map so that perf names the guest's functions (JSON,
+    // the booking core) instead of one anonymous block of JIT code.
+    if std::env::var_os("BOOKING_HOST_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if use_pooling_allocator()? {
         let (pooling, instances) = spin_pooling_config()?;
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
