@@ -21,9 +21,20 @@
 //! **create-if-absent** (it writes only if the key is still absent, else
 //! conflicts), where Spin upserts unconditionally. The core never swaps a
 //! key it did not find, so it behaves the same on both.
+//!
+//! **Several primaries**: `redis_address` may list several servers
+//! (comma-separated). Each event lives on one, picked by a stable hash of its
+//! id, which every key of the core begins with (`e/<event_id>`; see
+//! [`nodes`]), so no operation spans two servers. A connection is opened only
+//! to the primaries a request touches (one, for every request the core
+//! makes), on first use.
+
+use std::cell::OnceCell;
 
 use booking_core::{Snapshot, Store, StoreError, Swap};
 use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
+
+pub mod nodes;
 
 const CAS_SCRIPT: &str = include_str!("redis_store/cas.lua");
 /// SHA-1 of [`CAS_SCRIPT`], as `SCRIPT LOAD` names it (checked against a real
@@ -33,9 +44,15 @@ const INCR_SCRIPT: &str = include_str!("redis_store/incr.lua");
 /// SHA-1 of [`INCR_SCRIPT`].
 pub const INCR_SCRIPT_SHA1: &str = "87235cd75cf87b39e976e84496b126039a5b4879";
 
-/// The core's store on one Redis server.
+/// The core's store on one or more Redis primaries.
 pub struct RedisStore {
-    connection: Connection,
+    nodes: Vec<Node>,
+}
+
+/// One primary: its address, and the connection once a call needed it.
+struct Node {
+    address: String,
+    connection: OnceCell<Connection>,
 }
 
 /// A snapshot for [`RedisStore::swap`]: the key and the value it held.
@@ -63,12 +80,40 @@ fn binary(bytes: &[u8]) -> RedisParameter {
 }
 
 impl RedisStore {
-    /// Connects to `address` (`redis://host:port[/db]`); the host must be in
-    /// the component's `allowed_outbound_hosts`.
-    pub fn open(address: &str) -> Result<Self, StoreError> {
-        Connection::open(address)
-            .map(|connection| Self { connection })
-            .map_err(redis_error)
+    /// The store on the primaries `addresses` lists (comma-separated
+    /// `redis://host:port[/db]`); each host must be in the component's
+    /// `allowed_outbound_hosts`. Connects lazily: an unreachable or refused
+    /// primary fails the first call that needs it.
+    pub fn open(addresses: &str) -> Result<Self, StoreError> {
+        let nodes = nodes::addresses(addresses)?
+            .into_iter()
+            .map(|address| Node {
+                address,
+                connection: OnceCell::new(),
+            })
+            .collect();
+        Ok(Self { nodes })
+    }
+
+    /// The connection to primary `index`, opened on first use.
+    fn node(&self, index: usize) -> Result<&Connection, StoreError> {
+        let node = self
+            .nodes
+            .get(index)
+            .ok_or_else(|| StoreError(format!("redis: no primary {index}")))?;
+        if let Some(connection) = node.connection.get() {
+            return Ok(connection);
+        }
+        let connection = Connection::open(&node.address).map_err(|error| {
+            let StoreError(message) = redis_error(error);
+            StoreError(format!("{message} ({})", node.address))
+        })?;
+        Ok(node.connection.get_or_init(|| connection))
+    }
+
+    /// The connection to the primary that holds `key`'s event.
+    fn route(&self, key: &str) -> Result<&Connection, StoreError> {
+        self.node(nodes::node_of(key, self.nodes.len())?)
     }
 
     /// Runs a cached script by hash, or sends it whole when the server does
@@ -86,14 +131,13 @@ impl RedisStore {
             binary(key.as_bytes()),
         ];
         params.extend(args);
-        match self.connection.execute("EVALSHA", &params) {
+        let connection = self.route(key)?;
+        match connection.execute("EVALSHA", &params) {
             // Spin's host passes the client's message on: "... - NoScriptError:
             // No matching script ..." (the redis crate's wording).
             Err(Error::Other(message)) if message.to_ascii_uppercase().contains("NOSCRIPT") => {
                 params[0] = binary(script.as_bytes());
-                self.connection
-                    .execute("EVAL", &params)
-                    .map_err(redis_error)
+                connection.execute("EVAL", &params).map_err(redis_error)
             }
             other => other.map_err(redis_error),
         }
@@ -104,29 +148,41 @@ impl Store for RedisStore {
     type Cas = RedisCas;
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.connection.get(key).map_err(redis_error)
+        self.route(key)?.get(key).map_err(redis_error)
     }
 
+    /// One `MGET` per primary the keys live on: one, for the core's reads,
+    /// which stay within one event.
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let routes = keys
+            .iter()
+            .map(|key| nodes::node_of(key, self.nodes.len()))
+            .collect::<Result<Vec<usize>, StoreError>>()?;
+        let mut values = vec![None; keys.len()];
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        while let Some(&first) = pending.first() {
+            let node = routes[first];
+            let (here, elsewhere): (Vec<usize>, Vec<usize>) =
+                pending.into_iter().partition(|&i| routes[i] == node);
+            pending = elsewhere;
+            let params: Vec<RedisParameter> =
+                here.iter().map(|&i| binary(keys[i].as_bytes())).collect();
+            let reply = self
+                .node(node)?
+                .execute("MGET", &params)
+                .map_err(redis_error)?;
+            if reply.len() != here.len() {
+                return Err(unexpected("MGET", &reply));
+            }
+            for (i, value) in here.into_iter().zip(reply) {
+                values[i] = match value {
+                    RedisResult::Nil => None,
+                    RedisResult::Binary(bytes) => Some(bytes),
+                    other => return Err(unexpected("MGET", &[other])),
+                };
+            }
         }
-        let params: Vec<RedisParameter> = keys.iter().map(|key| binary(key.as_bytes())).collect();
-        let reply = self
-            .connection
-            .execute("MGET", &params)
-            .map_err(redis_error)?;
-        if reply.len() != keys.len() {
-            return Err(unexpected("MGET", &reply));
-        }
-        reply
-            .into_iter()
-            .map(|value| match value {
-                RedisResult::Nil => Ok(None),
-                RedisResult::Binary(bytes) => Ok(Some(bytes)),
-                other => Err(unexpected("MGET", &[other])),
-            })
-            .collect()
+        Ok(values)
     }
 
     fn read_for_swap(&self, key: &str) -> Result<Snapshot<RedisCas>, StoreError> {
@@ -176,6 +232,6 @@ impl Store for RedisStore {
     }
 
     fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.connection.set(key, value).map_err(redis_error)
+        self.route(key)?.set(key, value).map_err(redis_error)
     }
 }
