@@ -81,6 +81,39 @@ where
     E: Env,
     D: Serialize + DeserializeOwned + Versioned,
 {
+    // The answer of the last attempt; the loop itself is over bytes and
+    // compiled once, not once per document type and change.
+    let mut answer = None;
+    update_bytes(ctx, key, attempts, &missing, &mut |bytes| {
+        let mut doc: D = decode(key, bytes)?;
+        match change(&mut doc)? {
+            Change::Keep(result) => {
+                answer = Some(result);
+                Ok(None)
+            }
+            Change::Write(result) => {
+                answer = Some(result);
+                doc.stamp(op);
+                encode(&doc).map(Some)
+            }
+        }
+    })?;
+    // `update_bytes` succeeds only after the change ran.
+    answer.ok_or(BookingError::Contention)
+}
+
+/// A change over stored bytes: the bytes to swap in, or `None` to keep.
+type ByteChange<'a> = dyn FnMut(&[u8]) -> Result<Option<Vec<u8>>, BookingError> + 'a;
+
+/// The loop of [`update_within`] over stored bytes: `change` returns the new
+/// bytes to swap in, or `None` to leave the document as it is.
+fn update_bytes<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    key: &str,
+    attempts: u32,
+    missing: &dyn Fn() -> BookingError,
+    change: &mut ByteChange<'_>,
+) -> Result<(), BookingError> {
     debug_assert!((1..=CAS_ATTEMPTS_MAX).contains(&attempts));
     let mut last_error = BookingError::Contention;
     // The value a failed swap handed back, if any: no read needed for it.
@@ -100,14 +133,11 @@ where
         let Some(bytes) = snapshot.value else {
             return Err(missing());
         };
-        let mut doc: D = decode(key, &bytes)?;
-        let result = match change(&mut doc)? {
-            Change::Keep(result) => return Ok(result),
-            Change::Write(result) => result,
+        let Some(encoded) = change(&bytes)? else {
+            return Ok(());
         };
-        doc.stamp(op);
-        match ctx.store.swap(snapshot.cas, &encode(&doc)?) {
-            Ok(Swap::Done) => return Ok(result),
+        match ctx.store.swap(snapshot.cas, &encoded) {
+            Ok(Swap::Done) => return Ok(()),
             Ok(Swap::Conflict(Some(snapshot))) => {
                 last_error = BookingError::Contention;
                 fresh = Some(snapshot);

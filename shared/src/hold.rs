@@ -94,10 +94,12 @@ fn parse_amount(
                     format!("hold 1..={HOLD_UNITS_MAX} seats"),
                 ));
             }
-            let mut sorted = seats.clone();
-            sorted.sort();
-            sorted.dedup();
-            if sorted.len() != seats.len() {
+            // At most HOLD_UNITS_MAX seats: pairwise, without a sort.
+            if seats
+                .iter()
+                .enumerate()
+                .any(|(i, seat)| seats[..i].contains(seat))
+            {
                 return Err(BookingError::invalid(
                     "duplicate-seats",
                     "a seat is listed twice",

@@ -612,6 +612,31 @@ pub struct CustomerHold {
     pub expires_ms: u64,
 }
 
+/// Sorts `(key, index)` pairs ascending. The core's one sort instantiation
+/// (each `sort*` call on another element type or key closure links another
+/// copy of the standard sort into every component).
+#[inline(never)]
+pub(crate) fn sort_pairs(pairs: &mut [(u64, usize)]) {
+    pairs.sort_unstable();
+}
+
+/// `items` stably sorted by `key` (equal keys keep their order), through
+/// [`sort_pairs`]: a pair's index makes every pair distinct, so the unstable
+/// sort of the pairs gives the stable order.
+pub(crate) fn stable_sort_by_key<T>(items: Vec<T>, key: impl Fn(&T) -> u64) -> Vec<T> {
+    let mut pairs: Vec<(u64, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| (key(item), index))
+        .collect();
+    sort_pairs(&mut pairs);
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    pairs
+        .into_iter()
+        .filter_map(|(_, index)| slots[index].take())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -360,7 +360,7 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
         .map(|(index, p)| (p.ended_ms.unwrap_or(0), index))
         .collect();
     if ended_indexes.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
-        ended_indexes.sort_unstable();
+        crate::model::sort_pairs(&mut ended_indexes);
         let dropped: std::collections::HashSet<usize> = ended_indexes
             [..ended_indexes.len() - ENDED_PARTS_PER_DOCUMENT_MAX]
             .iter()

@@ -29,7 +29,6 @@ use crate::parts::{
 use crate::store::Store;
 use crate::view::{CANDIDATE_SHARDS, SectionView};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// Fresh looks at a section's documents before a hold gives up.
 const PLACEMENT_ROUNDS_MAX: u32 = 4;
@@ -593,11 +592,12 @@ fn plan_units<S: Store, E: Env>(
     }
     // Spread over several shards, most room first (a fixed primary takes
     // what it has, and [`plan`] puts it first).
-    let mut by_room: Vec<(usize, u32)> = order
+    let by_room: Vec<(usize, u32)> = order
         .map(|i| (i, room[i]))
         .filter(|(_, r)| *r > 0)
         .collect();
-    by_room.sort_by_key(|(_, r)| std::cmp::Reverse(*r));
+    // Most room first; equal room keeps the order (a stable sort).
+    let by_room = crate::model::stable_sort_by_key(by_room, |(_, r)| u64::from(u32::MAX - *r));
     let mut left = quantity;
     let mut plan = Vec::new();
     for (doc, room) in by_room {
@@ -612,8 +612,7 @@ fn plan_units<S: Store, E: Env>(
             seats: Vec::new(),
         });
     }
-    plan.sort_by_key(|s| s.doc);
-    Ok(plan)
+    Ok(crate::model::stable_sort_by_key(plan, |s| s.doc as u64))
 }
 
 /// Groups seats by block and checks them against the blocks' seat lists and
@@ -624,12 +623,16 @@ fn plan_seats(
     now_ms: u64,
 ) -> Result<Vec<Share>, BookingError> {
     let blocks = u32::try_from(docs.len()).unwrap_or(u32::MAX);
-    let mut by_block: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    // (block, its seats), in block order once sorted below.
+    let mut by_block: Vec<(usize, Vec<String>)> = Vec::new();
     let mut unknown = Vec::new();
     for seat in seats {
         let block = seat_block(seat, blocks);
         if docs.get(block).is_some_and(|d| d.seats.contains(seat)) {
-            by_block.entry(block).or_default().push(seat.clone());
+            match by_block.iter_mut().find(|(b, _)| *b == block) {
+                Some((_, seats)) => seats.push(seat.clone()),
+                None => by_block.push((block, vec![seat.clone()])),
+            }
         } else {
             unknown.push(seat.clone());
         }
@@ -640,6 +643,7 @@ fn plan_seats(
             format!("not seats of this section: {}", unknown.join(", ")),
         ));
     }
+    let by_block = crate::model::stable_sort_by_key(by_block, |(block, _)| *block as u64);
     let taken: Vec<String> = by_block
         .iter()
         .flat_map(|(block, seats)| {

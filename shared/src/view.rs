@@ -100,9 +100,11 @@ impl SectionView {
         &mut self,
         ctx: &Ctx<'_, S, E>,
         meta: &EventMeta,
-        mut wanted: Vec<usize>,
+        wanted: Vec<usize>,
     ) -> Result<(), BookingError> {
-        wanted.sort_unstable();
+        let mut pairs: Vec<(u64, usize)> = wanted.iter().map(|&doc| (doc as u64, doc)).collect();
+        crate::model::sort_pairs(&mut pairs);
+        let mut wanted: Vec<usize> = pairs.into_iter().map(|(_, doc)| doc).collect();
         wanted.dedup();
         wanted.retain(|doc| *doc < self.docs.len() && !self.read[*doc]);
         if wanted.is_empty() {
