@@ -31,6 +31,8 @@ use std::{
 
 use booking_host_spawn::{LocalRuntime, RedisServer, RuntimeOptions};
 
+pub mod redis_nodes;
+
 pub use futures;
 pub use reqwest::{Method, StatusCode, header::HeaderMap};
 pub use serde_json::{Value, json};
