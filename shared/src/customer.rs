@@ -14,7 +14,6 @@ use crate::limits::{
 use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus};
 use crate::parts;
 use crate::store::Store;
-use std::collections::HashMap;
 
 fn key_of(meta: &EventMeta, customer: &str) -> String {
     meta.customer_key(bucket_of(customer.as_bytes(), CUSTOMER_BUCKETS as usize))
@@ -88,7 +87,7 @@ fn resolve_expired<S: Store, E: Env>(
     customer: &str,
 ) -> Result<bool, BookingError> {
     let now_ms = ctx.env.now_ms();
-    let mut sections: SectionDocs = HashMap::new();
+    let mut sections: SectionDocs = Vec::new();
     let mut budget = CUSTOMER_RESOLUTIONS_PER_WRITE_MAX;
     let mut changed = false;
     let names: Vec<String> = doc.customers.keys().cloned().collect();
@@ -152,8 +151,9 @@ pub fn settle<S: Store, E: Env>(
     )
 }
 
-/// Section documents read while resolving, so each section is read once.
-type SectionDocs = HashMap<usize, Vec<Option<InventoryDoc>>>;
+/// Section documents read while resolving, so each section is read once:
+/// (section, its documents), a few at most.
+type SectionDocs = Vec<(usize, Vec<Option<InventoryDoc>>)>;
 
 /// Whether an expired reservation's hold was confirmed. The primary part is
 /// found by nonce among the section's documents and, if still held, made
@@ -165,17 +165,19 @@ fn hold_confirmed<S: Store, E: Env>(
     hold: &CustomerHold,
     sections: &mut SectionDocs,
 ) -> Result<bool, BookingError> {
-    let docs = match sections.entry(hold.section) {
-        std::collections::hash_map::Entry::Occupied(read) => read.into_mut(),
-        std::collections::hash_map::Entry::Vacant(slot) => {
+    let read = match sections.iter().position(|(s, _)| *s == hold.section) {
+        Some(read) => read,
+        None => {
             let keys = meta.inventory_keys(hold.section);
             let mut docs = Vec::with_capacity(keys.len());
             for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
                 docs.push(value.map(|bytes| cas::decode(key, &bytes)).transpose()?);
             }
-            slot.insert(docs)
+            sections.push((hold.section, docs));
+            sections.len() - 1
         }
     };
+    let docs = &sections[read].1;
     for (index, doc) in docs.iter().enumerate() {
         let Some(part) = doc
             .as_ref()

@@ -361,15 +361,15 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
         .collect();
     if ended_indexes.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
         crate::model::sort_pairs(&mut ended_indexes);
-        let dropped: std::collections::HashSet<usize> = ended_indexes
-            [..ended_indexes.len() - ENDED_PARTS_PER_DOCUMENT_MAX]
-            .iter()
-            .map(|(_, index)| *index)
-            .collect();
+        // Which parts go, by index (a mask, not a hash set: smaller code).
+        let mut dropped = vec![false; doc.parts.len()];
+        for (_, index) in &ended_indexes[..ended_indexes.len() - ENDED_PARTS_PER_DOCUMENT_MAX] {
+            dropped[*index] = true;
+        }
         let mut index = 0;
         doc.parts.retain(|_| {
             index += 1;
-            !dropped.contains(&(index - 1))
+            !dropped[index - 1]
         });
     }
 }
