@@ -15,6 +15,8 @@
 //! Not modelled: Spin's connection semaphore (`too-many-connections`), its blocked-networks
 //! DNS filter, and its cap on buffered reply bytes.
 
+use std::net::IpAddr;
+
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, FromRedisValue, Value};
 
@@ -91,14 +93,28 @@ impl AllowedHost {
                 "{entry:?} does not contain a scheme (e.g. 'redis://')"
             ));
         };
-        let rest = match rest.split_once('/') {
-            Some((rest, "")) => rest,
-            Some(_) => return Err(format!("{entry:?} has a path but is not allowed to")),
-            None => rest,
-        };
+        // As Spin splits it: the port after the last `:`, then a path after the port (or
+        // after the host, when there is no port) is refused; a `/` in the host is a CIDR
+        // prefix length (`10.0.0.0/24`), or a trailing slash.
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
             None => (rest, None),
+        };
+        let port = match port.map(|port| port.split_once('/').unwrap_or((port, ""))) {
+            Some((_, path)) if !path.is_empty() => {
+                return Err(format!("{entry:?} has a path but is not allowed to"));
+            }
+            Some((port, _)) => Some(port),
+            None => None,
+        };
+        let host = if parse_cidr(host).is_some() {
+            host
+        } else {
+            let host = host.trim_end_matches('/');
+            if host.contains('/') {
+                return Err(format!("{entry:?} has a path but is not allowed to"));
+            }
+            host
         };
         if scheme.is_empty() || host.is_empty() {
             return Err(format!("{entry:?} is not <scheme>://<host>[:<port>]"));
@@ -139,6 +155,11 @@ impl AllowedHost {
         let scheme_ok = self.scheme == "*" || self.scheme == scheme;
         let host_ok = self.host == "*"
             || self.host == host
+            || parse_cidr(&self.host).is_some_and(|(network, bits)| {
+                host.trim_matches(['[', ']'])
+                    .parse::<IpAddr>()
+                    .is_ok_and(|address| in_network(address, network, bits))
+            })
             || self
                 .host
                 .strip_prefix("*.")
@@ -148,6 +169,29 @@ impl AllowedHost {
             Ports::Range(start, end) => port >= start && u32::from(port) < end,
         };
         scheme_ok && host_ok && port_ok
+    }
+}
+
+/// `address/bits` (a CIDR block, IPv4 or IPv6), as Spin accepts for a host.
+fn parse_cidr(host: &str) -> Option<(IpAddr, u8)> {
+    let (address, bits) = host.split_once('/')?;
+    let address: IpAddr = address.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    (bits <= max).then_some((address, bits))
+}
+
+fn in_network(address: IpAddr, network: IpAddr, bits: u8) -> bool {
+    let prefix = |value: u128, width: u32| {
+        let shift = width - u32::from(bits);
+        if shift >= 128 { 0 } else { value >> shift }
+    };
+    match (address, network) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            prefix(u128::from(u32::from(a)), 32) == prefix(u128::from(u32::from(n)), 32)
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => prefix(u128::from(a), 128) == prefix(u128::from(n), 128),
+        _ => false,
     }
 }
 
@@ -334,6 +378,14 @@ mod tests {
         assert!(!is_allowed(&hosts, "redis://db.example.com:7000"));
         assert!(!is_allowed(&hosts, "redis://example.com:6379"));
         assert!(!is_allowed(&[], "redis://127.0.0.1:6379"));
+        // A CIDR host and a port range, as redis_host may give for several primaries.
+        let hosts = allowed(&["redis://127.0.0.0/8:7100..7103"]);
+        assert!(is_allowed(&hosts, "redis://127.0.0.1:7102"));
+        assert!(!is_allowed(&hosts, "redis://127.0.0.1:7103"));
+        assert!(!is_allowed(&hosts, "redis://10.0.0.1:7100"));
+        let hosts = allowed(&["redis://10.1.2.0/24:6379"]);
+        assert!(is_allowed(&hosts, "redis://10.1.2.200"));
+        assert!(!is_allowed(&hosts, "redis://10.1.3.1:6379"));
     }
 
     #[test]
@@ -344,6 +396,8 @@ mod tests {
         assert!(AllowedHost::parse("*://h").is_err());
         assert!(AllowedHost::parse("redis://h:x").is_err());
         assert!(AllowedHost::parse("redis://h/").is_ok());
+        assert!(AllowedHost::parse("redis://h/x").is_err());
+        assert!(AllowedHost::parse("redis://10.0.0.0/8").is_ok());
     }
 
     #[test]
