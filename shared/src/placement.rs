@@ -361,6 +361,28 @@ impl Placement<'_> {
         .map_err(NotPlaced::Refused)
     }
 
+    /// Why the primary part must not be written into `doc` (document
+    /// `place`), if it must not: a twin with the key placed its own (in the
+    /// shard, or moved to its ledger page by now), the nonce is void here,
+    /// or the attempt's expiry passed.
+    fn primary_stop<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        place: (usize, usize),
+        doc: &InventoryDoc,
+        part: &Part,
+    ) -> Result<Option<Written>, BookingError> {
+        if let Some(tag) = self.key
+            && let Some(twin) = keyed_primary(ctx, self.meta, place, doc, tag)?
+        {
+            return Ok(Some(Written::Twin(Box::new(twin))));
+        }
+        if doc.is_voided(&part.nonce) {
+            return Ok(Some(Written::Voided));
+        }
+        Ok((ctx.env.now_ms() >= part.expires_ms).then_some(Written::Late))
+    }
+
     /// Adds one part with at most `attempts` CAS attempts.
     fn write_part<S: Store, E: Env>(
         &self,
@@ -385,23 +407,10 @@ impl Placement<'_> {
                     return Ok(Change::Keep(Written::Done));
                 }
                 let now_ms = ctx.env.now_ms();
-                if part.is_primary() {
-                    let place = (section, doc_index);
-                    let twin = match self.key {
-                        // The ledger too: the twin's hold may be confirmed
-                        // and moved by now (it went to the page first).
-                        Some(tag) => keyed_primary(ctx, self.meta, place, doc, tag)?,
-                        None => None,
-                    };
-                    if let Some(twin) = twin {
-                        return Ok(Change::Keep(Written::Twin(Box::new(twin))));
-                    }
-                    if doc.is_voided(&part.nonce) {
-                        return Ok(Change::Keep(Written::Voided));
-                    }
-                    if now_ms >= part.expires_ms {
-                        return Ok(Change::Keep(Written::Late));
-                    }
+                if part.is_primary()
+                    && let Some(stop) = self.primary_stop(ctx, (section, doc_index), doc, part)?
+                {
+                    return Ok(Change::Keep(stop));
                 }
                 parts::prune(doc, now_ms);
                 let mut resolved = false;
