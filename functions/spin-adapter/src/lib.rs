@@ -154,7 +154,15 @@ impl Backend {
     /// default key-value store.
     pub fn open() -> Result<Self, StoreError> {
         match variable("redis_address") {
-            Some(address) => RedisStore::open(&address).map(Backend::Redis),
+            Some(address) => {
+                let wait_replicas = match variable("redis_wait_replicas") {
+                    None => 0,
+                    Some(n) => n.trim().parse().map_err(|_| {
+                        StoreError(format!("redis_wait_replicas is not a count: {n:?}"))
+                    })?,
+                };
+                RedisStore::open(&address, wait_replicas).map(Backend::Redis)
+            }
             None => SpinStore::open().map(Backend::Spin),
         }
     }

@@ -28,8 +28,11 @@
 //! [`nodes`]), so no operation spans two servers. A connection is opened only
 //! to the primaries a request touches (one, for every request the core
 //! makes), on first use.
+//!
+//! **`WAIT`** (`redis_wait_replicas` > 0): each write is followed by `WAIT`
+//! on its connection; see [`RedisStore::open`].
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use booking_core::{Snapshot, Store, StoreError, Swap};
 use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
@@ -44,9 +47,20 @@ const INCR_SCRIPT: &str = include_str!("redis_store/incr.lua");
 /// SHA-1 of [`INCR_SCRIPT`].
 pub const INCR_SCRIPT_SHA1: &str = "87235cd75cf87b39e976e84496b126039a5b4879";
 
+/// How long `WAIT` waits for replicas (`redis_wait_replicas`), in
+/// milliseconds.
+pub const WAIT_TIMEOUT_MS: i64 = 1000;
+
 /// The core's store on one or more Redis primaries.
 pub struct RedisStore {
     nodes: Vec<Node>,
+    /// `redis_wait_replicas`: after each write, `WAIT` for this many replicas
+    /// (0: no `WAIT`).
+    wait_replicas: u32,
+    /// Why a `WAIT` fell short, once one did: every later call fails with it,
+    /// so the request answers 503 rather than a retry inside the request
+    /// finding its own write on the primary and acknowledging it.
+    unreplicated: RefCell<Option<String>>,
 }
 
 /// One primary: its address, and the connection once a call needed it.
@@ -84,7 +98,14 @@ impl RedisStore {
     /// `redis://host:port[/db]`); each host must be in the component's
     /// `allowed_outbound_hosts`. Connects lazily: an unreachable or refused
     /// primary fails the first call that needs it.
-    pub fn open(addresses: &str) -> Result<Self, StoreError> {
+    ///
+    /// With `wait_replicas` > 0, every write (a swap that wrote, an
+    /// increment, a put) is followed by `WAIT wait_replicas`
+    /// [`WAIT_TIMEOUT_MS`] on the same connection, and fails (503) when fewer
+    /// replicas acknowledged it in time. Such a write may still have landed on
+    /// the primary (and may yet reach the replicas): the core's retries
+    /// recognise it by its operation ids, as after any lost answer.
+    pub fn open(addresses: &str, wait_replicas: u32) -> Result<Self, StoreError> {
         let nodes = nodes::addresses(addresses)?
             .into_iter()
             .map(|address| Node {
@@ -92,11 +113,54 @@ impl RedisStore {
                 connection: OnceCell::new(),
             })
             .collect();
-        Ok(Self { nodes })
+        Ok(Self {
+            nodes,
+            wait_replicas,
+            unreplicated: RefCell::new(None),
+        })
+    }
+
+    /// Fails if a `WAIT` of this request fell short.
+    fn replicated_so_far(&self) -> Result<(), StoreError> {
+        match self.unreplicated.borrow().as_ref() {
+            Some(message) => Err(StoreError(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// After a write on `connection`: `WAIT` for the replicas asked for, if
+    /// any.
+    fn replicated(&self, connection: &Connection) -> Result<(), StoreError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let wanted = i64::from(self.wait_replicas);
+        let reply = connection
+            .execute(
+                "WAIT",
+                &[
+                    RedisParameter::Int64(wanted),
+                    RedisParameter::Int64(WAIT_TIMEOUT_MS),
+                ],
+            )
+            .map_err(redis_error)?;
+        match reply.as_slice() {
+            [RedisResult::Int64(acknowledged)] if *acknowledged >= wanted => Ok(()),
+            [RedisResult::Int64(acknowledged)] => {
+                let message = format!(
+                    "redis: {acknowledged} of {wanted} replicas acknowledged a write within \
+                     {WAIT_TIMEOUT_MS} ms (it may still have landed on the primary)"
+                );
+                self.unreplicated.replace(Some(message.clone()));
+                Err(StoreError(message))
+            }
+            _ => Err(unexpected("WAIT", &reply)),
+        }
     }
 
     /// The connection to primary `index`, opened on first use.
     fn node(&self, index: usize) -> Result<&Connection, StoreError> {
+        self.replicated_so_far()?;
         let node = self
             .nodes
             .get(index)
@@ -111,7 +175,8 @@ impl RedisStore {
         Ok(node.connection.get_or_init(|| connection))
     }
 
-    /// The connection to the primary that holds `key`'s event.
+    /// The connection to the primary that holds `key`'s event (every call
+    /// goes through here, or through [`RedisStore::node`] for a batch read).
     fn route(&self, key: &str) -> Result<&Connection, StoreError> {
         self.node(nodes::node_of(key, self.nodes.len())?)
     }
@@ -204,7 +269,10 @@ impl Store for RedisStore {
         ];
         let reply = self.script(CAS_SCRIPT, CAS_SCRIPT_SHA1, &cas.key, args)?;
         let winner = match reply.as_slice() {
-            [RedisResult::Int64(1)] => return Ok(Swap::Done),
+            [RedisResult::Int64(1)] => {
+                self.replicated(self.route(&cas.key)?)?;
+                return Ok(Swap::Done);
+            }
             [RedisResult::Int64(0)] => None,
             [RedisResult::Int64(0), RedisResult::Binary(current)] => Some(current.clone()),
             _ => return Err(unexpected("the compare-and-swap script", &reply)),
@@ -226,12 +294,17 @@ impl Store for RedisStore {
             vec![RedisParameter::Int64(delta)],
         )?;
         match reply.as_slice() {
-            [RedisResult::Int64(value)] => Ok(*value),
+            [RedisResult::Int64(value)] => {
+                self.replicated(self.route(key)?)?;
+                Ok(*value)
+            }
             _ => Err(unexpected("the increment script", &reply)),
         }
     }
 
     fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.route(key)?.set(key, value).map_err(redis_error)
+        let connection = self.route(key)?;
+        connection.set(key, value).map_err(redis_error)?;
+        self.replicated(connection)
     }
 }
