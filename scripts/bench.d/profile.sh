@@ -65,7 +65,7 @@ profile_flash_sale() {
     if ! serve profile-host perf record -e cpu-clock -F "$profile_hz" --call-graph dwarf -D -1 \
         --control "fd:$ctl,$ack" -o "$pdir/perf.data" -- \
         target/release/booking-host up --from spin.toml --listen 127.0.0.1:0 \
-        --state-dir "$work/profile-host.state"; then
+        --state-dir "$work/profile-host.state" --kv-calls-endpoint; then
         exec {ctl}>&- {ack}>&-
         profile_unsupported "perf record -e cpu-clock -F $profile_hz --call-graph dwarf -- booking-host up"
         return 0
@@ -75,7 +75,7 @@ profile_flash_sale() {
     echo enable >&"$ctl"; read -r -t 10 -u "$ack" a || true
     start_ms=$(now_ms)
     run_ext flash-sale --buyers "$buyers" --concurrency "$conc" --base-url "$served_url" \
-        --rss-pid "$host_pid" --label ours-flash-sale-profiled --out-dir "$out" || true
+        --rss-pid "$host_pid" --kv-calls --label ours-flash-sale-profiled --out-dir "$out" || true
     wall_ms=$(($(now_ms) - start_ms))
     echo disable >&"$ctl"; read -r -t 10 -u "$ack" a || true
     exec {ctl}>&- {ack}>&-
@@ -83,6 +83,8 @@ profile_flash_sale() {
     kill -INT "$host_pid" 2>/dev/null || true
     for _ in $(seq 300); do kill -0 "$perf_pid" 2>/dev/null || break; sleep 0.1; done
     stop_pid "$perf_pid"
+    # The runtime's key-value calls (its last stderr line, with perf's output in the file).
+    keep_kv_calls profile-host ours-flash-sale-profiled
     if [[ ! -s "$pdir/perf.data" ]] || ! perf report -i "$pdir/perf.data" --stdio >/dev/null 2>&1; then
         profile_unsupported "perf record -e cpu-clock -F $profile_hz --call-graph dwarf -- booking-host up"
         return 0

@@ -91,5 +91,21 @@ serve_host() {
         --state-dir "$work/$name.state" "$@"
 }
 
+# kv_calls_line NAME: the `kv-calls: gets=… swaps_ok=… … writes=…` line that booking-host
+# printed on stderr as it stopped (it does however it stops: SIGTERM from stop_pid, SIGINT,
+# its stdin closing), for a server started by `serve` as NAME; nothing if there is none
+# (real Spin counts nothing).
+kv_calls_line() { grep '^kv-calls:' "$work/$1.err" 2>/dev/null | tail -n 1 || true; }
+
+# keep_kv_calls NAME LABEL: once the server NAME stopped, keeps its kv-calls line as
+# $out/LABEL.kv-calls.txt beside the run's JSON, where writes.sh finds it (for the runtimes
+# booking-load starts itself, the line is in the JSON: figures.kv_calls.runtime_exit).
+keep_kv_calls() {
+    local line
+    line=$(kv_calls_line "$1")
+    rm -f "$out/$2.kv-calls.txt"
+    if [[ -n "$line" ]]; then echo "$line" >"$out/$2.kv-calls.txt"; fi
+}
+
 # The pids of $1's children (`spin up` serves from a `spin trigger http` child).
 children() { ps -o pid= --ppid "$1" | tr -d ' '; }

@@ -77,6 +77,12 @@ pub struct UpArgs {
     /// the flag.
     #[arg(long)]
     pub shed_load: bool,
+
+    /// Answer `GET /.well-known/booking-host/kv-calls` with the key-value calls the components
+    /// made so far (the `kv-calls: ...` line printed at exit, then one line per store), for
+    /// benchmarks; without it the path goes to the application, as on Spin.
+    #[arg(long)]
+    pub kv_calls_endpoint: bool,
 }
 
 /// Everything needed to start serving.
@@ -98,6 +104,8 @@ pub struct HostConfig {
     pub exit_on_stdin_eof: bool,
     /// Shed load with a 503 when every instance slot is busy (not Spin's behaviour).
     pub shed_load: bool,
+    /// Answer the key-value call counts at `/.well-known/booking-host/kv-calls`.
+    pub kv_calls_endpoint: bool,
     /// Read application variables from this map instead of the process environment
     /// (`SPIN_VARIABLE_*` names); `None` means the process environment.
     pub env_override: Option<BTreeMap<String, String>>,
@@ -126,6 +134,7 @@ impl HostConfig {
             sqlite_wal: false,
             exit_on_stdin_eof: false,
             shed_load: false,
+            kv_calls_endpoint: false,
         })
     }
 
@@ -149,6 +158,7 @@ impl From<UpArgs> for HostConfig {
             sqlite_wal: up.sqlite_wal,
             exit_on_stdin_eof: up.exit_on_stdin_eof,
             shed_load: up.shed_load,
+            kv_calls_endpoint: up.kv_calls_endpoint,
             env_override: None,
         }
     }

@@ -58,6 +58,7 @@ pub struct ServingHost {
     local_addr: SocketAddr,
     accept_task: JoinHandle<()>,
     startup: Duration,
+    stores: Arc<Stores>,
 }
 
 impl ServingHost {
@@ -74,6 +75,11 @@ impl ServingHost {
     /// How long validation, store opening and component preparation took.
     pub fn startup_time(&self) -> Duration {
         self.startup
+    }
+
+    /// The served stores, whose [`Stores::calls`] count the components' key-value calls.
+    pub fn stores(&self) -> Arc<Stores> {
+        Arc::clone(&self.stores)
     }
 
     /// Serves until the accept loop ends (it only ends if the task is cancelled or panics).
@@ -233,6 +239,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
         components,
         shedding,
         info: app_info(&manifest),
+        kv_calls: config.kv_calls_endpoint.then(|| Arc::clone(&stores)),
     });
 
     let listener = TcpListener::bind(config.listen)
@@ -245,6 +252,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
         local_addr,
         accept_task,
         startup,
+        stores,
     })
 }
 

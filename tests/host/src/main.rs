@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
         });
         closed_rx
     });
+    let stores = host.stores();
     let stdin_closed = async move {
         match stdin_eof {
             Some(closed) => {
@@ -52,7 +53,7 @@ async fn main() -> ExitCode {
             None => std::future::pending::<()>().await,
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         result = host.wait() => match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -61,6 +62,26 @@ async fn main() -> ExitCode {
             }
         },
         _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        () = terminated() => ExitCode::SUCCESS,
         () = stdin_closed => ExitCode::SUCCESS,
+    };
+    // However it stops, the last line: the key-value calls the components made, summed over
+    // the stores (`booking_host::spawn::KvCalls` documents and parses the format).
+    eprintln!("{}", stores.calls());
+    code
+}
+
+/// Resolves on SIGTERM (what `kill`, process supervisors and scripts send), so the runtime
+/// stops as on Ctrl-C, printing its key-value call counts. Never resolves if the handler
+/// cannot be installed (the default action, exiting at once, then stays).
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(error) => {
+            eprintln!("booking-host: warning: cannot handle SIGTERM: {error}");
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::kv::Stores;
 use crate::routes::{RouteMatch, Router};
 use crate::runtime::PreparedComponent;
 
@@ -32,6 +33,9 @@ pub struct App {
     pub shedding: Option<Shedding>,
     /// The body of `/.well-known/spin/info` (Spin's `AppInfo`: name, version).
     pub info: Bytes,
+    /// `--kv-calls-endpoint` only: the stores whose call counts
+    /// [`booking_host_spawn::KV_CALLS_PATH`] answers.
+    pub kv_calls: Option<Arc<Stores>>,
 }
 
 /// Load shedding (`--shed-load`, not Spin's behaviour): one permit per admitted request; a
@@ -155,6 +159,16 @@ pub async fn handle(
     client_addr: SocketAddr,
 ) -> Result<Response<HyperOutgoingBody>, NoAnswer> {
     let path = request.uri().path().to_owned();
+    if let Some(stores) = &app.kv_calls
+        && path == booking_host_spawn::KV_CALLS_PATH
+    {
+        let mut response = full_response(Bytes::from(stores.calls_report()));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return Ok(response);
+    }
     if let Some(well_known) = path.strip_prefix(WELL_KNOWN_PREFIX) {
         return Ok(match well_known {
             "health" => full_response(Bytes::from_static(b"OK")),

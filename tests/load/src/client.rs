@@ -117,6 +117,17 @@ impl Recorder {
         self.started
     }
 
+    /// booking-host's key-value call counts so far, from its `--kv-calls-endpoint`; not
+    /// recorded. `None` if the server does not answer them.
+    pub async fn kv_calls(&self) -> Option<booking_host_spawn::KvCalls> {
+        let url = format!("{}{}", self.base_url, booking_host_spawn::KV_CALLS_PATH);
+        let response = self.client.get(url).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        booking_host_spawn::KvCalls::parse(response.text().await.ok()?.lines().next()?)
+    }
+
     /// Sends one request, records it, and returns a copy of the exchange.
     pub async fn send(&self, call: Call<'_>) -> Exchange {
         let exchange = self.exchange(call).await;

@@ -65,6 +65,11 @@ struct TargetArgs {
     /// busy, instead of Spin's empty 500; NOT Spin's behaviour: label such runs).
     #[arg(long)]
     shed_load: bool,
+    /// Read booking-host's key-value call counts around the run from `--base-url` (a
+    /// `booking-host up --kv-calls-endpoint`): the figure `kv_calls` of the result. Always on
+    /// for the runtime booking-load starts itself.
+    #[arg(long, requires = "base_url")]
+    kv_calls: bool,
     /// Add this process's peak RSS (VmHWM) to the memory figure (repeatable; e.g. the peer's pid).
     #[arg(long = "rss-pid")]
     rss_pids: Vec<u32>,
@@ -248,6 +253,8 @@ struct Target {
     admin_token: String,
     rss_pids: Vec<u32>,
     system: String,
+    /// Read the server's key-value call counts (`RunConfig::kv_calls`).
+    kv_calls: bool,
 }
 
 fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
@@ -261,6 +268,7 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
             admin_token: args.admin_token.clone(),
             rss_pids: args.rss_pids.clone(),
             system: "server".to_owned(),
+            kv_calls: args.kv_calls,
         });
     }
     let mut options = RuntimeOptions::from_workspace();
@@ -281,6 +289,7 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
             "booking-host"
         }
         .to_owned(),
+        kv_calls: true,
     })
 }
 
@@ -348,8 +357,9 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
             concurrency: args.concurrency,
         },
     };
-    let config = args.load.config(scenario, load, !args.target.no_progress);
+    let mut config = args.load.config(scenario, load, !args.target.no_progress);
     let target = start_target(&args.target)?;
+    config.kv_calls = target.kv_calls;
     let result = scenario::run(&target.base_url, &target.admin_token, &config).await?;
     let mut file = run_file(&result);
     file.figures.peak_rss_mib = peak_rss_mib(&target.rss_pids);
@@ -359,7 +369,10 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
         .clone()
         .unwrap_or_else(|| format!("{}-{}", target.system, scenario.name()));
     report_violations(&file, &target, &args.target.out_dir);
-    drop(target.local);
+    let runtime_exit = target.local.and_then(LocalRuntime::stop);
+    if let Some(kv_calls) = file.figures.kv_calls.as_mut() {
+        kv_calls.runtime_exit = runtime_exit;
+    }
     let markdown = report::run_markdown(&file);
     println!("{markdown}");
     let stem = args.target.out_dir.join(&file.figures.label);
@@ -395,6 +408,7 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
             !args.target.no_progress,
         );
         config.buyers = ((rate * args.seconds).round() as u64).max(1);
+        config.kv_calls = target.kv_calls;
         let result = scenario::run(&target.base_url, &target.admin_token, &config).await?;
         let mut file = run_file(&result);
         file.figures.label = format!("{label}@{rate:.0}");
@@ -427,7 +441,14 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
             break;
         }
     }
-    drop(target.local);
+    let runtime_exit = target.local.and_then(LocalRuntime::stop);
+    if let Some(kv_calls) = sweep
+        .steps
+        .last_mut()
+        .and_then(|step| step.figures.kv_calls.as_mut())
+    {
+        kv_calls.runtime_exit = runtime_exit;
+    }
     let markdown = report::side_by_side(&[], std::slice::from_ref(&sweep));
     println!("{markdown}");
     let stem = args.target.out_dir.join(&label);

@@ -19,7 +19,7 @@ use crate::{
     check::{self, Report},
     client::{Call, DEFAULT_REQUEST_TIMEOUT_SECONDS, Recorder},
     log::{EventSpec, Exchange, FinalState, Record, Route, SectionSpec},
-    stats::{self, Figures},
+    stats::{self, Figures, KvCallsRecord},
 };
 
 /// Attempts of one request that keeps getting 503 or 409 `request-in-progress`
@@ -97,6 +97,10 @@ pub struct RunConfig {
     /// A request unanswered after this is a failure.
     pub request_timeout_seconds: u64,
     pub progress: bool,
+    /// Read booking-host's key-value call counts (`--kv-calls-endpoint`) before and after
+    /// the setup, after the load and at rest, into [`Figures::kv_calls`].
+    #[serde(default)]
+    pub kv_calls: bool,
 }
 
 impl RunConfig {
@@ -122,6 +126,7 @@ impl RunConfig {
             idempotency_keys: true,
             request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT_SECONDS,
             progress: false,
+            kv_calls: false,
         }
     }
 }
@@ -222,6 +227,14 @@ pub async fn run(
         fastrand::u32(..0x100_0000)
     );
     let (events, definitions) = build_events(config, &run_tag);
+    let kv_calls = async || {
+        if config.kv_calls {
+            recorder.kv_calls().await
+        } else {
+            None
+        }
+    };
+    let kv_before_setup = kv_calls().await;
     for (spec, definition) in events.iter().zip(&definitions) {
         let put = recorder
             .exchange(call(
@@ -237,6 +250,7 @@ pub async fn run(
             bail!("creating the event failed: {}", put.evidence());
         }
     }
+    let kv_after_setup = kv_calls().await;
     let ctx = Arc::new(Ctx {
         recorder: Arc::clone(&recorder),
         config: config.clone(),
@@ -277,6 +291,7 @@ pub async fn run(
     stop_probe.store(true, Ordering::Relaxed);
     let _ = probe.await;
     progress.finish_and_clear();
+    let kv_after_load = kv_calls().await;
     let log = ctx.take_log();
 
     // Holds left to expire must have expired before the state is "at rest".
@@ -292,6 +307,7 @@ pub async fn run(
         tokio::time::sleep(wait + Duration::from_millis(500)).await;
     }
     let final_state = read_final_state(&ctx, &log).await;
+    let kv_at_rest = kv_calls().await;
     let report = check::check(&ctx.events, &log, &final_state);
     let mut figures = stats::figures(
         config,
@@ -303,6 +319,16 @@ pub async fn run(
     )?;
     figures.loadavg_before = loadavg_before;
     figures.loadavg_after = loadavg_after;
+    if config.kv_calls {
+        let line = |calls: Option<booking_host_spawn::KvCalls>| calls.map(|c| c.to_string());
+        figures.kv_calls = Some(KvCallsRecord {
+            before_setup: line(kv_before_setup),
+            after_setup: line(kv_after_setup),
+            after_load: line(kv_after_load),
+            at_rest: line(kv_at_rest),
+            runtime_exit: None,
+        });
+    }
     Ok(RunResult {
         figures,
         check: report,

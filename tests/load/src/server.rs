@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use booking_host_spawn::StateDir;
+use booking_host_spawn::{KvCalls, StateDir};
 
 use crate::client;
 
@@ -40,7 +40,8 @@ impl RuntimeOptions {
 
 /// A running `booking-host`; dropping it stops the runtime and removes its state.
 pub struct LocalRuntime {
-    runtime: booking_host_spawn::LocalRuntime,
+    /// `None` once [`LocalRuntime::stop`] took it.
+    runtime: Option<booking_host_spawn::LocalRuntime>,
     pub base_url: String,
     pub admin_token: String,
     /// The app's `confirm_token` for this runtime; the [`client::Recorder`]
@@ -84,12 +85,14 @@ impl LocalRuntime {
         spawn.sqlite_wal = options.sqlite_wal;
         spawn.in_memory = options.in_memory;
         spawn.shed_load = options.shed_load;
+        // Counts are read between the phases of a run (`RunConfig::kv_calls`).
+        spawn.kv_calls_endpoint = true;
         let runtime = booking_host_spawn::LocalRuntime::start(&spawn)?;
         let base_url = runtime.base_url().to_owned();
         client::register_confirm_token(&base_url, &confirm_token);
         Ok(Self {
             pid: runtime.pid(),
-            runtime,
+            runtime: Some(runtime),
             base_url,
             admin_token,
             confirm_token,
@@ -98,7 +101,17 @@ impl LocalRuntime {
 
     /// The last few KiB the runtime wrote to stderr (evidence for 5xx answers).
     pub fn stderr_tail(&self) -> String {
-        self.runtime.stderr_tail()
+        self.runtime
+            .as_ref()
+            .map(booking_host_spawn::LocalRuntime::stderr_tail)
+            .unwrap_or_default()
+    }
+
+    /// Stops the runtime and returns the `kv-calls: ...` line it printed as it stopped
+    /// (`None` if it printed none, e.g. it had to be killed).
+    pub fn stop(mut self) -> Option<String> {
+        let stderr = self.runtime.take()?.stop();
+        KvCalls::last_in(&stderr).map(|calls| calls.to_string())
     }
 }
 

@@ -168,6 +168,29 @@ pub struct Figures {
     pub loadavg_after: Option<f64>,
     pub violations: u64,
     pub timeline: Vec<TimelinePoint>,
+    /// booking-host's key-value call counts around the run (`RunConfig::kv_calls`); absent
+    /// for a server that does not count them (real Spin, the PostgreSQL peer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_calls: Option<KvCallsRecord>,
+}
+
+/// booking-host's key-value call counts, each a `kv-calls: ...` line (the format of
+/// `booking_host_spawn::KvCalls`), taken at moments of a run; `None` where the reading
+/// failed. Counts are cumulative over the runtime's life, so what a phase made is the
+/// difference of two lines.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KvCallsRecord {
+    /// Before the events were created.
+    pub before_setup: Option<String>,
+    /// After the events were created, before the first buyer.
+    pub after_setup: Option<String>,
+    /// After the last buyer's last answer.
+    pub after_load: Option<String>,
+    /// After the checker's final reads.
+    pub at_rest: Option<String>,
+    /// The line the runtime printed when it stopped, where booking-load started (and
+    /// stopped) it; in a sweep, on the last step (it spans every step).
+    pub runtime_exit: Option<String>,
 }
 
 impl Figures {
@@ -432,6 +455,7 @@ pub fn figures(
         loadavg_after: None,
         violations: report.total(),
         timeline,
+        kv_calls: None,
     })
 }
 

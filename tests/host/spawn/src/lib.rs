@@ -33,7 +33,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod kv_calls;
 mod redis;
+pub use kv_calls::{KV_CALLS_PATH, KV_CALLS_PREFIX, KvCalls, KvCallsOf};
 pub use redis::{RedisServer, redis_server_bin};
 
 /// How long the runtime may take to print its `Serving` line: compiling the components can
@@ -78,6 +80,9 @@ pub struct RuntimeOptions {
     /// `--shed-load`: a problem+json 503 instead of Spin's empty 500 when every instance slot
     /// is busy; not Spin's behaviour.
     pub shed_load: bool,
+    /// `--kv-calls-endpoint`: `GET` [`KV_CALLS_PATH`] answers the key-value calls counted so
+    /// far (the path no longer reaches the application).
+    pub kv_calls_endpoint: bool,
     /// Application variables by name (`admin_token`), passed as `SPIN_VARIABLE_<NAME>`.
     ///
     /// A variable the manifest does not declare is ignored by the runtime, as by Spin.
@@ -101,6 +106,7 @@ impl RuntimeOptions {
             in_memory: false,
             sqlite_wal: false,
             shed_load: false,
+            kv_calls_endpoint: false,
             variables: BTreeMap::new(),
             env: BTreeMap::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
@@ -135,6 +141,7 @@ impl RuntimeOptions {
             ("--in-memory", self.in_memory),
             ("--sqlite-wal", self.sqlite_wal),
             ("--shed-load", self.shed_load),
+            ("--kv-calls-endpoint", self.kv_calls_endpoint),
         ] {
             if on {
                 text.push(' ');
@@ -193,6 +200,8 @@ pub struct LocalRuntime {
     /// A state directory this value made, removed on drop.
     owned_state_dir: Option<PathBuf>,
     stderr_tail: Arc<Mutex<String>>,
+    /// Receives once the runtime's standard error reached its end.
+    stderr_done: mpsc::Receiver<()>,
 }
 
 impl fmt::Debug for LocalRuntime {
@@ -251,6 +260,9 @@ impl LocalRuntime {
         }
         if options.shed_load {
             command.arg("--shed-load");
+        }
+        if options.kv_calls_endpoint {
+            command.arg("--kv-calls-endpoint");
         }
         for (name, _) in std::env::vars_os() {
             if name
@@ -329,6 +341,7 @@ impl LocalRuntime {
                             base_url: url.trim().trim_end_matches('/').to_owned(),
                             owned_state_dir,
                             stderr_tail,
+                            stderr_done,
                         });
                     }
                     seen.push(line);
@@ -374,10 +387,20 @@ impl LocalRuntime {
             .map(|tail| tail.clone())
             .unwrap_or_default()
     }
-}
 
-impl Drop for LocalRuntime {
-    fn drop(&mut self) {
+    /// Stops the runtime as dropping it does, and returns the last 64 KiB of its standard
+    /// error, read to the end: it ends with the runtime's `kv-calls: ...` line
+    /// ([`KvCalls::last_in`] finds it), unless the runtime had to be killed.
+    pub fn stop(mut self) -> String {
+        self.stop_child();
+        // The reader thread ends at the pipe's end-of-file, just after the runtime exits.
+        let _ = self.stderr_done.recv_timeout(Duration::from_secs(5));
+        self.stderr_tail()
+    }
+
+    /// Closes the runtime's stdin, waits for it to exit (killing it after [`STOP_GRACE`]) and
+    /// removes a state directory this value made; does nothing the second time.
+    fn stop_child(&mut self) {
         // Closing its stdin stops the runtime (`--exit-on-stdin-eof`).
         drop(self.stdin.take());
         let deadline = Instant::now() + STOP_GRACE;
@@ -395,6 +418,12 @@ impl Drop for LocalRuntime {
         if let Some(dir) = self.owned_state_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        self.stop_child();
     }
 }
 
@@ -478,9 +507,10 @@ mod tests {
         let mut options = RuntimeOptions::new("bin", "spin.toml");
         options.shed_load = true;
         options.sqlite_wal = true;
+        options.kv_calls_endpoint = true;
         let text = options.describe(Some(Path::new("/s")));
         assert!(
-            text.ends_with("--state-dir /s --sqlite-wal --shed-load"),
+            text.ends_with("--state-dir /s --sqlite-wal --shed-load --kv-calls-endpoint"),
             "{text}"
         );
     }

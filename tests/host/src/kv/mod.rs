@@ -8,6 +8,9 @@
 //! compare-and-swap handle [`Cas`] mirrors Spin's `CompareAndSwap`: `new` does not read,
 //! `current` reads and keeps a snapshot, and `swap` is an unconditional upsert when there is no
 //! snapshot, or a value-compare update otherwise.
+//!
+//! Every [`Store`] also counts the calls made on it, by kind ([`KvCalls`]): one relaxed atomic
+//! add per call, beside a mutex and a SQLite statement.
 
 mod memory;
 mod sqlite;
@@ -17,6 +20,10 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use booking_host_spawn::KvCalls;
+use booking_host_spawn::KvCallsOf;
 
 pub use memory::MemoryBackend;
 pub use sqlite::{SqliteBackend, SqliteSettings, default_database_path};
@@ -104,10 +111,20 @@ fn add_delta(current: i64, delta: i64) -> KvResult<i64> {
         .ok_or_else(|| KvError::Other("increment: i64 overflow".to_owned()))
 }
 
+/// The calls made on one store, one atomic counter per kind.
+type CallCounters = KvCallsOf<AtomicU64>;
+
+/// Adds `n` to a counter. Relaxed: each counter is a sum on its own, read only for reports.
+fn count(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
 /// One opened store label, cheap to clone, whose calls run inline as on Spin.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// Shared by every clone: the calls made on this label.
+    calls: Arc<CallCounters>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,7 +136,19 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Wraps a backend.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            calls: Arc::new(CallCounters::default()),
+        }
+    }
+
+    /// The calls made on this store so far (a moment's reading of each counter).
+    pub fn calls(&self) -> KvCalls {
+        let mut calls = KvCalls::default();
+        for ((_, value), (_, counter)) in calls.fields_mut().into_iter().zip(self.calls.fields()) {
+            *value = counter.load(Ordering::Relaxed);
+        }
+        calls
     }
 
     /// Runs one backend call the way Spin's SQLite store runs it: inline, inside
@@ -137,40 +166,51 @@ impl Store {
         let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
             handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
         });
-        if multi_thread {
+        let result = if multi_thread {
             tokio::task::block_in_place(|| call(backend))
         } else {
             call(backend)
+        };
+        if result.is_err() {
+            count(&self.calls.errors, 1);
         }
+        result
     }
 
     /// See [`Backend::get`].
     pub async fn get(&self, key: String) -> KvResult<Option<Vec<u8>>> {
+        count(&self.calls.gets, 1);
         self.run(move |b| b.get(&key)).await
     }
 
     /// See [`Backend::set`].
     pub async fn set(&self, key: String, value: Vec<u8>) -> KvResult<()> {
+        count(&self.calls.sets, 1);
         self.run(move |b| b.set(&key, &value)).await
     }
 
     /// See [`Backend::delete`].
     pub async fn delete(&self, key: String) -> KvResult<()> {
+        count(&self.calls.deletes, 1);
         self.run(move |b| b.delete(&key)).await
     }
 
     /// See [`Backend::exists`].
     pub async fn exists(&self, key: String) -> KvResult<bool> {
+        count(&self.calls.exists, 1);
         self.run(move |b| b.exists(&key)).await
     }
 
     /// See [`Backend::keys`].
     pub async fn keys(&self) -> KvResult<Vec<String>> {
+        count(&self.calls.list_keys, 1);
         self.run(|b| b.keys()).await
     }
 
     /// See [`Backend::get_many`]; an empty request does not touch the store, as on Spin.
     pub async fn get_many(&self, keys: Vec<String>) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        count(&self.calls.get_many, 1);
+        count(&self.calls.get_many_keys, keys.len());
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -179,6 +219,7 @@ impl Store {
 
     /// See [`Backend::set_many`]; an empty request does not touch the store, as on Spin.
     pub async fn set_many(&self, key_values: Vec<(String, Vec<u8>)>) -> KvResult<()> {
+        count(&self.calls.set_many_keys, key_values.len());
         if key_values.is_empty() {
             return Ok(());
         }
@@ -187,6 +228,7 @@ impl Store {
 
     /// See [`Backend::delete_many`]; an empty request does not touch the store, as on Spin.
     pub async fn delete_many(&self, keys: Vec<String>) -> KvResult<()> {
+        count(&self.calls.delete_many_keys, keys.len());
         if keys.is_empty() {
             return Ok(());
         }
@@ -195,6 +237,7 @@ impl Store {
 
     /// See [`Backend::increment`].
     pub async fn increment(&self, key: String, delta: i64) -> KvResult<i64> {
+        count(&self.calls.increments, 1);
         self.run(move |b| b.increment(&key, delta)).await
     }
 
@@ -235,7 +278,9 @@ impl Cas {
 
     /// Reads the current value and remembers it as the value `swap` will compare against.
     pub async fn current(&mut self) -> KvResult<Option<Vec<u8>>> {
-        let value = self.store.get(self.key.clone()).await?;
+        count(&self.store.calls.cas_currents, 1);
+        let key = self.key.clone();
+        let value = self.store.run(move |b| b.get(&key)).await?;
         self.snapshot.clone_from(&value);
         Ok(value)
     }
@@ -254,8 +299,10 @@ impl Cas {
             .await
             .map_err(SwapError::Store)?;
         if changed {
+            count(&self.store.calls.swaps_ok, 1);
             return Ok(());
         }
+        count(&self.store.calls.swaps_conflict, 1);
         let mut retry = self.store.new_cas(self.key);
         retry.current().await.map_err(SwapError::Store)?;
         Err(SwapError::CasFailed(retry))
@@ -277,6 +324,40 @@ impl Stores {
     /// Adds (or replaces) the store for a label.
     pub fn insert(&mut self, label: impl Into<String>, store: Store) {
         self.by_label.insert(label.into(), store);
+    }
+
+    /// The calls made on every store, summed.
+    pub fn calls(&self) -> KvCalls {
+        let mut total = KvCalls::default();
+        for store in self.by_label.values() {
+            total.add(&store.calls());
+        }
+        total
+    }
+
+    /// The calls made on each store, in label order.
+    pub fn calls_by_label(&self) -> Vec<(String, KvCalls)> {
+        let mut by_label: Vec<(String, KvCalls)> = self
+            .by_label
+            .iter()
+            .map(|(label, store)| (label.clone(), store.calls()))
+            .collect();
+        by_label.sort_by(|a, b| a.0.cmp(&b.0));
+        by_label
+    }
+
+    /// The counts as `--kv-calls-endpoint` answers them: the totals line, then one
+    /// `kv-calls store=LABEL: ...` line per store.
+    pub fn calls_report(&self) -> String {
+        let mut text = format!("{}\n", self.calls());
+        for (label, calls) in self.calls_by_label() {
+            let line = calls.to_string();
+            let fields = line
+                .strip_prefix(booking_host_spawn::KV_CALLS_PREFIX)
+                .unwrap_or(&line);
+            text.push_str(&format!("kv-calls store={label}:{fields}\n"));
+        }
+        text
     }
 
     /// Tells whether a label is configured.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{KvError, MemoryBackend, SqliteBackend, SqliteSettings, Store, Stores, SwapError};
+use super::{
+    KvCalls, KvError, MemoryBackend, SqliteBackend, SqliteSettings, Store, Stores, SwapError,
+};
 
 /// Concurrent tasks used by the contention tests.
 const CONCURRENT_TASKS: usize = 32;
@@ -476,5 +478,165 @@ async fn store_calls_run_inline_on_the_calling_thread() -> anyhow::Result<()> {
         .map(|threads| threads.clone())
         .unwrap_or_default();
     assert_eq!(ran_on, callers);
+    Ok(())
+}
+
+/// Every kind of call moves its own counter, as the call is made: reads, writes, swaps that
+/// wrote and swaps that conflicted (with the read the conflict makes for the fresh handle),
+/// and failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_counted_by_kind_as_they_are_made() -> anyhow::Result<()> {
+    for kind in ALL_KINDS {
+        let (store, _guard) = make_store(kind);
+        assert_eq!(store.calls(), KvCalls::default(), "{kind:?}");
+        let mut expected = KvCalls::default();
+
+        store.get("a".into()).await?;
+        expected.gets += 1;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+        store.set("a".into(), b"1".to_vec()).await?;
+        store.set("b".into(), b"1".to_vec()).await?;
+        expected.sets += 2;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+        store.exists("a".into()).await?;
+        store.keys().await?;
+        expected.exists += 1;
+        expected.list_keys += 1;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+        store
+            .get_many(vec!["a".into(), "b".into(), "absent".into()])
+            .await?;
+        expected.get_many += 1;
+        expected.get_many_keys += 3;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+        store
+            .set_many(vec![
+                ("c".into(), b"1".to_vec()),
+                ("d".into(), b"1".to_vec()),
+            ])
+            .await?;
+        expected.set_many_keys += 2;
+        store.delete_many(vec!["c".into(), "d".into()]).await?;
+        expected.delete_many_keys += 2;
+        store.delete("b".into()).await?;
+        expected.deletes += 1;
+        store.increment("n".into(), 5).await?;
+        expected.increments += 1;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+
+        // A read-then-swap that wrote.
+        let mut cas = store.new_cas("a".into());
+        assert_eq!(store.calls(), expected, "{kind:?}: new does not read");
+        cas.current().await?;
+        expected.cas_currents += 1;
+        cas.swap(b"2".to_vec())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        expected.swaps_ok += 1;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+
+        // A swap that lost the race: counted as a conflict, plus the read of the fresh handle.
+        let mut stale = store.new_cas("a".into());
+        stale.current().await?;
+        store.set("a".into(), b"3".to_vec()).await?;
+        expected.cas_currents += 2;
+        expected.sets += 1;
+        let Err(SwapError::CasFailed(fresh)) = stale.swap(b"4".to_vec()).await else {
+            anyhow::bail!("{kind:?}: the stale swap should conflict");
+        };
+        expected.swaps_conflict += 1;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+        // The fresh handle swaps without another read; a swap without a snapshot writes too.
+        fresh
+            .swap(b"5".to_vec())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        store
+            .new_cas("new".into())
+            .swap(b"1".to_vec())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        expected.swaps_ok += 2;
+        assert_eq!(store.calls(), expected, "{kind:?}");
+
+        // A failing call counts as made, and as an error.
+        assert!(store.increment("a".into(), 1).await.is_err(), "{kind:?}");
+        expected.increments += 1;
+        expected.errors += 1;
+        let calls = store.calls();
+        assert_eq!(calls, expected, "{kind:?}");
+        assert_eq!(calls.writes(), 14, "{kind:?}: {calls}");
+        assert_eq!(calls.successful_writes(), 13, "{kind:?}: {calls}");
+        assert_eq!(calls.reads(), 9, "{kind:?}: {calls}");
+        assert_eq!(KvCalls::parse(&calls.to_string()), Some(calls), "{kind:?}");
+    }
+    Ok(())
+}
+
+/// Under contention the counters lose nothing: every conflict a retry loop sees is a
+/// conflicting swap, every update that landed a successful one; and the stores' totals add up
+/// their labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counts_add_up_under_contention_and_across_stores() -> anyhow::Result<()> {
+    let (store, _guard) = make_store(Kind::Memory);
+    let (other, _other_guard) = make_store(Kind::Memory);
+    let conflicts = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENT_TASKS {
+        let store = store.clone();
+        let conflicts = Arc::clone(&conflicts);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..OPERATIONS_PER_TASK {
+                let mut cas = store.new_cas("hot".into());
+                let mut value = cas.current().await?;
+                loop {
+                    let next = value.as_deref().map_or(0, |v| v.len()) + 1;
+                    match cas.swap(vec![b'x'; next]).await {
+                        Ok(()) => break,
+                        Err(SwapError::CasFailed(fresh)) => {
+                            conflicts.fetch_add(1, Ordering::Relaxed);
+                            cas = fresh;
+                            value = cas.current().await?;
+                        }
+                        Err(SwapError::Store(error)) => return Err(error),
+                    }
+                }
+                store.increment("n".into(), 1).await?;
+            }
+            Ok::<_, KvError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let updates = (CONCURRENT_TASKS * OPERATIONS_PER_TASK) as u64;
+    let conflicts = conflicts.load(Ordering::Relaxed);
+    let calls = store.calls();
+    assert_eq!(calls.swaps_ok, updates, "{calls}");
+    assert_eq!(calls.swaps_conflict, conflicts, "{calls}");
+    assert_eq!(calls.increments, updates, "{calls}");
+    // One read per loop start, and two per conflict (the fresh handle's, then the loop's).
+    assert_eq!(calls.cas_currents, updates + 2 * conflicts, "{calls}");
+    assert_eq!(calls.errors, 0, "{calls}");
+
+    other.set("x".into(), b"1".to_vec()).await?;
+    let mut stores = Stores::new();
+    stores.insert("default", store);
+    stores.insert("other", other);
+    let total = stores.calls();
+    assert_eq!(total.sets, 1, "{total}");
+    assert_eq!(total.swaps_ok, updates, "{total}");
+    let report = stores.calls_report();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 3, "{report}");
+    assert_eq!(KvCalls::parse(lines[0]), Some(total), "{report}");
+    assert!(
+        lines[1].starts_with("kv-calls store=default: gets=0 "),
+        "{report}"
+    );
+    assert!(
+        lines[2].starts_with("kv-calls store=other: gets=0 "),
+        "{report}"
+    );
     Ok(())
 }
