@@ -40,11 +40,14 @@ function group(stack,    n, f, i, fr) {
         if (fr ~ /sqlite3|rusqlite/) return "key-value: SQLite"
         if (fr ~ /fdatasync|fsync|ext4_|jbd2|blk_|submit_bio|virtio|iowrite|vring/) return "key-value: SQLite"
         if (fr ~ /keyvalue|booking_host::kv/) return "key-value: host side of the calls"
-        if (fr ~ /serde_json|serde::/) return "JSON (host side)"
+        if (fr ~ /serde_json|serde::|serde_core|_serde::/) return "JSON (serde, in the guest or the host)"
+        if (fr ~ /booking_core::/) return "guest: the booking core (besides JSON)"
+        if (fr ~ /spin_adapter|spin_sdk|wit_bindgen|wasip2::|wasi::/) return "guest: the adapter and bindings"
+        if (fr ~ /dlmalloc|__rust_alloc|__rust_dealloc|__rust_realloc|memcpy|memmove|memset/ && stack ~ /wasm\[|function\[/) return "guest: allocator and memory copies"
         if (fr ~ /instantiat|InstancePre|PoolingInstanceAllocator|MemoryImageSlot|pagemap|allocate_module|deallocate|StoreOpaque::new|Store<.*>::new|drop_in_place<wasmtime::runtime::store|instance::allocator/) return "wasmtime instantiation and teardown"
-        if (fr ~ /^\[perf-|^\[JIT\]|^\[unknown\]|^0x/) {
+        if (fr ~ /^\[perf-|^\[JIT\]|^\[unknown\]|^0x|^wasm\[|function\[/) {
             if (i < n && f[n] ~ /exc_page_fault|clear_page|do_anonymous_page|handle_mm_fault/) return "wasmtime instantiation and teardown"
-            return "guest wasm code (the components: routing, JSON, core)"
+            return "guest wasm code (other: std, core library, unnamed)"
         }
         if (fr ~ /exc_page_fault|handle_mm_fault|do_anonymous_page|clear_page/) return "page faults (other)"
         if (fr ~ /futex|__schedule|schedule$|finish_task_switch|epoll_wait|ep_poll|parking_lot|Condvar|pthread_cond|pthread_mutex|lll_lock|nanosleep|park_timeout|::park/) return "waiting and thread hand-offs (futex, scheduler)"
@@ -60,11 +63,19 @@ profile_flash_sale() {
     local buyers=$1 conc=$2 pdir="$work/profile" perf_pid host_pid start_ms wall_ms ctl ack a
     mkdir -p "$pdir"
     ensure_inferno
+    # The same components with their names section kept (profile wasm-names), served
+    # from a copy of spin.toml, and wasmtime's perf map on: perf then names the guest's
+    # functions (JSON, the core, the adapter) instead of one block of JIT code.
+    local components
+    components=$(scripts/lib/components.sh)
+    # shellcheck disable=SC2086 # one word per component flag
+    cargo build --quiet --profile wasm-names --target wasm32-wasip2 $components
+    sed "s|target/wasm32-wasip2/wasm/|$PWD/target/wasm32-wasip2/wasm-names/|" spin.toml >"$pdir/spin.toml"
     mkfifo "$pdir/ctl" "$pdir/ack"
     exec {ctl}<>"$pdir/ctl" {ack}<>"$pdir/ack"
-    if ! serve profile-host perf record -e cpu-clock -F "$profile_hz" --call-graph dwarf -D -1 \
+    if ! BOOKING_HOST_PERF_MAP=1 serve profile-host perf record -e cpu-clock -F "$profile_hz" --call-graph dwarf -D -1 \
         --control "fd:$ctl,$ack" -o "$pdir/perf.data" -- \
-        target/release/booking-host up --from spin.toml --listen 127.0.0.1:0 \
+        target/release/booking-host up --from "$pdir/spin.toml" --listen 127.0.0.1:0 \
         --state-dir "$work/profile-host.state" --kv-calls-endpoint; then
         exec {ctl}>&- {ack}>&-
         profile_unsupported "perf record -e cpu-clock -F $profile_hz --call-graph dwarf -- booking-host up"
@@ -124,9 +135,9 @@ profile_report() {
     echo
     echo "Each sample goes to the group of the frame nearest the leaf that names one (for example"
     echo "a \`memset\` under wasmtime's pooling allocator counts as instantiation; a \`malloc\` under"
-    echo "serde_json as JSON). Guest (wasm) frames have no names here: the runtime does not"
-    echo "write a perf map, so all of the components' own work — routing, JSON (de)serialisation"
-    echo "in the guest, the booking core — is one group."
+    echo "serde_json as JSON). Guest (wasm) frames are named: the profiled runtime serves the"
+    echo "components built with their names section (profile \`wasm-names\`, otherwise the same"
+    echo "code) and writes wasmtime's perf map (\`BOOKING_HOST_PERF_MAP=1\`)."
     echo
     echo "| group | share of CPU samples | CPU ms |"
     echo "|---|---:|---:|"
