@@ -8,7 +8,7 @@ use crate::creation::{self, Created};
 use crate::env::{Env, rfc3339};
 use crate::error::{BookingError, Token};
 use crate::http::{Reply, Request, authorize, parse_json};
-use crate::ids::is_valid_id;
+use crate::ids::{invalid_id, is_valid_id};
 use crate::limits::*;
 use crate::meta::ready_meta;
 use crate::model::*;
@@ -80,10 +80,7 @@ pub fn parse(
     let mut documents = 0usize;
     for section in request.sections {
         if !is_valid_id(&section.id) {
-            return Err(BookingError::BadRequest(format!(
-                "invalid section id {:?}",
-                section.id
-            )));
+            return Err(invalid_id("section id", &section.id));
         }
         if !section_ids.insert(section.id.clone()) {
             return Err(invalid(format!("duplicate section id {}", section.id)));
@@ -151,9 +148,7 @@ fn parse_section(section: SectionRequest) -> Result<SectionDefinition, BookingEr
             let mut seen = HashSet::new();
             for seat in &seats {
                 if !is_valid_id(seat) {
-                    return Err(BookingError::BadRequest(format!(
-                        "invalid seat id {seat:?}"
-                    )));
+                    return Err(invalid_id("seat id", seat));
                 }
                 if !seen.insert(seat.as_str()) {
                     return Err(invalid(format!("section {id}: duplicate seat {seat}")));

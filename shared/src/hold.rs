@@ -13,7 +13,7 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::hold_status;
 use crate::http::{Reply, Request, parse_json};
-use crate::ids::{is_printable_ascii, is_valid_id};
+use crate::ids::{invalid_id, is_printable_ascii, is_valid_id};
 use crate::keyed;
 use crate::limits::{HOLD_UNITS_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MIN};
 use crate::meta::ready_meta;
@@ -38,25 +38,25 @@ struct HoldBody {
 pub fn parse(meta: &EventMeta, body: &[u8]) -> Result<HoldRequest, BookingError> {
     let body: HoldBody = parse_json(body)?;
     if !is_valid_id(&body.section) {
-        return Err(BookingError::BadRequest(format!(
-            "invalid section id {:?}",
-            body.section
-        )));
+        return Err(invalid_id("section id", &body.section));
     }
     if let Some(customer) = &body.customer_id
         && !is_valid_id(customer)
     {
-        return Err(BookingError::BadRequest("invalid customer_id".into()));
+        return Err(invalid_id("customer_id", customer));
     }
     if let Some(seat) = body.seats.iter().flatten().find(|s| !is_valid_id(s)) {
-        return Err(BookingError::BadRequest(format!(
-            "invalid seat id {seat:?}"
-        )));
+        return Err(invalid_id("seat id", seat));
     }
     let Some(section) = meta.section_index(&body.section) else {
+        let known: Vec<&str> = meta.sections.iter().map(|s| s.id.as_str()).collect();
         return Err(BookingError::invalid(
             "unknown-section",
-            format!("no section {:?} in this event", body.section),
+            format!(
+                "no section {:?} in this event; its sections: {}",
+                body.section,
+                known.join(", ")
+            ),
         ));
     };
     let kind = meta.sections[section].kind;

@@ -38,7 +38,9 @@ impl Reply {
     pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Self {
         // Serialising our own plain structs and `Value`s cannot fail; if it
         // ever did, an empty object is still valid JSON.
-        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        // A trailing newline, so that curl's output ends its line.
+        body.push(b'\n');
         Self {
             status,
             content_type: "application/json",

@@ -8,6 +8,19 @@
 
 use crate::limits::{HOLD_ID_LENGTH_MAX, ID_LENGTH_MAX};
 
+/// The id rule as clients read it in an error (kept equal to
+/// [`is_valid_id`], which a test checks against [`ID_LENGTH_MAX`]).
+pub const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+
+/// A 400 naming the id rule: `what` (e.g. "event id") and the id as sent,
+/// cut to a bounded length so the error never echoes a whole request.
+pub fn invalid_id(what: &str, id: &str) -> crate::error::BookingError {
+    let shown: String = id.chars().take(ID_LENGTH_MAX + 1).collect();
+    crate::error::BookingError::BadRequest(format!(
+        "invalid {what} {shown:?}: it must match {ID_PATTERN}"
+    ))
+}
+
 pub fn is_valid_id(id: &str) -> bool {
     let bytes = id.as_bytes();
     !bytes.is_empty()
@@ -125,6 +138,11 @@ pub fn bucket_of(bytes: &[u8], buckets: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_pattern_states_the_length_limit() {
+        assert!(ID_PATTERN.ends_with(&format!("{{0,{}}}$", ID_LENGTH_MAX - 1)));
+    }
 
     #[test]
     fn id_rule() {

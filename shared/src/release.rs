@@ -1,5 +1,5 @@
 //! `POST /holds/:hold_id/release` and `DELETE /holds/:hold_id`: give a hold
-//! back. One CAS on the primary part commits; other parts follow at once, so
+//! back (200 with status `released`; `expired` if it had expired first). One CAS on the primary part commits; other parts follow at once, so
 //! released inventory is sellable again immediately.
 
 use crate::cas::Change;
@@ -24,6 +24,13 @@ pub fn release<S: Store, E: Env>(
             PartStatus::Confirmed => Err(BookingError::HoldConfirmed),
             // Already released, or expired: either way nothing is held.
             PartStatus::Released | PartStatus::Expired => Ok(Change::Keep(part.clone())),
+            // Past its expiry: recorded expired (final, so that no confirm
+            // can follow once the other parts are freed), and said so.
+            PartStatus::Held if now_ms >= part.expires_ms => {
+                part.status = PartStatus::Expired;
+                part.ended_ms = Some(part.expires_ms);
+                Ok(Change::Write(part.clone()))
+            }
             PartStatus::Held => {
                 part.status = PartStatus::Released;
                 part.ended_ms = Some(now_ms);
@@ -36,8 +43,10 @@ pub fn release<S: Store, E: Env>(
     if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
         let _ = customer::settle(ctx, &meta, customer, &hold.nonce, false);
     }
+    // An expired hold stays reported as expired, whoever asks.
+    let status = part.hold_status(ctx.env.now_ms());
     Ok(Reply::json(
         200,
-        &json!({"hold_id": hold.id(), "status": "released"}),
+        &json!({"hold_id": hold.id(), "status": status}),
     ))
 }

@@ -6,7 +6,7 @@ use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::http::{Reply, Request};
-use crate::ids::is_valid_id;
+use crate::ids::{invalid_id, is_valid_id};
 use crate::limits::REQUEST_BODY_BYTES_MAX;
 use crate::store::Store;
 use crate::{availability, confirm, event, hold, hold_status, release};
@@ -112,7 +112,11 @@ pub fn handle_inventory<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>
         let Route::Event(id) = route else {
             return Err(not_allowed(route));
         };
-        // The id before the method: a bad id is a 404 whatever the method.
+        // The id before the method: a bad id names nothing (404), except
+        // that creating one is a client error that says the rule (400).
+        if method == "PUT" && !is_valid_id(id) {
+            return Err(invalid_id("event id", id));
+        }
         let id = path_id(id, "event")?;
         match method {
             "PUT" => event::put(ctx, id, request),

@@ -840,3 +840,46 @@ fn get_many_keeps_duplicate_keys() {
     let values = store.get_many(&keys).expect("get_many");
     assert_eq!(values, vec![Some(b"1".to_vec()), None, Some(b"1".to_vec())]);
 }
+
+#[test]
+fn releasing_an_expired_hold_keeps_it_expired() {
+    let b = Booking::new(21);
+    b.create("ev", general(4));
+    let hold = b.hold("ev", json!({"section": "floor", "quantity": 2}));
+    let id = hold.str("hold_id");
+    b.env.advance_ms(301_000);
+    let released = b.release(&id);
+    assert_eq!(
+        (released.status, released.str("status")),
+        (200, "expired".to_owned())
+    );
+    assert_eq!(b.status(&id).str("status"), "expired");
+    assert_eq!(b.confirm(&id).problem(), "hold-expired");
+    assert_eq!(b.counts("ev", "floor"), (4, 0, 0));
+}
+
+#[test]
+fn errors_name_the_rule_or_the_choices() {
+    let b = Booking::new(22);
+    let bad = b.create("-gala", general(4));
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    assert!(bad.str("detail").contains("^[A-Za-z0-9]"), "{:?}", bad.body);
+    b.create(
+        "ev",
+        json!({"name": "x", "sections": [{"id": "floor", "capacity": 4}, {"id": "balcony", "capacity": 4}]}),
+    );
+    let unknown = b.hold("ev", json!({"section": "stalls", "quantity": 1}));
+    assert_eq!(unknown.problem(), "unknown-section");
+    assert!(
+        unknown.str("detail").ends_with("floor, balcony"),
+        "{:?}",
+        unknown.body
+    );
+    let invalid = b.hold("ev", json!({"section": "a b", "quantity": 1}));
+    assert_eq!(invalid.status, 400);
+    assert!(
+        invalid.str("detail").contains("must match"),
+        "{:?}",
+        invalid.body
+    );
+}

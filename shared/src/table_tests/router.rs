@@ -512,6 +512,16 @@ fn dispatch_methods() {
             404,
             NONE,
         ),
+        // Creating one is a client error that states the rule.
+        (
+            "PUT with an invalid event id",
+            Inventory,
+            "PUT",
+            at("/events/-gala"),
+            0,
+            400,
+            NONE,
+        ),
         (
             "invalid event id beats a wrong method on /events",
             Inventory,
