@@ -178,11 +178,17 @@ fn bad_path_ids() -> Vec<String> {
 }
 
 #[tokio::test]
-async fn invalid_event_ids_in_the_path_are_404() {
+async fn invalid_event_ids_in_the_path_are_404_and_creating_one_is_400() {
     let ctx = Ctx::new("bad_path_ids");
     let def = general_event(5);
     for id in bad_path_ids() {
-        ctx.put_event(&id, &def).await.expect_problem_status(404);
+        // Creating one is a client error that names the id rule.
+        let put = ctx.put_event(&id, &def).await;
+        put.expect_problem_status(400);
+        assert!(
+            put.body["detail"].as_str().unwrap_or_default().contains("must match"),
+            "{put}"
+        );
         ctx.get_event(&id).await.expect_problem_status(404);
         ctx.send(ctx.request(Method::GET, &format!("/events/{id}/availability")))
             .await
