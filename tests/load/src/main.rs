@@ -76,8 +76,9 @@ struct TargetArgs {
     /// Name of the run in the results (default: system and scenario).
     #[arg(long)]
     label: Option<String>,
-    /// Folder for `<label>.json`, `.md` and `.png`.
-    #[arg(long, default_value = "results")]
+    /// Folder for `<label>.json`, `.md` and `.png` (default: a scratch
+    /// folder under target/; the committed results/ only when asked).
+    #[arg(long, default_value = "target/booking-load")]
     out_dir: PathBuf,
     /// No progress bar.
     #[arg(long)]
@@ -196,7 +197,8 @@ struct FloorArgs {
     /// Where the database lives (default: the system temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
-    #[arg(long, default_value = "results")]
+    /// Folder for floor.json and floor.md (default: a scratch folder).
+    #[arg(long, default_value = "target/booking-load")]
     out_dir: PathBuf,
 }
 

@@ -207,7 +207,13 @@ pub fn run_markdown(run: &RunFile) -> String {
             "first sold-out answer (s)",
             opt(f.first_sold_out_seconds, 2),
         ),
-        ("peak RSS of the service (MiB)", opt(f.peak_rss_mib, 1)),
+        (
+            "peak RSS of the service (MiB)",
+            f.peak_rss_mib.map_or_else(
+                || "not measured: pass --rss-pid <pid of the server>".to_owned(),
+                |mib| format!("{mib:.1}"),
+            ),
+        ),
         (
             "machine load avg before / after",
             format!("{} / {}", opt(f.loadavg_before, 2), opt(f.loadavg_after, 2)),
