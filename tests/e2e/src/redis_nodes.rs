@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -298,14 +298,35 @@ pub fn primary_of(event: &str, count: usize) -> usize {
     usize::try_from(fnv1a64(event.as_bytes()) % count as u64).unwrap_or(usize::MAX)
 }
 
-/// The app in the local runtime on the given Redis primaries, with helpers for the
-/// requests the Redis tests make. `redis_host` is `127.0.0.1:*` (every port on loopback:
-/// the servers' ports are picked at random), which the single
-/// `redis://{{ redis_host }}` entry of `allowed_outbound_hosts` turns into
-/// `redis://127.0.0.1:*`.
+/// The app on the given Redis primaries, with helpers for the requests the Redis tests
+/// make: in the local runtime, or in real `spin up` when `BOOKING_E2E_SPIN_BIN` names a
+/// Spin CLI. `redis_host` is `127.0.0.1:*` (every port on loopback: the servers' ports
+/// are picked at random), which the single `redis://{{ redis_host }}` entry of
+/// `allowed_outbound_hosts` turns into `redis://127.0.0.1:*`.
 pub struct App {
-    pub runtime: LocalRuntime,
+    server: Server,
+    api: Api,
+}
+
+/// The requests, apart from the server (cheap to clone, `Send` and `Sync`: buyers on
+/// several tasks share one).
+#[derive(Clone)]
+pub struct Api {
+    base_url: String,
     pub client: reqwest::Client,
+}
+
+impl std::ops::Deref for App {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+enum Server {
+    Local(LocalRuntime),
+    Spin(SpinUp),
 }
 
 /// The admin token of [`App`].
@@ -314,28 +335,68 @@ pub const ADMIN: &str = "redis-nodes-admin";
 pub const CONFIRM: &str = "redis-nodes-confirm";
 
 impl App {
-    /// Starts the runtime with `redis_address` listing `nodes` (in that order) and any
+    /// Starts the app with `redis_address` listing `nodes` (in that order) and any
     /// further `variables`.
     pub fn start(nodes: &[&RedisNode], variables: &[(&str, &str)]) -> Self {
         let addresses: Vec<String> = nodes.iter().map(|node| node.address()).collect();
-        let mut options = RuntimeOptions::for_workspace()
-            .variable("admin_token", ADMIN)
-            .variable("confirm_token", CONFIRM)
-            .variable("redis_address", addresses.join(","))
-            .variable("redis_host", "127.0.0.1:*");
-        for (name, value) in variables {
-            options = options.variable(name, *value);
-        }
-        let runtime = LocalRuntime::start(&options).unwrap_or_else(|error| panic!("{error}"));
+        let mut all = vec![
+            ("admin_token".to_owned(), ADMIN.to_owned()),
+            ("confirm_token".to_owned(), CONFIRM.to_owned()),
+            ("redis_address".to_owned(), addresses.join(",")),
+            ("redis_host".to_owned(), "127.0.0.1:*".to_owned()),
+        ];
+        all.extend(
+            variables
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+        let server = match std::env::var_os("BOOKING_E2E_SPIN_BIN").filter(|bin| !bin.is_empty()) {
+            Some(bin) => Server::Spin(
+                SpinUp::start(Path::new(&bin), &all).unwrap_or_else(|error| panic!("{error}")),
+            ),
+            None => {
+                let mut options = RuntimeOptions::for_workspace();
+                for (name, value) in &all {
+                    options = options.variable(name, value.as_str());
+                }
+                Server::Local(
+                    LocalRuntime::start(&options).unwrap_or_else(|error| panic!("{error}")),
+                )
+            }
+        };
+        let base_url = match &server {
+            Server::Local(runtime) => runtime.base_url().to_owned(),
+            Server::Spin(spin) => spin.base_url.clone(),
+        };
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .expect("a client");
-        Self { runtime, client }
+        Self {
+            server,
+            api: Api { base_url, client },
+        }
+    }
+
+    /// Whether this is real Spin rather than the local runtime.
+    pub fn is_spin(&self) -> bool {
+        matches!(self.server, Server::Spin(_))
+    }
+
+    /// The requests, to share with other tasks.
+    pub fn api(&self) -> Api {
+        self.api.clone()
+    }
+}
+
+impl Api {
+    /// The app's base URL (`http://127.0.0.1:PORT`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.runtime.base_url())
+        format!("{}{path}", self.base_url)
     }
 
     /// `PUT /events/:id` with one general section `floor` of `capacity`: the status.
@@ -405,6 +466,98 @@ impl App {
                 .unwrap_or_else(|| panic!("{name} in {floor}"))
         };
         (count("held"), count("sold"), count("available"))
+    }
+}
+
+/// Real `spin up` on the workspace's spin.toml (the .wasm files it names under target/),
+/// in a fresh state directory, on a free port; stopped (SIGTERM, which it passes on to
+/// its trigger process, then SIGKILL) and its directory removed on drop.
+struct SpinUp {
+    child: Child,
+    dir: PathBuf,
+    base_url: String,
+}
+
+/// How long `spin up` may take to serve: it compiles the components first.
+const SPIN_STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
+
+impl SpinUp {
+    fn start(bin: &Path, variables: &[(String, String)]) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "booking-spin-redis-{}-{}",
+            std::process::id(),
+            crate::random_hex()
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let file = |name: &str| {
+            std::fs::File::create(dir.join(name))
+                .map_err(|error| format!("cannot create {name}: {error}"))
+        };
+        let mut command = Command::new(bin);
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(booking_host_spawn::workspace_dir().join("spin.toml"))
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(file("stdout")?)
+            .stderr(file("stderr")?);
+        for (name, value) in variables {
+            command.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let child = command
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error}", bin.display()))?;
+        let mut spin = Self {
+            child,
+            dir,
+            base_url: String::new(),
+        };
+        let deadline = Instant::now() + SPIN_STARTUP_TIMEOUT;
+        loop {
+            let stdout = std::fs::read_to_string(spin.dir.join("stdout")).unwrap_or_default();
+            if let Some(url) = stdout
+                .lines()
+                .find_map(|line| line.strip_prefix("Serving "))
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                spin.base_url = url.trim_end_matches('/').to_owned();
+                return Ok(spin);
+            }
+            if let Ok(Some(status)) = spin.child.try_wait() {
+                let stderr = std::fs::read_to_string(spin.dir.join("stderr")).unwrap_or_default();
+                return Err(format!("spin up exited ({status}): {stdout}{stderr}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "spin up did not serve within {SPIN_STARTUP_TIMEOUT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for SpinUp {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

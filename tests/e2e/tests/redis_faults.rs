@@ -64,7 +64,7 @@ async fn redis_killed_mid_sale_answers_503_then_loses_no_confirmed_booking() {
     let Some(mut redis) = node(TEST) else {
         return;
     };
-    let app = Arc::new(App::start(&[&redis], &[]));
+    let app = App::start(&[&redis], &[]);
     let id = format!("f-{}", random_hex());
     const CAPACITY: u64 = 30;
     const BUYERS: usize = 6;
@@ -74,7 +74,7 @@ async fn redis_killed_mid_sale_answers_503_then_loses_no_confirmed_booking() {
     let confirms = Arc::new(AtomicUsize::new(0));
     let mut buyers = Vec::new();
     for buyer in 0..BUYERS {
-        let (app, id, seen, confirms) = (app.clone(), id.clone(), seen.clone(), confirms.clone());
+        let (app, id, seen, confirms) = (app.api(), id.clone(), seen.clone(), confirms.clone());
         buyers.push(tokio::spawn(async move {
             for purchase in 0.. {
                 // One key per purchase: a retry after a 503 (which may have written before
@@ -235,10 +235,7 @@ async fn a_busy_redis_answers_503_promptly_then_recovers() {
     assert!(hold.is_unavailable(), "with Redis busy: {hold:?}");
     let availability = app
         .client
-        .get(format!(
-            "{}/events/{id}/availability",
-            app.runtime.base_url()
-        ))
+        .get(format!("{}/events/{id}/availability", app.base_url()))
         .send()
         .await
         .expect("answered");

@@ -1,7 +1,8 @@
 //! The app on three Redis primaries (`redis_address` lists three loopback servers, each
 //! with `appendonly yes`, `appendfsync always`): events spread over the three by the
 //! FNV-1a hash of their id, each event's keys only on its own primary, and holds and
-//! confirms work on each. Runs with `BOOKING_E2E_STORE=redis` (scripts/test's Redis
+//! confirms work on each. On the local runtime, or on real `spin up` when
+//! `BOOKING_E2E_SPIN_BIN` names a Spin CLI. Runs with `BOOKING_E2E_STORE=redis` (scripts/test's Redis
 //! leg); otherwise it prints one line saying it is skipped, and passes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,12 @@ async fn events_spread_over_three_primaries_each_on_one() {
         return;
     };
     let app = App::start(&nodes.iter().collect::<Vec<_>>(), &[]);
+    let on = if app.is_spin() {
+        "real Spin"
+    } else {
+        "the local runtime"
+    };
+    println!("three primaries, on {on}");
 
     // Draw ids until every primary should hold EVENTS_PER_PRIMARY events (by the test's
     // own copy of the hash), so the spread is certain, not likely.
