@@ -41,7 +41,7 @@ function group(stack,    n, f, i, fr) {
         if (fr ~ /fdatasync|fsync|ext4_|jbd2|blk_|submit_bio|virtio|iowrite|vring/) return "key-value: SQLite"
         if (fr ~ /keyvalue|booking_host::kv/) return "key-value: host side of the calls"
         if (fr ~ /serde_json|serde::|serde_core|_serde::/) return "JSON (serde, in the guest or the host)"
-        if (fr ~ /booking_core::/) return "guest: the booking core (besides JSON)"
+        if (fr ~ /booking_core/) return "guest: the booking core (besides JSON)"
         if (fr ~ /spin_adapter|spin_sdk|wit_bindgen|wasip2::|wasi::/) return "guest: the adapter and bindings"
         if (fr ~ /dlmalloc|__rust_alloc|__rust_dealloc|__rust_realloc|memcpy|memmove|memset/ && stack ~ /wasm\[|function\[/) return "guest: allocator and memory copies"
         if (fr ~ /instantiat|InstancePre|PoolingInstanceAllocator|MemoryImageSlot|pagemap|allocate_module|deallocate|StoreOpaque::new|Store<.*>::new|drop_in_place<wasmtime::runtime::store|instance::allocator/) return "wasmtime instantiation and teardown"
