@@ -25,21 +25,36 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# start_redis DIR: a redis-server on a free port (a port taken by anything else makes it
+# exit at once: then another port); sets $port and appends to $pids.
+start_redis() {
+    local dir=$1 pid
+    mkdir -p "$dir"
+    for _ in $(seq 10); do
+        port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768…)
+        redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes \
+            --appendfsync always --save "" >"$dir/redis.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do
+            if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && kill -0 "$pid" 2>/dev/null; then
+                pids+=("$pid")
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "redis-run: no redis-server would start:" >&2
+    cat "$dir/redis.log" >&2
+    exit 1
+}
+
 urls=()
 for i in $(seq "$nodes"); do
-    mkdir -p "$work/redis-$i"
-    for _ in $(seq 20); do
-        port=$((20000 + RANDOM % 20000))
-        redis-cli -p "$port" ping >/dev/null 2>&1 || break
-    done
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$work/redis-$i" --appendonly yes \
-        --appendfsync always --save "" >"$work/redis-$i.log" 2>&1 &
-    pids+=("$!")
+    start_redis "$work/redis-$i"
     urls+=("redis://127.0.0.1:$port")
-    for _ in $(seq 100); do
-        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
-        sleep 0.05
-    done
 done
 
 token() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
