@@ -186,7 +186,10 @@ async fn invalid_event_ids_in_the_path_are_404_and_creating_one_is_400() {
         let put = ctx.put_event(&id, &def).await;
         put.expect_problem_status(400);
         assert!(
-            put.body["detail"].as_str().unwrap_or_default().contains("must match"),
+            put.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("must match"),
             "{put}"
         );
         ctx.get_event(&id).await.expect_problem_status(404);
