@@ -1107,7 +1107,9 @@ enum Seen {
     Held {
         key: Option<String>,
         hold_id: String,
-        /// Base time the answer came.
+        /// Base time the request was sent: the hold was created after it,
+        /// however late the answer came (a stalled reply can arrive after
+        /// the hold ended and its retention passed).
         at_ms: u64,
     },
     /// A confirm was sent for this hold (whatever came back).
@@ -1152,7 +1154,9 @@ impl Client<'_> {
     }
 
     fn forgotten(&self, what: &str, hold_id: &str, answer: &Answer) {
-        let heard = self.seen.iter().rev().find_map(|s| match s {
+        // The earliest request that was answered with it: the hold is no
+        // older than that (a replay answers a hold placed earlier).
+        let heard = self.seen.iter().find_map(|s| match s {
             Seen::Held {
                 hold_id: id, at_ms, ..
             } if id == hold_id => Some(*at_ms),
@@ -1266,13 +1270,14 @@ impl Client<'_> {
         };
         let keyed = order.key.is_some();
         for _ in 0..8 {
+            let sent_ms = self.sim.base();
             match self.send(&sent) {
                 Some(a) if a.status == 201 => {
                     let hold_id = a.str("hold_id");
                     self.seen.push(Seen::Held {
                         key: order.key.clone(),
                         hold_id: hold_id.clone(),
-                        at_ms: self.sim.base(),
+                        at_ms: sent_ms,
                     });
                     return Some(hold_id);
                 }
@@ -1577,7 +1582,7 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
 
     // Every 201 hold is still known, and no key has two live holds.
     let mut by_key: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // Per hold, when a client last heard of it.
+    // Per hold, the earliest request answered with it: the hold is no older.
     let mut held_ids: BTreeMap<String, u64> = BTreeMap::new();
     for s in seen {
         if let Seen::Held {
@@ -1586,8 +1591,8 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
             at_ms,
         } = s
         {
-            let last = held_ids.entry(hold_id.clone()).or_insert(*at_ms);
-            *last = (*last).max(*at_ms);
+            let first = held_ids.entry(hold_id.clone()).or_insert(*at_ms);
+            *first = (*first).min(*at_ms);
             if let Some(key) = key {
                 by_key
                     .entry(key.clone())
