@@ -58,7 +58,6 @@ pub enum BookingError {
         current: u32,
         requested: u32,
     },
-    RequestInProgress,
     HoldReleased,
     HoldConfirmed,
     HoldExpired,
@@ -119,7 +118,6 @@ impl BookingError {
             SoldOut { .. } => (409, "sold-out", "Sold out"),
             SeatsUnavailable { .. } => (409, "seats-unavailable", "Seats unavailable"),
             CustomerLimit { .. } => (409, "customer-limit", "Customer limit reached"),
-            RequestInProgress => (409, "request-in-progress", "Request in progress"),
             HoldReleased => (409, "hold-released", "Hold released"),
             HoldConfirmed => (409, "hold-confirmed", "Hold confirmed"),
             HoldExpired => (410, "hold-expired", "Hold expired"),
@@ -138,9 +136,10 @@ impl BookingError {
     fn detail(&self) -> String {
         use BookingError::*;
         match self {
-            BadRequest(d) | NotFound(d) | Unprocessable { detail: d, .. } | Internal(d) => {
-                d.clone()
-            }
+            BadRequest(d) | NotFound(d) | Unprocessable { detail: d, .. } => d.clone(),
+            // What went wrong inside goes to the operator's log
+            // ([`BookingError::internal_detail`]), never to the client.
+            Internal(_) => "an internal error; it was logged".into(),
             Unauthorized(token) => format!(
                 "a valid `Authorization: Bearer <{}>` header is required",
                 token.variable()
@@ -166,9 +165,6 @@ impl BookingError {
             } => format!(
                 "limit {limit} per customer; {current} held or booked, {requested} requested"
             ),
-            RequestInProgress => {
-                "a request with this Idempotency-Key is still being processed; retry shortly".into()
-            }
             HoldReleased => "this hold was released".into(),
             HoldConfirmed => "this hold is confirmed and can no longer be released".into(),
             HoldExpired => "this hold has expired".into(),
@@ -183,7 +179,17 @@ impl BookingError {
             BookkeepingFull(what) => {
                 format!("too many live {what} records for this event; retry later")
             }
-            Store(e) => e.to_string(),
+            Store(_) => "the key-value store is unavailable; retry shortly".into(),
+        }
+    }
+
+    /// The text behind a 500 or a store 503, for the operator's log only:
+    /// it may name keys and carry the store's own error text.
+    pub fn internal_detail(&self) -> Option<String> {
+        match self {
+            BookingError::Internal(detail) => Some(detail.clone()),
+            BookingError::Store(error) => Some(error.to_string()),
+            _ => None,
         }
     }
 
@@ -194,10 +200,9 @@ impl BookingError {
     /// Whether a retry of the same request may succeed soon.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            BookingError::RequestInProgress
-            | BookingError::EventNotReady
-            | BookingError::Contention
-            | BookingError::Store(_) => Some(RETRY_AFTER_SECONDS),
+            BookingError::EventNotReady | BookingError::Contention | BookingError::Store(_) => {
+                Some(RETRY_AFTER_SECONDS)
+            }
             BookingError::BookkeepingFull(_) => Some(RETRY_AFTER_CAPACITY_SECONDS),
             _ => None,
         }

@@ -32,6 +32,10 @@ pub struct Reply {
     pub content_type: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// For the operator's log, never the client: what went wrong inside
+    /// (store error text, key names) behind a 500 or 503 whose body only
+    /// says what to do. The adapter writes it to stderr.
+    pub log: Option<String>,
 }
 
 impl Reply {
@@ -46,6 +50,7 @@ impl Reply {
             content_type: "application/json",
             headers: Vec::new(),
             body,
+            log: None,
         }
     }
 
@@ -55,6 +60,7 @@ impl Reply {
             content_type: "application/json",
             headers: Vec::new(),
             body: Vec::new(),
+            log: None,
         }
     }
 }
@@ -72,9 +78,12 @@ pub fn authorize(
     let Some(expected) = configured.filter(|t| !t.is_empty()) else {
         return Err(BookingError::Disabled(token));
     };
+    // The scheme is case-insensitive (RFC 9110); the token is compared as is.
     let presented = request
         .header("authorization")
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .unwrap_or_default();
     if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())
@@ -95,6 +104,7 @@ impl From<BookingError> for Reply {
     fn from(error: BookingError) -> Self {
         let mut reply = Reply::json(error.status(), &error.body());
         reply.content_type = "application/problem+json";
+        reply.log = error.internal_detail();
         if let Some(seconds) = error.retry_after() {
             reply
                 .headers

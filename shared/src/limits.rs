@@ -94,7 +94,7 @@ pub const CAS_ATTEMPTS_BEFORE_MOVING: u32 = 2;
 /// starting here and capped below.
 pub const CAS_BACKOFF_BASE_MILLISECONDS: u64 = 1;
 pub const CAS_BACKOFF_CAP_MILLISECONDS: u64 = 32;
-/// `Retry-After` sent with a 503 or a 409 request-in-progress.
+/// `Retry-After` sent with a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 /// `Retry-After` when an idempotency bucket is full: records age out slowly.
 pub const RETRY_AFTER_CAPACITY_SECONDS: u32 = 60;

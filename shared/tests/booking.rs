@@ -6,7 +6,7 @@ mod common;
 use booking_core::FailMode;
 use booking_core::Store;
 use booking_core::model::{EventMeta, InventoryDoc, KeyTag};
-use common::{Booking, START_MS};
+use common::{Booking, START_MS, TOKEN};
 use serde_json::{Value, json};
 
 fn general(capacity: u32) -> Value {
@@ -882,4 +882,53 @@ fn errors_name_the_rule_or_the_choices() {
         "{:?}",
         invalid.body
     );
+}
+
+#[test]
+fn error_bodies_carry_no_store_text_or_key_names() {
+    let b = Booking::new(23);
+    b.create("ev", general(4));
+    // The store fails: 503 with what to do, not what the store said.
+    b.store
+        .fail("e/ev/1/s/0/0", FailMode::ErrorWithoutWrite, 0, 100);
+    b.store
+        .fail("e/ev/1/f/0", FailMode::ErrorWithoutWrite, 0, 100);
+    let failed = b.hold("ev", json!({"section": "floor", "quantity": 4}));
+    assert_eq!(failed.status, 503, "{:?}", failed.body);
+    let text = failed.body.to_string();
+    assert!(
+        !text.contains("injected") && !text.contains("e/ev/"),
+        "{text}"
+    );
+    // A document that does not parse: 500, without the key's name.
+    b.create("other", general(4));
+    b.store.put("e/other/1/s/0/0", b"{not json").expect("put");
+    let broken = b.call("GET", "/events/other/availability", &Value::Null, &[]);
+    assert_eq!(broken.status, 500, "{:?}", broken.body);
+    let text = broken.body.to_string();
+    assert!(
+        !text.contains("e/other/") && !text.contains("parse"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let b = Booking::new(24);
+    let definition = general(4);
+    for (header, status) in [
+        (format!("bearer {TOKEN}"), 201),
+        (format!("BEARER {TOKEN}"), 200),
+        (format!("Basic {TOKEN}"), 401),
+        (format!("Bearer{TOKEN}"), 401),
+        (format!("Bearer {TOKEN}x"), 401),
+    ] {
+        let answer = b.call_exactly(
+            "PUT",
+            "/events/ev",
+            &definition,
+            &[("authorization", header.as_str())],
+        );
+        assert_eq!(answer.status, status, "{header}: {:?}", answer.body);
+    }
 }

@@ -1283,10 +1283,6 @@ impl Client<'_> {
                 }
                 // Not created yet.
                 Some(a) if a.status == 404 && order.event == GIG => self.think(10_000),
-                Some(a) if a.status == 409 && a.problem() == "request-in-progress" => {
-                    let ms = 1_000 + self.rng.below(15_000);
-                    self.sim.sleep(self.me, ms);
-                }
                 Some(a) if matches!(a.status, 409 | 410) => return None,
                 Some(a) if a.status == 503 && keyed => self.think(5_000),
                 Some(a) if a.status == 503 => return None,

@@ -313,6 +313,11 @@ async fn read_request(request: IncomingRequest) -> Result<Request, BookingError>
 /// `wasi:http` types directly, which spares every component that
 /// `Response`'s map, its Unicode lower-casing and its `anyhow` errors.
 async fn respond(reply: Reply, response_out: ResponseOutparam) {
+    // What went wrong inside, for the operator (Spin keeps a component's
+    // stderr in its logs); the client's body only says what to do.
+    if let Some(log) = &reply.log {
+        eprintln!("booking: answered {}: {log}", reply.status);
+    }
     let origin = variable("cors_origin").unwrap_or_else(|| "*".to_owned());
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(7 + reply.headers.len());
     let mut header = |name: &str, value: Vec<u8>| {
