@@ -21,7 +21,6 @@ use crate::store::Store;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ConfirmBody {
     payment_ref: String,
 }

@@ -19,7 +19,6 @@ use std::collections::HashSet;
 
 /// The body of `PUT /events/:event_id`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct EventRequest {
     name: String,
     #[serde(default)]
@@ -30,7 +29,6 @@ struct EventRequest {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SectionRequest {
     id: String,
     #[serde(default)]

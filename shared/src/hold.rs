@@ -23,7 +23,6 @@ use crate::store::Store;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct HoldBody {
     section: String,
     #[serde(default)]

@@ -83,7 +83,7 @@ pub fn authorize(
         .header("authorization")
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+        .map(|(_, token)| token)
         .unwrap_or_default();
     if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())

@@ -542,17 +542,18 @@ fn event_definitions() {
         ("empty body", Vec::new(), TTL_DEFAULT, bad()),
         ("not JSON", b"name=Gala".to_vec(), TTL_DEFAULT, bad()),
         ("JSON array", b"[]".to_vec(), TTL_DEFAULT, bad()),
+        // Unknown fields are ignored (forward compatibility).
         (
             "unknown top-level field",
             body_over(json!({"venue": "hall"})),
             TTL_DEFAULT,
-            bad(),
+            Ok(event("Gala", TTL_DEFAULT, None, vec![ga("ga", 10, 1)])),
         ),
         (
             "unknown section field",
             body_with(json!({"id": "ga", "capacity": 1, "price": 5})),
             TTL_DEFAULT,
-            bad(),
+            Ok(event("Gala", TTL_DEFAULT, None, vec![ga("ga", 1, 1)])),
         ),
         (
             "missing sections",

@@ -578,11 +578,21 @@ fn dispatch_methods() {
             401,
         ),
         (
-            "PUT event, scheme is case-sensitive",
+            // The scheme is case-insensitive: authorised, then the empty
+            // body is the problem.
+            "PUT event, scheme in lower case",
             Inventory,
             "PUT",
             at("/events/gala"),
             "bearer secret",
+            400,
+        ),
+        (
+            "PUT event, another scheme",
+            Inventory,
+            "PUT",
+            at("/events/gala"),
+            "Basic secret",
             401,
         ),
         (
