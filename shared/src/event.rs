@@ -49,10 +49,13 @@ pub fn parse(
     let invalid = |detail: String| BookingError::invalid("invalid-event", detail);
     let name_ok = !request.name.trim().is_empty()
         && request.name.chars().count() <= EVENT_NAME_LENGTH_MAX
-        && !request.name.chars().any(char::is_control);
+        && !request
+            .name
+            .chars()
+            .any(|c| c.is_control() || is_invisible(c));
     if !name_ok {
         return Err(invalid(format!(
-            "name must be 1..={EVENT_NAME_LENGTH_MAX} characters without control characters"
+            "name must be 1..={EVENT_NAME_LENGTH_MAX} characters without control, bidirectional-control or invisible characters"
         )));
     }
     let hold_ttl_seconds = request.hold_ttl_seconds.unwrap_or(ttl_default);
@@ -207,6 +210,21 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
     let meta = ready_meta(ctx, event_id)?;
     let doc = definition_of(ctx, event_id, meta.generation)?;
     Ok(Reply::json(200, &event_body(&doc)))
+}
+
+/// Characters that change how a name displays without showing themselves:
+/// bidirectional controls (a name could read differently than it sorts or
+/// compares) and zero-width or invisible format characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 #[cfg(test)]

@@ -430,6 +430,30 @@ fn event_definitions() {
             invalid(),
         ),
         (
+            "name with a right-to-left override",
+            body_over(json!({"name": "Gala\u{202E}thgiN"})),
+            TTL_DEFAULT,
+            invalid(),
+        ),
+        (
+            "name with a zero-width space",
+            body_over(json!({"name": "Ga\u{200B}la"})),
+            TTL_DEFAULT,
+            invalid(),
+        ),
+        (
+            "name with a byte-order mark",
+            body_over(json!({"name": "\u{FEFF}Gala"})),
+            TTL_DEFAULT,
+            invalid(),
+        ),
+        (
+            "name in Arabic script is fine",
+            body_over(json!({"name": "حفلة"})),
+            TTL_DEFAULT,
+            Ok(event("حفلة", TTL_DEFAULT, None, vec![ga("ga", 10, 1)])),
+        ),
+        (
             "name is stored untrimmed",
             body_over(json!({"name": " Gala "})),
             TTL_DEFAULT,
