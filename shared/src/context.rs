@@ -2,18 +2,36 @@
 //! environment, the settings, and a count of CAS retries.
 
 use crate::env::Env;
+use crate::limits::ADMIN_TOKEN_LENGTH_MIN;
 use crate::store::Store;
 use std::cell::Cell;
 
 /// Settings that come from Spin variables.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `None` (or empty) disables the admin routes.
+    /// `None` (or empty) disables the admin routes; adapters build it with
+    /// [`Config::admin_token_from`].
     pub admin_token: Option<String>,
     /// `None` (or empty) disables confirming holds: only the payment side,
     /// which holds this token, may confirm.
     pub confirm_token: Option<String>,
     pub hold_ttl_seconds_default: u32,
+}
+
+impl Config {
+    /// The admin token as configured: trimmed, and refused (with the reason,
+    /// for the operator's log) when shorter than [`ADMIN_TOKEN_LENGTH_MIN`]
+    /// characters or empty.
+    pub fn admin_token_from(raw: &str) -> Result<String, String> {
+        let token = raw.trim();
+        if token.chars().count() < ADMIN_TOKEN_LENGTH_MIN {
+            return Err(format!(
+                "admin_token has {} characters after trimming; at least {ADMIN_TOKEN_LENGTH_MIN} are needed, so the admin routes stay disabled",
+                token.chars().count()
+            ));
+        }
+        Ok(token.to_owned())
+    }
 }
 
 /// Everything an operation needs: the store, the environment, the settings,
@@ -41,5 +59,39 @@ impl<'a, S: Store, E: Env> Ctx<'a, S, E> {
 
     pub fn retries(&self) -> u32 {
         self.retries.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_tokens_are_trimmed_and_at_least_16_characters() {
+        let sixteen = "0123456789abcdef";
+        let table = [
+            ("exactly the minimum", sixteen.to_owned(), Some(sixteen)),
+            ("trimmed", format!("  {sixteen}\n"), Some(sixteen)),
+            ("one short", sixteen[1..].to_owned(), None),
+            (
+                "short once trimmed",
+                format!("   {}   ", &sixteen[1..]),
+                None,
+            ),
+            ("a placeholder", "change-me".to_owned(), None),
+            ("empty", String::new(), None),
+            (
+                "characters, not bytes",
+                "é".repeat(16),
+                Some("éééééééééééééééé"),
+            ),
+        ];
+        for (name, raw, expected) in table {
+            assert_eq!(
+                Config::admin_token_from(&raw).ok().as_deref(),
+                expected,
+                "{name}"
+            );
+        }
     }
 }

@@ -169,6 +169,12 @@ impl BookingError {
             HoldConfirmed => "this hold is confirmed and can no longer be released".into(),
             HoldExpired => "this hold has expired".into(),
             PaymentRefMismatch => "this hold is confirmed with another payment_ref".into(),
+            Disabled(token @ Token::Admin) => format!(
+                "set the Spin variable `{}` to at least {} characters (for example SPIN_VARIABLE_{}=…) to enable this route",
+                token.variable(),
+                crate::limits::ADMIN_TOKEN_LENGTH_MIN,
+                token.variable().to_ascii_uppercase()
+            ),
             Disabled(token) => format!(
                 "set the Spin variable `{}` (for example SPIN_VARIABLE_{}=…) to enable this route",
                 token.variable(),

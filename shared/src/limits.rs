@@ -13,6 +13,9 @@ pub const EVENT_NAME_LENGTH_MAX: usize = 200;
 pub const IDEMPOTENCY_KEY_LENGTH_MIN: usize = 16;
 /// Longest `Idempotency-Key` header value.
 pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 128;
+/// Shortest admin token (after trimming): a shorter one leaves the admin
+/// routes disabled, so that a placeholder like `secret` cannot guard them.
+pub const ADMIN_TOKEN_LENGTH_MIN: usize = 16;
 /// Longest payment reference.
 pub const PAYMENT_REF_LENGTH_MAX: usize = 128;
 

@@ -125,7 +125,11 @@ fn config(component: Component) -> Config {
     };
     match component {
         Component::Inventory => {
-            config.admin_token = variable("admin_token");
+            config.admin_token = variable("admin_token").and_then(|raw| {
+                Config::admin_token_from(&raw)
+                    .map_err(|why| eprintln!("booking: {why}"))
+                    .ok()
+            });
             if let Some(ttl) = variable("hold_ttl_seconds").and_then(|v| v.trim().parse().ok()) {
                 config.hold_ttl_seconds_default = ttl;
             }

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use booking_e2e::{json, random_hex};
 use booking_host_spawn::{LocalRuntime, RedisServer, RuntimeOptions};
 
-const ADMIN: &str = "redis-admin";
+const ADMIN: &str = "redis-admin-token-0001";
 
 fn redis(test: &str) -> Option<RedisServer> {
     match RedisServer::start() {
