@@ -34,10 +34,10 @@ pub enum Component {
 }
 
 /// Methods allowed on a route, for 405 and for CORS preflight.
-pub const EVENT_METHODS: &str = "GET, PUT, OPTIONS";
-pub const AVAILABILITY_METHODS: &str = "GET, OPTIONS";
+pub const EVENT_METHODS: &str = "GET, HEAD, PUT, OPTIONS";
+pub const AVAILABILITY_METHODS: &str = "GET, HEAD, OPTIONS";
 pub const HOLDS_METHODS: &str = "POST, OPTIONS";
-pub const HOLD_METHODS: &str = "GET, DELETE, OPTIONS";
+pub const HOLD_METHODS: &str = "GET, HEAD, DELETE, OPTIONS";
 pub const ACTION_METHODS: &str = "POST, OPTIONS";
 
 impl Route {
@@ -187,6 +187,9 @@ fn answer<S: Store, E: Env>(
         Ok(reply) => reply,
         Err(error) => Reply::from(error),
     };
+    if request.method == "HEAD" {
+        reply.body.clear();
+    }
     if request.method == "OPTIONS" && reply.status == 204 {
         reply.headers.push((
             "access-control-allow-methods".into(),
@@ -219,7 +222,12 @@ fn dispatch(
     if request.body.len() > REQUEST_BODY_BYTES_MAX {
         return Err(BookingError::PayloadTooLarge);
     }
-    operation(route, request.method.as_str())
+    // HEAD is GET without the body (the body is dropped in `answer`).
+    let method = match request.method.as_str() {
+        "HEAD" => "GET",
+        other => other,
+    };
+    operation(route, method)
 }
 
 fn not_allowed(route: &Route) -> BookingError {

@@ -932,3 +932,22 @@ fn the_bearer_scheme_is_case_insensitive() {
         assert_eq!(answer.status, status, "{header}: {:?}", answer.body);
     }
 }
+
+#[test]
+fn head_answers_like_get_without_a_body() {
+    let b = Booking::new(25);
+    b.create("ev", general(4));
+    let hold = b.hold("ev", json!({"section": "floor", "quantity": 1}));
+    for path in [
+        "/events/ev".to_owned(),
+        "/events/ev/availability".to_owned(),
+        format!("/holds/{}", hold.str("hold_id")),
+    ] {
+        let get = b.call("GET", &path, &Value::Null, &[]);
+        let head = b.call("HEAD", &path, &Value::Null, &[]);
+        assert_eq!((get.status, head.status), (200, 200), "{path}");
+        assert_eq!(head.body, Value::Null, "{path}: HEAD has no body");
+    }
+    let refused = b.call("HEAD", "/events/ev/holds", &Value::Null, &[]);
+    assert_eq!(refused.status, 405);
+}

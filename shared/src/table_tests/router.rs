@@ -165,10 +165,10 @@ fn route_methods_and_components() {
             ACTION_METHODS
         ),
         (
-            "GET, PUT, OPTIONS",
-            "GET, OPTIONS",
+            "GET, HEAD, PUT, OPTIONS",
+            "GET, HEAD, OPTIONS",
             "POST, OPTIONS",
-            "GET, DELETE, OPTIONS",
+            "GET, HEAD, DELETE, OPTIONS",
             "POST, OPTIONS"
         ),
     );
@@ -346,14 +346,24 @@ fn dispatch_methods() {
             405,
             Some(ACTION_METHODS),
         ),
+        // HEAD is GET without a body: here, GET's 404 (nothing stored).
         (
             "HEAD event",
             Inventory,
             "HEAD",
             at("/events/gala"),
             0,
+            404,
+            NONE,
+        ),
+        (
+            "HEAD on holds (no GET there)",
+            Hold,
+            "HEAD",
+            at("/events/gala/holds"),
+            0,
             405,
-            Some(EVENT_METHODS),
+            Some(HOLDS_METHODS),
         ),
         (
             "methods are case-sensitive",
