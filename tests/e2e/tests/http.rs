@@ -344,3 +344,22 @@ async fn bodies_over_64_kib_are_413() {
         "{floor}"
     );
 }
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let ctx = Ctx::new("head");
+    let (id, _) = ctx.create_event(&general_event(5)).await;
+    for path in [
+        format!("/events/{id}"),
+        format!("/events/{id}/availability"),
+    ] {
+        let get = ctx.send(ctx.request(Method::GET, &path)).await;
+        let head = ctx.send(ctx.request(Method::HEAD, &path)).await;
+        assert_eq!((get.code(), head.code()), (200, 200), "{head}");
+        assert!(head.text.is_empty(), "HEAD has no body:{head}");
+    }
+    let missing = ctx
+        .send(ctx.request(Method::HEAD, "/events/no-such-event-here"))
+        .await;
+    assert_eq!(missing.code(), 404, "{missing}");
+}
