@@ -577,7 +577,7 @@ fn routing_methods_and_sizes() {
     b.create("ev", general(5));
     let wrong = b.call("PATCH", "/events/ev", &Value::Null, &[]);
     assert_eq!(wrong.status, 405);
-    assert_eq!(wrong.header("allow"), Some("GET, PUT, OPTIONS"));
+    assert_eq!(wrong.header("allow"), Some("GET, HEAD, PUT, OPTIONS"));
     assert_eq!(
         b.call("GET", "/events/ev/holds", &Value::Null, &[]).status,
         405
