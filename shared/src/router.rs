@@ -45,12 +45,12 @@ impl Route {
         let path = path.split(['?', '#']).next().unwrap_or_default();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
-            ["events", id] => Route::Event((*id).to_owned()),
-            ["events", id, "availability"] => Route::Availability((*id).to_owned()),
-            ["events", id, "holds"] => Route::Holds((*id).to_owned()),
-            ["holds", id] => Route::Hold((*id).to_owned()),
-            ["holds", id, "confirm"] => Route::Confirm((*id).to_owned()),
-            ["holds", id, "release"] => Route::Release((*id).to_owned()),
+            ["events", id] => Route::Event(decoded(id)),
+            ["events", id, "availability"] => Route::Availability(decoded(id)),
+            ["events", id, "holds"] => Route::Holds(decoded(id)),
+            ["holds", id] => Route::Hold(decoded(id)),
+            ["holds", id, "confirm"] => Route::Confirm(decoded(id)),
+            ["holds", id, "release"] => Route::Release(decoded(id)),
             _ => Route::Unknown,
         }
     }
@@ -234,6 +234,15 @@ fn not_allowed(route: &Route) -> BookingError {
     BookingError::MethodNotAllowed {
         allow: route.allowed_methods(),
     }
+}
+
+/// A path segment percent-decoded once (`gig%2D2026` is `gig-2026`); a
+/// segment that does not decode to UTF-8 stays as sent, which the id rule
+/// then refuses. Split first, then decode: `%2F` never makes a new segment.
+fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_or_else(|_| segment.to_owned(), |id| id.into_owned())
 }
 
 /// An id in a path that breaks the id rule cannot name anything: 404.

@@ -76,12 +76,34 @@ fn route_parse() {
             "/events//holds".into(),
             Holds(s("")),
         ),
-        // Ids are taken verbatim: no decoding, no case folding.
+        // Ids are percent-decoded once, never case-folded; the id rule
+        // then judges the decoded id.
         (
-            "percent-encoding kept",
+            "percent-encoding decoded",
             "/events/a%20b".into(),
+            Event(s("a b")),
+        ),
+        (
+            "an encoded dash is a dash",
+            "/events/gig%2D2026/holds".into(),
+            Holds(s("gig-2026")),
+        ),
+        (
+            "decoded once, not twice",
+            "/events/a%2520b".into(),
             Event(s("a%20b")),
         ),
+        (
+            "an encoded slash stays in its segment",
+            "/events/a%2Fb/availability".into(),
+            Availability(s("a/b")),
+        ),
+        (
+            "not UTF-8 once decoded: kept as sent",
+            "/events/a%FFb".into(),
+            Event(s("a%FFb")),
+        ),
+        ("case kept", "/events/Gala".into(), Event(s("Gala"))),
         ("dots kept", "/events/..".into(), Event(s(".."))),
         // Everything else.
         ("empty path", String::new(), Unknown),

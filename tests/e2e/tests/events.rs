@@ -611,3 +611,25 @@ async fn availability_tracks_holds_and_sales_per_section() {
     );
     assert_eq!(string_set(&a["available_seats"]), set_of(&["A-1"]), "{a}");
 }
+
+#[tokio::test]
+async fn path_ids_are_percent_decoded_once() {
+    let ctx = Ctx::new("pct_ids");
+    let (id, _) = ctx.create_event(&general_event(5)).await;
+    // The same id with its dashes percent-encoded names the same event.
+    let encoded = id.replace('-', "%2D");
+    assert_ne!(encoded, id, "the test's ids contain a dash");
+    let plain = ctx
+        .send(ctx.request(Method::GET, &format!("/events/{id}")))
+        .await;
+    let same = ctx
+        .send(ctx.request(Method::GET, &format!("/events/{encoded}")))
+        .await;
+    assert_eq!((plain.code(), same.code()), (200, 200), "{same}");
+    assert_eq!(plain.body, same.body, "{same}");
+    // Decoded once only: %252D is the three characters %2D, not a dash.
+    let twice = id.replace('-', "%252D");
+    ctx.send(ctx.request(Method::GET, &format!("/events/{twice}")))
+        .await
+        .expect_problem_status(404);
+}
