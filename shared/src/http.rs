@@ -65,6 +65,26 @@ impl Reply {
     }
 }
 
+/// The `Access-Control-Allow-Origin` of an answer, from the `cors_origin`
+/// setting and the request's `Origin`: `*` (or nothing set) allows any
+/// origin; otherwise the setting lists origins (separated by commas or
+/// spaces) and the request's origin is echoed when it is one of them, and
+/// `None` (no header: the browser refuses) when it is not.
+pub fn allowed_origin(configured: &str, request_origin: Option<&str>) -> Option<String> {
+    let mut listed = configured
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .peekable();
+    if listed.peek().is_none() || configured.trim() == "*" {
+        return Some("*".to_owned());
+    }
+    let origin = request_origin?.trim();
+    listed
+        .find(|allowed| allowed.eq_ignore_ascii_case(origin))
+        .map(|_| origin.to_owned())
+}
+
 /// Checks `Authorization: Bearer <token>` against the configured token of
 /// a route: none configured (or empty) disables the route (503); a missing
 /// or wrong one is 401. Compared in constant time, so response timing does
@@ -122,5 +142,55 @@ impl From<BookingError> for Reply {
             _ => {}
         }
         reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_origin;
+
+    #[test]
+    fn cors_origins_are_echoed_when_listed() {
+        let a = "https://a.example";
+        let b = "https://b.example:8443";
+        let table = [
+            ("any", "*", Some(a), Some("*")),
+            ("any, no Origin", "*", None, Some("*")),
+            ("nothing set", "", Some(a), Some("*")),
+            ("one listed, matching", a, Some(a), Some(a)),
+            (
+                "several, the second",
+                "https://a.example, https://b.example:8443",
+                Some(b),
+                Some(b),
+            ),
+            (
+                "space-separated",
+                "https://a.example https://b.example:8443",
+                Some(a),
+                Some(a),
+            ),
+            ("not listed", a, Some(b), None),
+            ("listed, no Origin sent", a, None, None),
+            (
+                "a prefix is not a match",
+                a,
+                Some("https://a.example.evil"),
+                None,
+            ),
+            (
+                "case of the host",
+                a,
+                Some("https://A.example"),
+                Some("https://A.example"),
+            ),
+        ];
+        for (name, configured, origin, expected) in table {
+            assert_eq!(
+                allowed_origin(configured, origin).as_deref(),
+                expected,
+                "{name}"
+            );
+        }
     }
 }

@@ -72,7 +72,7 @@ mod view;
 pub use context::{Config, Ctx};
 pub use env::{Env, SystemEnv};
 pub use error::{BookingError, PROBLEM_TYPE_PREFIX};
-pub use http::{Reply, Request};
+pub use http::{Reply, Request, allowed_origin};
 pub use ids::HoldRef;
 #[cfg(feature = "testing")]
 pub use memory::{FailMode, ManualEnv, MemoryCas, MemoryStore};

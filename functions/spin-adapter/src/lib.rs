@@ -13,7 +13,7 @@
 use booking_core::limits::{HOLD_TTL_SECONDS_DEFAULT, REQUEST_BODY_BYTES_MAX};
 use booking_core::{
     BookingError, Component, Config, Ctx, Reply, Request, Snapshot, Store, StoreError, Swap,
-    SystemEnv,
+    SystemEnv, allowed_origin,
 };
 use futures::StreamExt;
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingResponse, ResponseOutparam};
@@ -252,6 +252,11 @@ pub async fn serve<H>(
 ) where
     H: Fn(&Request, &Ctx<'_, Backend, SystemEnv>) -> Reply,
 {
+    let origin = request
+        .headers()
+        .get("origin")
+        .first()
+        .map(|value| String::from_utf8_lossy(value).into_owned());
     let reply = match read_request(request).await {
         Ok(core_request) => match Backend::open() {
             Ok(store) => {
@@ -262,7 +267,7 @@ pub async fn serve<H>(
         },
         Err(error) => Reply::from(error),
     };
-    respond(reply, response_out).await
+    respond(reply, origin.as_deref(), response_out).await
 }
 
 /// Converts the request, reading the body only up to the limit: a larger
@@ -316,13 +321,14 @@ async fn read_request(request: IncomingRequest) -> Result<Request, BookingError>
 /// one, as spin-sdk's `Response` (a map) does; built here on the
 /// `wasi:http` types directly, which spares every component that
 /// `Response`'s map, its Unicode lower-casing and its `anyhow` errors.
-async fn respond(reply: Reply, response_out: ResponseOutparam) {
+async fn respond(reply: Reply, request_origin: Option<&str>, response_out: ResponseOutparam) {
     // What went wrong inside, for the operator (Spin keeps a component's
     // stderr in its logs); the client's body only says what to do.
     if let Some(log) = &reply.log {
         eprintln!("booking: answered {}: {log}", reply.status);
     }
-    let origin = variable("cors_origin").unwrap_or_else(|| "*".to_owned());
+    let configured = variable("cors_origin").unwrap_or_default();
+    let origin = allowed_origin(&configured, request_origin);
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(7 + reply.headers.len());
     let mut header = |name: &str, value: Vec<u8>| {
         let name = name.to_ascii_lowercase();
@@ -331,7 +337,9 @@ async fn respond(reply: Reply, response_out: ResponseOutparam) {
             None => headers.push((name, value)),
         }
     };
-    header("access-control-allow-origin", origin.into_bytes());
+    if let Some(origin) = origin {
+        header("access-control-allow-origin", origin.into_bytes());
+    }
     header("access-control-allow-headers", CORS_ALLOW_HEADERS.into());
     header("access-control-expose-headers", CORS_EXPOSE_HEADERS.into());
     header(
