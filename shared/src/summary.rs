@@ -28,16 +28,6 @@ pub struct Seen {
     pub full_until_ms: u64,
 }
 
-/// The section's summary; `None` for sections without one (seated
-/// sections, and events created before summaries existed).
-pub fn read<S: Store, E: Env>(
-    ctx: &Ctx<'_, S, E>,
-    meta: &EventMeta,
-    section: usize,
-) -> Result<Option<SectionSummary>, BookingError> {
-    cas::load(ctx, &meta.summary_key(section))
-}
-
 /// Whether `seen` tells the summary something it does not know at
 /// `now_ms`: the shard turned full, or got room again. (A reader records
 /// only news; a writer records every transition it makes.)

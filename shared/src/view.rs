@@ -7,6 +7,7 @@
 //! lack room (near the end of a sale), and none at all when the summary
 //! says every shard is full: a sold-out answer is one small read.
 
+use crate::cas;
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
@@ -52,7 +53,20 @@ impl SectionView {
             view.read_docs(ctx, meta, wanted)?;
             return Ok(view);
         }
-        view.summary = summary::read(ctx, meta, section)?;
+        // The summary and the home (if any) in one batch read.
+        let mut keys = vec![meta.summary_key(section)];
+        keys.extend(home.map(|doc| meta.inventory_key(section, doc)));
+        let mut values = ctx.store.get_many(&keys)?.into_iter();
+        view.summary = match values.next().flatten() {
+            Some(bytes) => Some(cas::decode(&keys[0], &bytes)?),
+            None => None,
+        };
+        if let (Some(doc), Some(key)) = (home, keys.get(1)) {
+            let bytes = values.next().flatten().ok_or_else(|| {
+                BookingError::Internal(format!("inventory document {key} is missing"))
+            })?;
+            view.install(ctx, meta, vec![(doc, cas::decode(key, &bytes)?)]);
+        }
         if view.summary.is_none() {
             // No summary (an event from before summaries): read it all.
             wanted = (0..layout.docs as usize).collect();
@@ -114,9 +128,22 @@ impl SectionView {
             .iter()
             .map(|doc| meta.inventory_key(self.section, *doc))
             .collect();
+        let read = wanted.into_iter().zip(load_section(ctx, &keys)?).collect();
+        self.install(ctx, meta, read);
+        Ok(())
+    }
+
+    /// Puts documents just read in place of their stand-ins, and tells the
+    /// summary what it did not know about them.
+    fn install<S: Store, E: Env>(
+        &mut self,
+        ctx: &Ctx<'_, S, E>,
+        meta: &EventMeta,
+        read: Vec<(usize, InventoryDoc)>,
+    ) {
         let now_ms = ctx.env.now_ms();
         let mut news = Vec::new();
-        for (doc, inventory) in wanted.into_iter().zip(load_section(ctx, &keys)?) {
+        for (doc, inventory) in read {
             let seen = Seen {
                 doc,
                 version: inventory.version,
@@ -132,7 +159,6 @@ impl SectionView {
         }
         // Best effort, like the writers' own records (see `summary`).
         let _ = summary::record(ctx, meta, self.section, &news);
-        Ok(())
     }
 }
 
