@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use booking_host_spawn::{LocalRuntime, RuntimeOptions, redis_server_bin};
+use booking_host_spawn::{LocalRuntime, REDIS_DURABLE_ARGS, RuntimeOptions, redis_server_bin};
 use serde_json::{Value, json};
 
 /// How long a server may take to answer `PING` after it was started.
@@ -153,18 +153,7 @@ impl RedisNode {
             .arg(self.port.to_string())
             .arg("--dir")
             .arg(&self.dir)
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--logfile",
-                "",
-            ])
+            .args(REDIS_DURABLE_ARGS)
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod kv_calls;
 mod redis;
 pub use kv_calls::{KV_CALLS_PATH, KV_CALLS_PREFIX, KvCalls, KvCallsOf};
-pub use redis::{RedisServer, redis_server_bin};
+pub use redis::{REDIS_DURABLE_ARGS, RedisServer, redis_server_bin};
 
 /// How long the runtime may take to print its `Serving` line: compiling the components can
 /// take a while on a cold cache and a busy 2-core machine.

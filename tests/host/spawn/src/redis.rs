@@ -30,6 +30,22 @@ const REDIS_STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long drop waits for the wrapper to stop the server.
 const REDIS_STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// The arguments every test Redis runs with after its port and directory:
+/// durable (append-only file, fsync'd before each answer: a write
+/// acknowledged survives `kill -9`), in the foreground, logging nowhere.
+pub const REDIS_DURABLE_ARGS: [&str; 10] = [
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--save",
+    "",
+    "--daemonize",
+    "no",
+    "--logfile",
+    "",
+];
+
 /// The `redis-server` binary: `$BOOKING_REDIS_SERVER` if set, else `redis-server` on `PATH`;
 /// `None` if there is none.
 pub fn redis_server_bin() -> Option<PathBuf> {
@@ -113,20 +129,8 @@ impl RedisServer {
             .arg(port.to_string())
             .arg("--dir")
             .arg(&dir)
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--logfile",
-                "",
-            ])
+            .args(REDIS_DURABLE_ARGS)
+            .args(["--protected-mode", "yes"])
             .env("BOOKING_REDIS_BIN", bin)
             .env("BOOKING_REDIS_DIR", &dir)
             .stdin(Stdio::piped())
