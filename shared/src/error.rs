@@ -39,7 +39,9 @@ pub enum BookingError {
     MethodNotAllowed {
         allow: &'static str,
     },
-    PayloadTooLarge,
+    PayloadTooLarge {
+        limit_bytes: usize,
+    },
     /// Valid JSON that breaks a rule; `slug` names the rule.
     Unprocessable {
         slug: &'static str,
@@ -108,7 +110,7 @@ impl BookingError {
             Unauthorized(_) => (401, "unauthorized", "Unauthorized"),
             NotFound(_) => (404, "not-found", "Not found"),
             MethodNotAllowed { .. } => (405, "method-not-allowed", "Method not allowed"),
-            PayloadTooLarge => (413, "payload-too-large", "Payload too large"),
+            PayloadTooLarge { .. } => (413, "payload-too-large", "Payload too large"),
             Unprocessable { slug, .. } => (422, slug, "Unprocessable request"),
             EventConflict => (
                 409,
@@ -145,10 +147,9 @@ impl BookingError {
                 token.variable()
             ),
             MethodNotAllowed { allow } => format!("this route allows {allow}"),
-            PayloadTooLarge => format!(
-                "request bodies are limited to {} bytes",
-                crate::limits::REQUEST_BODY_BYTES_MAX
-            ),
+            PayloadTooLarge { limit_bytes } => {
+                format!("request bodies of this route are limited to {limit_bytes} bytes")
+            }
             EventConflict => {
                 "an event with this id exists and its definition differs; events are immutable"
                     .into()

@@ -1,7 +1,14 @@
 //! Every bound of the system. A limit that is not written down here is a bug.
 
-/// Largest request body accepted by any route; larger bodies get 413.
+/// Largest request body accepted by the buyer-facing routes (holds, confirm,
+/// release, reads); larger bodies get 413. A hold request is well under 1 KiB.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest request body of the admin route (`PUT /events/:event_id`, the
+/// inventory component), so the documented limits are reachable: a
+/// 10,000-seat section ([`SECTION_SEATS_MAX`]) with 64-character seat ids is
+/// about 700 KB of JSON. Only a holder of the admin token can send it.
+pub const ADMIN_REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
 
 /// Longest event, section, seat or customer id.
 pub const ID_LENGTH_MAX: usize = 64;

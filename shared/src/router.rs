@@ -7,7 +7,7 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::http::{Reply, Request};
 use crate::ids::{invalid_id, is_valid_id};
-use crate::limits::REQUEST_BODY_BYTES_MAX;
+use crate::limits::{ADMIN_REQUEST_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX};
 use crate::store::Store;
 use crate::{availability, confirm, event, hold, hold_status, release};
 
@@ -31,6 +31,20 @@ pub enum Component {
     Hold,
     Confirm,
     Release,
+}
+
+impl Component {
+    /// Largest request body this component reads: the admin route takes
+    /// event definitions (up to 10,000 seats a section), the others small
+    /// buyer requests.
+    pub fn request_body_bytes_max(self) -> usize {
+        match self {
+            Component::Inventory => ADMIN_REQUEST_BODY_BYTES_MAX,
+            Component::Availability | Component::Hold | Component::Confirm | Component::Release => {
+                REQUEST_BODY_BYTES_MAX
+            }
+        }
+    }
 }
 
 /// Methods allowed on a route, for 405 and for CORS preflight.
@@ -219,8 +233,9 @@ fn dispatch(
     if request.method == "OPTIONS" {
         return Ok(Reply::empty(204));
     }
-    if request.body.len() > REQUEST_BODY_BYTES_MAX {
-        return Err(BookingError::PayloadTooLarge);
+    let limit_bytes = component.request_body_bytes_max();
+    if request.body.len() > limit_bytes {
+        return Err(BookingError::PayloadTooLarge { limit_bytes });
     }
     // HEAD is GET without the body (the body is dropped in `answer`).
     let method = match request.method.as_str() {

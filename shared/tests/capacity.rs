@@ -158,3 +158,41 @@ fn a_sold_through_million_unit_section_reads_small() {
         "availability read {availability_read} bytes"
     );
 }
+
+/// The documented seat limit is reachable: a section of 10,000 seats with
+/// long seat ids is a definition well over the buyer routes' 64 KiB body
+/// limit, and the admin route takes it; its seats can then be held, sold
+/// and counted like any other.
+#[test]
+fn a_ten_thousand_seat_section_can_be_defined_and_sold() {
+    use booking_core::limits::{
+        ADMIN_REQUEST_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX, SECTION_SEATS_MAX,
+    };
+    let b = Booking::new(43);
+    let seats: Vec<String> = (0..SECTION_SEATS_MAX)
+        .map(|n| format!("balcony-row-{:03}-seat-{:03}", n / 100, n % 100))
+        .collect();
+    let definition = json!({"name": "arena", "sections": [{"id": "balcony", "seats": seats}]});
+    let body_bytes = definition.to_string().len();
+    assert!(body_bytes > REQUEST_BODY_BYTES_MAX, "{body_bytes} bytes");
+    assert!(
+        body_bytes <= ADMIN_REQUEST_BODY_BYTES_MAX,
+        "{body_bytes} bytes"
+    );
+
+    let created = b.create("arena", definition);
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let wanted = [seats[0].clone(), seats[SECTION_SEATS_MAX - 1].clone()];
+    let hold = b.hold(
+        "arena",
+        json!({"section": "balcony", "seats": wanted, "customer_id": "c-1"}),
+    );
+    assert_eq!(hold.status, 201, "{:?}", hold.body);
+    assert_eq!(b.confirm(&hold.str("hold_id")).status, 200);
+    let seats_total = SECTION_SEATS_MAX as u64;
+    assert_eq!(b.counts("arena", "balcony"), (seats_total - 2, 0, 2));
+    // The same seats cannot be sold twice.
+    let again = b.hold("arena", json!({"section": "balcony", "seats": [wanted[1]]}));
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_eq!(again.problem(), "seats-unavailable");
+}

@@ -10,7 +10,7 @@
 //!   and so on), and converts the reply, adding CORS headers to every
 //!   response.
 
-use booking_core::limits::{HOLD_TTL_SECONDS_DEFAULT, REQUEST_BODY_BYTES_MAX};
+use booking_core::limits::HOLD_TTL_SECONDS_DEFAULT;
 use booking_core::{
     BookingError, Component, Config, Ctx, Reply, Request, Snapshot, Store, StoreError, Swap,
     SystemEnv, allowed_origin,
@@ -29,7 +29,8 @@ const STORE_LABEL: &str = "default";
 const CORS_ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key";
 /// Headers a browser script may read.
 const CORS_EXPOSE_HEADERS: &str = "retry-after, allow, x-cas-retries";
-/// Bytes of an oversized body read and discarded before answering 413.
+/// Bytes of an oversized body read (beyond the limit) and discarded before
+/// answering 413.
 const REQUEST_BODY_DISCARD_BYTES_MAX: usize = 1024 * 1024;
 /// How long a browser may cache a preflight answer.
 const CORS_MAX_AGE_SECONDS: u32 = 600;
@@ -257,7 +258,7 @@ pub async fn serve<H>(
         .get("origin")
         .first()
         .map(|value| String::from_utf8_lossy(value).into_owned());
-    let reply = match read_request(request).await {
+    let reply = match read_request(request, component.request_body_bytes_max()).await {
         Ok(core_request) => match Backend::open() {
             Ok(store) => {
                 let config = config(component);
@@ -272,7 +273,10 @@ pub async fn serve<H>(
 
 /// Converts the request, reading the body only up to the limit: a larger
 /// body is refused with 413 without being read (or buffered) whole.
-async fn read_request(request: IncomingRequest) -> Result<Request, BookingError> {
+async fn read_request(
+    request: IncomingRequest,
+    limit_bytes: usize,
+) -> Result<Request, BookingError> {
     let method = request.method().to_string();
     let path = request.path_with_query().unwrap_or_default();
     let headers = request
@@ -292,19 +296,19 @@ async fn read_request(request: IncomingRequest) -> Result<Request, BookingError>
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| BookingError::BadRequest(format!("reading the request body: {e:?}")))?;
-        if body.len() + chunk.len() > REQUEST_BODY_BYTES_MAX {
+        if body.len() + chunk.len() > limit_bytes {
             // Read on (and discard) what the client is still sending, up to a
             // bound, so the 413 is not lost: a server that answers and closes
             // while the client is still writing makes it see a broken pipe
             // instead of the answer.
             let mut discarded = body.len() + chunk.len();
-            while discarded <= REQUEST_BODY_DISCARD_BYTES_MAX {
+            while discarded <= limit_bytes + REQUEST_BODY_DISCARD_BYTES_MAX {
                 match stream.next().await {
                     Some(Ok(more)) => discarded += more.len(),
                     _ => break,
                 }
             }
-            return Err(BookingError::PayloadTooLarge);
+            return Err(BookingError::PayloadTooLarge { limit_bytes });
         }
         body.extend_from_slice(&chunk);
     }

@@ -204,7 +204,7 @@ fn dispatch_methods() {
     use super::handle;
     use crate::context::{Config, Ctx};
     use crate::http::Request;
-    use crate::limits::REQUEST_BODY_BYTES_MAX;
+    use crate::limits::{ADMIN_REQUEST_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX};
     use crate::memory::{ManualEnv, MemoryStore};
     use Component::{Availability, Confirm, Hold, Inventory, Release};
 
@@ -513,6 +513,35 @@ fn dispatch_methods() {
             "GET",
             at("/events/gala/availability"),
             REQUEST_BODY_BYTES_MAX + 1,
+            413,
+            NONE,
+        ),
+        // The admin route takes definitions up to its own, larger limit (no
+        // token here: 401 means it passed the size check, which comes first).
+        (
+            "admin body over the buyer limit",
+            Inventory,
+            "PUT",
+            at("/events/gala"),
+            REQUEST_BODY_BYTES_MAX + 1,
+            401,
+            NONE,
+        ),
+        (
+            "admin body of max size",
+            Inventory,
+            "PUT",
+            at("/events/gala"),
+            ADMIN_REQUEST_BODY_BYTES_MAX,
+            401,
+            NONE,
+        ),
+        (
+            "admin body of max+1",
+            Inventory,
+            "PUT",
+            at("/events/gala"),
+            ADMIN_REQUEST_BODY_BYTES_MAX + 1,
             413,
             NONE,
         ),

@@ -239,6 +239,9 @@ async fn every_answer_carries_cors_headers() {
     .expect_problem_status(413);
 }
 
+/// The admin route's body limit (`ADMIN_REQUEST_BODY_BYTES_MAX` in the core).
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
+
 /// A JSON body padded with trailing spaces to exactly `len` bytes.
 fn padded(body: &Value, len: usize) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(body).expect("serialize");
@@ -257,16 +260,23 @@ async fn bodies_over_64_kib_are_413() {
         .expect("hold_id")
         .to_owned();
 
-    // PUT /events: a valid definition (but for its size) is not created.
+    // PUT /events (admin) has its own, larger limit, so a 10,000-seat
+    // section fits: over 64 KiB is taken, a valid definition over 1 MiB is
+    // not created.
+    let roomy_id = ctx.event_id("roomy");
+    let roomy_def = padded(&general_event(5), BODY_LIMIT + 1);
+    ctx.put_event_raw(&roomy_id, roomy_def, Some(&ctx.bearer()))
+        .await
+        .expect_status(201);
     let new_id = ctx.event_id("big");
-    let big_def = padded(&general_event(5), BODY_LIMIT + 1);
+    let big_def = padded(&general_event(5), ADMIN_BODY_LIMIT + 1);
     ctx.put_event_raw(&new_id, big_def, Some(&ctx.bearer()))
         .await
         .expect_problem_status(413);
     ctx.get_event(&new_id).await.expect_problem_status(404);
     // A huge name makes the JSON itself oversized.
     let mut huge = general_event(5);
-    huge["name"] = json!("n".repeat(BODY_LIMIT + 10));
+    huge["name"] = json!("n".repeat(ADMIN_BODY_LIMIT + 10));
     ctx.put_event(&new_id, &huge)
         .await
         .expect_problem_status(413);
