@@ -32,14 +32,8 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
             docs.push(cas::decode::<InventoryDoc>(key, &bytes)?);
         }
         let confirmed = parts::confirmed_unresolved(ctx, &meta, index, &docs, now_ms)?;
-        let (mut held, mut sold) = (0u32, 0u32);
-        for doc in &docs {
-            let (h, s) = parts::counts(doc, now_ms, &confirmed);
-            held += h;
-            sold += s;
-        }
-        let available = layout.capacity.saturating_sub(held + sold);
-        debug_assert_eq!(available + held + sold, layout.capacity);
+        let (held, sold) = section_counts(keys, &docs, now_ms, &confirmed, layout.capacity)?;
+        let available = layout.capacity - held - sold;
         let mut section = json!({
             "id": layout.id,
             "kind": layout.kind,
@@ -73,4 +67,33 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
         200,
         &json!({"event_id": event_id, "sections": sections, "as_of": rfc3339(now_ms)}),
     ))
+}
+
+/// (held, sold) of a section; an error when a document, or the section,
+/// counts more than its capacity: only a damaged stored value can, and
+/// reporting it would show a client numbers that do not add up.
+fn section_counts(
+    keys: &[String],
+    docs: &[InventoryDoc],
+    now_ms: u64,
+    confirmed: &[String],
+    capacity: u32,
+) -> Result<(u32, u32), BookingError> {
+    let (mut held, mut sold) = (0u32, 0u32);
+    for (key, doc) in keys.iter().zip(docs) {
+        let counted = parts::counts(doc, now_ms, confirmed);
+        if parts::over_capacity(doc, counted) {
+            return Err(BookingError::Internal(format!(
+                "inventory document {key} counts more than its capacity"
+            )));
+        }
+        held = held.saturating_add(counted.0);
+        sold = sold.saturating_add(counted.1);
+    }
+    if u64::from(held) + u64::from(sold) > u64::from(capacity) {
+        return Err(BookingError::Internal(
+            "a section's documents count more than its capacity".into(),
+        ));
+    }
+    Ok((held, sold))
 }

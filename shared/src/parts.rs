@@ -308,18 +308,28 @@ pub fn end_parts<S: Store, E: Env>(
 
 /// Counts of one document: (held, sold) units; the rest is available.
 /// `sold_nonces` lists the holds whose unresolved parts count as sold.
+/// Saturating: a damaged document may claim any numbers; see
+/// [`over_capacity`] for the check that refuses one.
 pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, u32) {
     let (mut held, mut sold) = (0u32, doc.sold_moved);
     for part in &doc.parts {
         match part.occupancy(now_ms) {
-            Occupancy::Sold => sold += part.units(),
-            Occupancy::Held => held += part.units(),
-            Occupancy::Unresolved if sold_nonces.contains(&part.nonce) => sold += part.units(),
+            Occupancy::Sold => sold = sold.saturating_add(part.units()),
+            Occupancy::Held => held = held.saturating_add(part.units()),
+            Occupancy::Unresolved if sold_nonces.contains(&part.nonce) => {
+                sold = sold.saturating_add(part.units());
+            }
             Occupancy::Unresolved | Occupancy::Free => {}
         }
     }
-    debug_assert!(held + sold <= doc.capacity(), "document over capacity");
     (held, sold)
+}
+
+/// Whether counts of a document exceed its capacity. Every write keeps
+/// held + sold within capacity, so only a damaged (or foreign) stored
+/// value can: a reader must answer an error rather than report it.
+pub fn over_capacity(doc: &InventoryDoc, (held, sold): (u32, u32)) -> bool {
+    u64::from(held) + u64::from(sold) > u64::from(doc.capacity())
 }
 
 /// Until when a void mark for an attempt whose parts expire at

@@ -1,0 +1,55 @@
+//! Damaged stored values (found by the fuzz targets in `fuzz/`): each
+//! answers a problem 500 or 503, never a panic or a wrong count, and the
+//! request that read it writes nothing.
+
+mod common;
+
+use booking_core::Store;
+use common::Booking;
+use serde_json::{Value, json};
+
+/// An event with one general section of one shard, and the shard's key.
+fn one_shard(b: &Booking) -> String {
+    let definition =
+        json!({"name": "Gig", "sections": [{"id": "floor", "capacity": 4, "shards": 1}]});
+    assert_eq!(b.create("gig", definition).status, 201);
+    let keys = b.store.keys();
+    let shard = keys.iter().find(|k| k.contains("/s/0/0"));
+    shard
+        .cloned()
+        .unwrap_or_else(|| panic!("no shard among {keys:?}"))
+}
+
+/// Replaces `key` with `value`, then reads availability: a 500 problem
+/// with nothing written.
+fn availability_refuses(b: &Booking, key: &str, value: &Value) {
+    b.store
+        .put(key, value.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let writes = b.store.writes();
+    let answer = b.call("GET", "/events/gig/availability", &Value::Null, &[]);
+    assert_eq!(
+        (answer.status, answer.problem().as_str()),
+        (500, "internal"),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(b.store.writes(), writes, "a refused read wrote");
+}
+
+#[test]
+fn a_shard_counting_more_than_its_capacity_is_a_500_not_a_count() {
+    let b = Booking::new(1);
+    let shard = one_shard(&b);
+    let part = |nonce: &str, units: u64| json!({"h": nonce, "q": units, "s": "C", "x": 0, "t": 0});
+    // A ledger page's value in a shard key: no capacity, confirmed parts.
+    let foreign = json!({"v": 3, "op": "ledger", "parts": [part("a", 2)]});
+    availability_refuses(&b, &shard, &foreign);
+    let over = json!({"v": 3, "op": "x", "cap": 4, "parts": [part("a", 3), part("b", 3)]});
+    availability_refuses(&b, &shard, &over);
+    // Units that overflow a u32 when added.
+    let huge = u64::from(u32::MAX);
+    let overflow =
+        json!({"v": 3, "op": "x", "cap": 4, "parts": [part("a", huge), part("b", huge)]});
+    availability_refuses(&b, &shard, &overflow);
+}
