@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::log::{EventSpec, Exchange, FinalState, Record, Route, SectionSpec};
+use crate::log::{EventSpec, Exchange, FinalState, KillWindow, Record, Route, SectionSpec};
 
 /// Allowance when judging whether a hold had expired, by comparing the
 /// server's `expires_at` with the load tool's clock: both read one system
@@ -48,6 +48,11 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Violations per rule, including those beyond the kept evidence.
     pub counts: BTreeMap<&'static str, u64>,
+    /// Requests that got no answer because the server was killed while they
+    /// were in flight or before they were sent (see [`KillWindow::explains`]):
+    /// counted, not violations. Any other unanswered request is one.
+    #[serde(default)]
+    pub unanswered_in_kills: u64,
 }
 
 impl Report {
@@ -137,6 +142,11 @@ fn outcome_unknown(ex: &Exchange) -> bool {
     }
 }
 
+/// A request without an answer that a kill of the server explains.
+fn killed_in_flight(kills: &[KillWindow], ex: &Exchange) -> bool {
+    kills.iter().any(|kill| kill.explains(ex))
+}
+
 /// The server decided `a` and `b` at moments that may have been in either order.
 fn overlap(a: &Exchange, b: &Exchange) -> bool {
     a.sent_unix_ms <= answered(b) && b.sent_unix_ms <= answered(a)
@@ -164,15 +174,37 @@ fn requested_section(ex: &Exchange) -> &str {
 
 /// Checks one run. `log` is every attempt of the load phase (in any order).
 pub fn check(events: &[EventSpec], log: &[Record], final_state: &FinalState) -> Report {
+    check_with_kills(events, log, final_state, &[])
+}
+
+/// Checks a run during which the server was killed (`kills`) and restarted on
+/// the same state. A request the kill left without an answer is counted, not
+/// reported; it may have landed before the kill, so every rule allows for it
+/// as for any unknown outcome, and a hold it may have placed must have
+/// expired by the time the state was read at rest.
+pub fn check_with_kills(
+    events: &[EventSpec],
+    log: &[Record],
+    final_state: &FinalState,
+    kills: &[KillWindow],
+) -> Report {
     let mut report = Report::default();
-    check_answers(events, log, &mut report);
+    check_answers(events, log, kills, &mut report);
     let granted = check_grants(log, &mut report);
     check_idempotency(log, &mut report);
     let resolutions = check_resolutions(log, &granted, &mut report);
     check_races(log, &mut report);
     check_final_reads(&granted, &resolutions, final_state, &mut report);
     for event in events {
-        check_event_at_rest(event, log, &granted, &resolutions, final_state, &mut report);
+        check_event_at_rest(
+            event,
+            log,
+            &granted,
+            &resolutions,
+            final_state,
+            kills,
+            &mut report,
+        );
         for section in &event.sections {
             check_live_overlap(event, section, &granted, &resolutions, &mut report);
         }
@@ -191,10 +223,14 @@ pub fn check(events: &[EventSpec], log: &[Record], final_state: &FinalState) -> 
 /// Every request got an answer; 503 carries Retry-After; no other 5xx; every
 /// status is one the contract allows for that route; live availability adds
 /// up; a refusal agrees with itself and with the request.
-fn check_answers(events: &[EventSpec], log: &[Record], report: &mut Report) {
+fn check_answers(events: &[EventSpec], log: &[Record], kills: &[KillWindow], report: &mut Report) {
     for ex in log {
         let Some(status) = ex.status else {
-            report.add("every-request-answered", ex.evidence());
+            if killed_in_flight(kills, ex) {
+                report.unanswered_in_kills += 1;
+            } else {
+                report.add("every-request-answered", ex.evidence());
+            }
             continue;
         };
         if status == 503 {
@@ -453,6 +489,7 @@ fn check_resolutions<'a>(
     report: &mut Report,
 ) -> Resolutions<'a> {
     let mut out = Resolutions::default();
+    let earliest_unknown_confirm = earliest_unknown_confirms(log);
     for ex in log {
         let Some(hold_id) = ex.hold_id.as_deref() else {
             continue;
@@ -467,10 +504,18 @@ fn check_resolutions<'a>(
                     report.add("confirm-answer", ex.evidence());
                 }
                 // "Confirming an expired hold is 410": an expiry before the
-                // request was even sent leaves no room for a 200.
+                // request was even sent leaves no room for a 200, unless it
+                // repeats a confirm (same payment_ref) that was sent before
+                // the expiry and got no answer: that one may have landed.
+                let repeats_earlier = |expires: u64| {
+                    earliest_unknown_confirm
+                        .get(hold_id)
+                        .is_some_and(|&sent| sent <= expires + EXPIRY_SLACK_MS)
+                };
                 if let Some(g) = granted.get(hold_id)
                     && let Some(expires) = g.expires_unix_ms
                     && expires + EXPIRY_SLACK_MS < ex.sent_unix_ms
+                    && !repeats_earlier(expires)
                 {
                     report.add(
                         "no-confirm-after-expiry",
@@ -522,6 +567,18 @@ fn check_resolutions<'a>(
         .filter(|id| out.released.contains_key(*id))
     {
         report.add("confirmed-or-released-not-both", format!("hold {id}"));
+    }
+    out
+}
+
+/// Per hold, the earliest send of a confirm whose outcome is unknown.
+fn earliest_unknown_confirms(log: &[Record]) -> BTreeMap<&str, u64> {
+    let mut out: BTreeMap<&str, u64> = BTreeMap::new();
+    for ex in log.iter().filter(|e| e.route == Route::Confirm) {
+        if let (Some(id), true) = (ex.hold_id.as_deref(), outcome_unknown(ex)) {
+            let sent = out.entry(id).or_insert(ex.sent_unix_ms);
+            *sent = (*sent).min(ex.sent_unix_ms);
+        }
     }
     out
 }
@@ -635,6 +692,7 @@ fn check_event_at_rest(
     granted: &BTreeMap<String, Granted<'_>>,
     resolutions: &Resolutions<'_>,
     final_state: &FinalState,
+    kills: &[KillWindow],
     report: &mut Report,
 ) {
     let Some(availability) = final_state.availability.get(&event.id) else {
@@ -668,6 +726,7 @@ fn check_event_at_rest(
             granted,
             resolutions,
             final_state,
+            kills,
             report,
         );
     }
@@ -682,6 +741,7 @@ fn check_section_at_rest(
     granted: &BTreeMap<String, Granted<'_>>,
     resolutions: &Resolutions<'_>,
     final_state: &FinalState,
+    kills: &[KillWindow],
     report: &mut Report,
 ) {
     let confirmed = &resolutions.confirmed;
@@ -749,7 +809,9 @@ fn check_section_at_rest(
         .map(|(_, g)| g.quantity)
         .sum();
     // A hold request whose outcome is unknown may have left a hold (or the
-    // parts of a failed one) that we cannot read back, until it expires.
+    // parts of a failed one) that we cannot read back, until it expires. One
+    // a kill left unanswered was decided before its failure, if at all, so
+    // what it left has expired a hold lifetime after that.
     let availability_read = final_state
         .availability
         .get(&event.id)
@@ -765,6 +827,9 @@ fn check_section_at_rest(
         })
         .filter(|ex| match (ex.status, ttl_ms) {
             (Some(_), Some(ttl)) => answered(ex) + ttl + EXPIRY_SLACK_MS >= availability_read,
+            (None, Some(ttl)) if killed_in_flight(kills, ex) => {
+                answered(ex) + ttl + EXPIRY_SLACK_MS >= availability_read
+            }
             _ => true,
         })
         .map(|ex| requested_units(ex))
@@ -1606,15 +1671,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_expiry_answer_is_judged_by_when_the_server_answered() {
-        let expires_ms = NOW_MS + 10_000;
+    /// A one-unit hold (key `k1`) that expires at `expires_ms`.
+    fn hold_expiring(id: &str, expires_ms: u64) -> Exchange {
         let expires_at = humantime::format_rfc3339_millis(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(expires_ms),
         )
         .to_string();
-        let mut granted = hold("h1", 1, "k1");
+        let mut granted = hold(id, 1, "k1");
         granted.body["expires_at"] = json!(expires_at);
+        granted
+    }
+
+    #[test]
+    fn an_expiry_answer_is_judged_by_when_the_server_answered() {
+        let expires_ms = NOW_MS + 10_000;
+        let granted = hold_expiring("h1", expires_ms);
         let refused = |answered_ms: u64| {
             let mut e = ex(Route::Confirm, 410, Some("h1"), json!({}), json!({}));
             e.answered_unix_ms = answered_ms;
@@ -2153,6 +2224,124 @@ mod tests {
                 "held-equals-live-holds",
                 "sold-equals-confirmed"
             ],
+            "{report:?}"
+        );
+    }
+
+    /// A kill at `NOW_MS + 1_000`, serving again 2 s later.
+    const KILL: KillWindow = KillWindow {
+        kill_unix_ms: NOW_MS + 1_000,
+        serving_unix_ms: NOW_MS + 3_000,
+    };
+
+    fn lost(mut e: Exchange, sent: u64, failed: u64) -> Exchange {
+        e.status = None;
+        e.body = Value::Null;
+        e.error = Some("connection closed before message completed".into());
+        timed(e, sent, failed)
+    }
+
+    fn check_killed(log: &[Exchange], state: &FinalState) -> Report {
+        let records: Vec<Record> = log.iter().cloned().map(Record::of).collect();
+        check_with_kills(&[general_event(10)], &records, state, &[KILL])
+    }
+
+    #[test]
+    fn a_request_a_kill_left_unanswered_is_counted_and_any_other_is_a_violation() {
+        let state = at_rest(8, 0, 2, 10, &[("h1", "confirmed")]);
+        // In flight at the kill; and sent while the server was down.
+        let in_flight = lost(confirm("h1", 2), NOW_MS + 900, NOW_MS + 1_001);
+        let while_down = lost(confirm("h1", 2), NOW_MS + 2_000, NOW_MS + 2_001);
+        let retried = timed(confirm("h1", 2), NOW_MS + 3_100, NOW_MS + 3_110);
+        let log = vec![hold("h1", 2, "k1"), in_flight, while_down, retried];
+        let report = check_killed(&log, &state);
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.unanswered_in_kills, 2);
+        // Failed before the kill, or sent after the server was back: violations.
+        let before = lost(confirm("h1", 2), NOW_MS + 100, NOW_MS + 999);
+        let after = lost(confirm("h1", 2), NOW_MS + 3_001, NOW_MS + 3_002);
+        for unexplained in [before, after] {
+            let log = vec![hold("h1", 2, "k1"), unexplained, confirm("h1", 2)];
+            let report = check_killed(&log, &state);
+            assert_eq!(rules(&report), vec!["every-request-answered"], "{report:?}");
+            assert_eq!(report.unanswered_in_kills, 0);
+        }
+    }
+
+    #[test]
+    fn a_confirmed_booking_lost_across_a_kill_is_still_caught() {
+        let lost_hold = lost(hold("h2", 1, "k2"), NOW_MS + 900, NOW_MS + 1_001);
+        let log = vec![hold("h1", 2, "k1"), confirm("h1", 2), lost_hold];
+        // After the restart the confirmed hold reads back held, nothing sold.
+        let state = at_rest(8, 2, 0, 10, &[("h1", "held")]);
+        let report = check_killed(&log, &state);
+        assert_eq!(
+            rules(&report),
+            vec!["confirmed-stays-confirmed", "sold-equals-confirmed"],
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_hold_a_kill_left_behind_must_have_expired_at_rest() {
+        // A hold request lost to the kill may have placed 3 units before it.
+        let lost_hold = lost(
+            sold_out(3, 0, NOW_MS + 900, NOW_MS),
+            NOW_MS + 900,
+            NOW_MS + 1_001,
+        );
+        let log = vec![lost_hold];
+        let ttl_ms = 300_000;
+        let read_at = |read_unix_ms: u64, held: u64| {
+            let mut state = at_rest(10 - held, held, 0, 10, &[]);
+            state.read_unix_ms = read_unix_ms;
+            for availability in state.availability.values_mut() {
+                *availability = timed(availability.clone(), read_unix_ms, read_unix_ms);
+            }
+            state
+        };
+        // Within its lifetime the 3 units may still be held; after it, not.
+        let report = check_killed(&log, &read_at(NOW_MS + 2_000, 3));
+        assert!(report.is_clean(), "{report:?}");
+        let report = check_killed(&log, &read_at(NOW_MS + 2_000 + ttl_ms, 3));
+        assert_eq!(rules(&report), vec!["held-equals-live-holds"], "{report:?}");
+        let report = check_killed(&log, &read_at(NOW_MS + 2_000 + ttl_ms, 0));
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.unanswered_in_kills, 1);
+    }
+
+    #[test]
+    fn a_confirm_repeated_after_expiry_is_allowed_only_if_an_earlier_one_got_no_answer() {
+        let expires_ms = NOW_MS + 10_000;
+        let granted = hold_expiring("h1", expires_ms);
+        let late_200 = timed(confirm("h1", 1), expires_ms + 5_000, expires_ms + 5_010);
+        let state = at_rest(3, 0, 1, 4, &[("h1", "confirmed")]);
+        // The first confirm went out before expiry and lost its answer: the
+        // repeat finds the booking it made.
+        let first = lost(confirm("h1", 1), expires_ms - 1_000, expires_ms - 500);
+        let report = check_log(
+            &[general_event(4)],
+            &[granted.clone(), first, late_200.clone()],
+            &state,
+        );
+        assert_eq!(rules(&report), vec!["every-request-answered"], "{report:?}");
+        // No earlier attempt: a 200 for a hold expired before the send.
+        let report = check_log(
+            &[general_event(4)],
+            &[granted.clone(), late_200.clone()],
+            &state,
+        );
+        assert_eq!(
+            rules(&report),
+            vec!["no-confirm-after-expiry"],
+            "{report:?}"
+        );
+        // An earlier attempt sent after the expiry does not excuse it either.
+        let too_late = lost(confirm("h1", 1), expires_ms + 1_000, expires_ms + 1_500);
+        let report = check_log(&[general_event(4)], &[granted, too_late, late_200], &state);
+        assert_eq!(
+            rules(&report),
+            vec!["every-request-answered", "no-confirm-after-expiry"],
             "{report:?}"
         );
     }

@@ -6,6 +6,7 @@
 //! - [`check`]: the invariant checker (pure: a log and a final state in, violations out);
 //! - [`stats`] and [`report`]: figures, JSON, markdown and charts;
 //! - [`server`]: starts the local runtime for a run;
+//! - [`restart`]: process faults: kills the server (SIGKILL) during a run and restarts it;
 //! - [`floor`]: the SQLite CAS micro-benchmark (the storage floor).
 
 pub mod check;
@@ -13,6 +14,7 @@ pub mod client;
 pub mod floor;
 pub mod log;
 pub mod report;
+pub mod restart;
 pub mod scenario;
 pub mod server;
 pub mod stats;

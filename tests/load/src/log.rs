@@ -190,3 +190,24 @@ pub struct FinalState {
     /// Wall-clock time the final reads started, Unix milliseconds.
     pub read_unix_ms: u64,
 }
+
+/// One kill of the server during a run: SIGKILL at `kill_unix_ms`, serving
+/// again (on the same state) from `serving_unix_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillWindow {
+    pub kill_unix_ms: u64,
+    pub serving_unix_ms: u64,
+}
+
+impl KillWindow {
+    /// Whether a request that got no answer lost it to this kill: it was in
+    /// flight when the server was killed (its answer failed after the kill),
+    /// or was sent while the server was down. Such a request was decided, if
+    /// at all, before the kill.
+    pub fn explains(&self, exchange: &Exchange) -> bool {
+        let failed = exchange.answered_unix_ms.max(exchange.sent_unix_ms);
+        exchange.status.is_none()
+            && exchange.sent_unix_ms <= self.serving_unix_ms
+            && failed >= self.kill_unix_ms
+    }
+}

@@ -10,7 +10,8 @@ use anyhow::Context;
 use booking_load::{
     floor,
     report::{self, RunFile, SweepFile, ViolationRecord},
-    scenario::{self, LoadModel, RunConfig, RunResult, Scenario},
+    restart::{self, KillPlan, ServerProcess, ServerSpec},
+    scenario::{self, Killer, LoadModel, RunConfig, RunResult, Scenario},
     server::{self, LocalRuntime, RuntimeOptions},
 };
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +74,24 @@ struct TargetArgs {
     /// Add this process's peak RSS (VmHWM) to the memory figure (repeatable; e.g. the peer's pid).
     #[arg(long = "rss-pid")]
     rss_pids: Vec<u32>,
+    /// Serve this manifest on the local runtime (default: the workspace's spin.toml;
+    /// component sources are relative to the manifest's folder).
+    #[arg(long, conflicts_with = "base_url")]
+    manifest: Option<PathBuf>,
+    /// With `--kills` on the local runtime: its state directory (default: a
+    /// fresh one under the temp dir, removed after the run).
+    #[arg(long, conflicts_with = "base_url")]
+    state_dir: Option<PathBuf>,
+    /// Start this server (`sh -c`, its own process group) before the run and
+    /// stop it after; it must serve `--base-url`. With `--kills` it is killed
+    /// and run again, so it must keep its state across starts (e.g. `spin up
+    /// --listen 127.0.0.1:PORT --state-dir DIR`).
+    #[arg(long, requires = "base_url")]
+    server_command: Option<String>,
+    /// The output of `--server-command` or of the restarted local runtime
+    /// (default: `<out-dir>/server.log`, appended).
+    #[arg(long)]
+    server_log: Option<PathBuf>,
     /// Name of the run in the results (default: system and scenario).
     #[arg(long)]
     label: Option<String>,
@@ -119,6 +138,10 @@ struct LoadArgs {
     /// Holds without Idempotency-Key (to measure what idempotency costs).
     #[arg(long)]
     no_idempotency_key: bool,
+    /// Before the checks at rest, wait until every hold the run may have
+    /// placed has expired (on with `--kills`; use a short `--hold-ttl-seconds`).
+    #[arg(long)]
+    rest_past_expiry: bool,
 }
 
 impl LoadArgs {
@@ -134,6 +157,7 @@ impl LoadArgs {
         c.concurrent_replay_percent = self.concurrent_replay_percent.min(100);
         c.idempotency_keys = !self.no_idempotency_key;
         c.request_timeout_seconds = self.request_timeout_seconds;
+        c.rest_past_expiry = self.rest_past_expiry;
         if let Some(b) = self.buyers {
             c.buyers = b;
         }
@@ -159,6 +183,16 @@ struct RunArgs {
     /// Open loop: buyers arriving per second (latency counted from each arrival).
     #[arg(long)]
     rate: Option<f64>,
+    /// Process faults: SIGKILL the server this many times during the load, at
+    /// seeded random moments, restarting it on the same state directory and
+    /// port each time (the local runtime, or `--server-command`). Requests
+    /// left unanswered are sent again with the same Idempotency-Key or
+    /// payment_ref; the run fails if fewer kills happened.
+    #[arg(long, default_value_t = 0)]
+    kills: u32,
+    /// Serving time before each kill, drawn between these (ms).
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [300, 1500])]
+    kill_gap_ms: Vec<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -251,6 +285,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 /// The system under test: a server we started, or one given by URL.
 struct Target {
     local: Option<LocalRuntime>,
+    /// A server this run started and may kill (`--server-command`, or the
+    /// local runtime with `--kills`).
+    process: Option<ServerProcess>,
+    /// A state directory made for the run, removed after it.
+    made_state_dir: Option<PathBuf>,
     base_url: String,
     admin_token: String,
     rss_pids: Vec<u32>,
@@ -259,13 +298,28 @@ struct Target {
     kv_calls: bool,
 }
 
-fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
+async fn start_target(args: &TargetArgs, kills: bool) -> anyhow::Result<Target> {
+    let server_log = args
+        .server_log
+        .clone()
+        .unwrap_or_else(|| args.out_dir.join("server.log"));
+    if let Some(dir) = server_log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
     if let Some(url) = &args.base_url {
         if let Some(token) = &args.confirm_token {
             booking_load::client::register_confirm_token(url, token);
         }
+        let process = match &args.server_command {
+            Some(command) => {
+                Some(ServerProcess::start(ServerSpec::shell(command, url, server_log)).await?)
+            }
+            None => None,
+        };
         return Ok(Target {
             local: None,
+            process,
+            made_state_dir: None,
             base_url: url.clone(),
             admin_token: args.admin_token.clone(),
             rss_pids: args.rss_pids.clone(),
@@ -274,9 +328,15 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
         });
     }
     let mut options = RuntimeOptions::from_workspace();
+    if let Some(manifest) = &args.manifest {
+        options.manifest = manifest.clone();
+    }
     options.sqlite_wal = args.sqlite_wal;
     options.in_memory = args.in_memory;
     options.shed_load = args.shed_load;
+    if kills {
+        return start_restartable_local(args, &options, server_log).await;
+    }
     let local = LocalRuntime::start(&options)?;
     let mut rss_pids = args.rss_pids.clone();
     rss_pids.push(local.pid);
@@ -285,6 +345,8 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
         admin_token: local.admin_token.clone(),
         local: Some(local),
         rss_pids,
+        process: None,
+        made_state_dir: None,
         system: if args.sqlite_wal {
             "booking-host-wal"
         } else {
@@ -293,6 +355,89 @@ fn start_target(args: &TargetArgs) -> anyhow::Result<Target> {
         .to_owned(),
         kv_calls: true,
     })
+}
+
+/// The local runtime on a fixed port and state directory, so that it can be
+/// killed and started again on the same state (`--kills`).
+async fn start_restartable_local(
+    args: &TargetArgs,
+    options: &RuntimeOptions,
+    server_log: PathBuf,
+) -> anyhow::Result<Target> {
+    if options.in_memory {
+        anyhow::bail!("--kills needs a store on disk: drop --in-memory");
+    }
+    let (state_dir, made_state_dir) = match &args.state_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "booking-load-kills-{}-{:08x}",
+                std::process::id(),
+                fastrand::u32(..)
+            ));
+            (dir.clone(), Some(dir))
+        }
+    };
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("create {}", state_dir.display()))?;
+    let port = restart::free_local_port()?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let admin_token = format!("load-{:016x}", fastrand::u64(..));
+    let confirm_token = format!(
+        "load-confirm-{:016x}{:016x}",
+        fastrand::u64(..),
+        fastrand::u64(..)
+    );
+    let mut spawn_args: Vec<std::ffi::OsString> = vec!["up".into(), "--exit-on-stdin-eof".into()];
+    spawn_args.extend(["--from".into(), options.manifest.clone().into_os_string()]);
+    spawn_args.extend(["--listen".into(), format!("127.0.0.1:{port}").into()]);
+    spawn_args.extend(["--state-dir".into(), state_dir.clone().into_os_string()]);
+    if options.sqlite_wal {
+        spawn_args.push("--sqlite-wal".into());
+    }
+    if options.shed_load {
+        spawn_args.push("--shed-load".into());
+    }
+    let spec = ServerSpec {
+        program: options.host_bin.clone(),
+        args: spawn_args,
+        env: vec![
+            ("SPIN_VARIABLE_ADMIN_TOKEN".to_owned(), admin_token.clone()),
+            (
+                "SPIN_VARIABLE_CONFIRM_TOKEN".to_owned(),
+                confirm_token.clone(),
+            ),
+        ],
+        base_url: base_url.clone(),
+        log_path: server_log,
+        hold_stdin: true,
+    };
+    let process = ServerProcess::start(spec).await?;
+    booking_load::client::register_confirm_token(&base_url, &confirm_token);
+    Ok(Target {
+        local: None,
+        process: Some(process),
+        made_state_dir,
+        base_url,
+        admin_token,
+        rss_pids: args.rss_pids.clone(),
+        system: "booking-host".to_owned(),
+        // Counts start again at every restart: not a figure of the run.
+        kv_calls: false,
+    })
+}
+
+impl Target {
+    /// Stops what the run started and removes the state directory it made.
+    fn finish(self) -> Option<String> {
+        if let Some(process) = self.process {
+            process.stop();
+        }
+        if let Some(dir) = &self.made_state_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        self.local.and_then(LocalRuntime::stop)
+    }
 }
 
 fn peak_rss_mib(pids: &[u32]) -> Option<f64> {
@@ -360,9 +505,36 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
         },
     };
     let mut config = args.load.config(scenario, load, !args.target.no_progress);
-    let target = start_target(&args.target)?;
+    let kills = args.kills > 0;
+    let mut target = start_target(&args.target, kills).await?;
     config.kv_calls = target.kv_calls;
-    let result = scenario::run(&target.base_url, &target.admin_token, &config).await?;
+    let killer = if kills {
+        let Some(server) = target.process.take() else {
+            anyhow::bail!(
+                "--kills needs a server this run starts: the local runtime, or --server-command"
+            );
+        };
+        config.retry_unanswered = true;
+        config.rest_past_expiry = true;
+        let (gap_min_ms, gap_max_ms) = match args.kill_gap_ms.as_slice() {
+            [low, high] if low <= high => (*low, *high),
+            _ => anyhow::bail!("--kill-gap-ms wants MIN,MAX with MIN <= MAX"),
+        };
+        Some(Killer {
+            server,
+            plan: KillPlan {
+                kills: args.kills,
+                seed: config.seed,
+                gap_min_ms,
+                gap_max_ms,
+            },
+        })
+    } else {
+        None
+    };
+    let (result, server) =
+        scenario::run_with_kills(&target.base_url, &target.admin_token, &config, killer).await?;
+    target.process = target.process.or(server);
     let mut file = run_file(&result);
     file.figures.peak_rss_mib = peak_rss_mib(&target.rss_pids);
     file.figures.label = args
@@ -371,10 +543,22 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
         .clone()
         .unwrap_or_else(|| format!("{}-{}", target.system, scenario.name()));
     report_violations(&file, &target, &args.target.out_dir);
-    let runtime_exit = target.local.and_then(LocalRuntime::stop);
+    let runtime_exit = target.finish();
     if let Some(kv_calls) = file.figures.kv_calls.as_mut() {
         kv_calls.runtime_exit = runtime_exit;
     }
+    let kills_short = file
+        .figures
+        .kills
+        .as_ref()
+        .filter(|k| k.kills < u64::from(args.kills));
+    if let Some(k) = kills_short {
+        eprintln!(
+            "KILLS: {} of the {} planned happened before the load ended (make the run longer or the gaps shorter)",
+            k.kills, args.kills
+        );
+    }
+    let enough_kills = kills_short.is_none();
     let markdown = report::run_markdown(&file);
     println!("{markdown}");
     let stem = args.target.out_dir.join(&file.figures.label);
@@ -383,11 +567,11 @@ async fn scenario_command(scenario: Scenario, args: RunArgs) -> anyhow::Result<b
     if let Err(e) = report::run_chart(&file, &stem.with_extension("png")) {
         eprintln!("chart not written: {e}");
     }
-    Ok(file.figures.violations == 0)
+    Ok(file.figures.violations == 0 && enough_kills)
 }
 
 async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
-    let target = start_target(&args.target)?;
+    let target = start_target(&args.target, false).await?;
     let label = args
         .target
         .label
@@ -443,7 +627,7 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
             break;
         }
     }
-    let runtime_exit = target.local.and_then(LocalRuntime::stop);
+    let runtime_exit = target.finish();
     if let Some(kv_calls) = sweep
         .steps
         .last_mut()

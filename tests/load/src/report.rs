@@ -223,6 +223,21 @@ pub fn run_markdown(run: &RunFile) -> String {
     for (name, value) in rows {
         let _ = writeln!(md, "| {name} | {value} |");
     }
+    if let Some(k) = &f.kills {
+        let _ = writeln!(
+            md,
+            "| kills (SIGKILL, restarted on the same state) | {} of {} planned |\n\
+             | down per kill: mean / max (ms) | {:.0} / {} |\n\
+             | requests the kills left unanswered (counted, not violations) | {} |\n\
+             | attempts sent again after no answer (same key / payment_ref) | {} |",
+            k.kills,
+            k.plan.kills,
+            k.mean_down_ms,
+            k.max_down_ms,
+            k.unanswered_in_kills,
+            k.unanswered_retries
+        );
+    }
     latency_table(
         &mut md,
         "hold, per buyer: arrival to definite answer, across retries",

@@ -19,7 +19,8 @@ use crate::{
     check::{self, Report},
     client::{Call, DEFAULT_REQUEST_TIMEOUT_SECONDS, Recorder},
     log::{EventSpec, Exchange, FinalState, Record, Route, SectionSpec},
-    stats::{self, Figures, KvCallsRecord},
+    restart::{self, KillPlan, ServerProcess},
+    stats::{self, Figures, KillFigures, KvCallsRecord},
 };
 
 /// Attempts of one request that keeps getting 503 or 409 `request-in-progress`
@@ -27,6 +28,14 @@ use crate::{
 const MAX_BUSY_ATTEMPTS: u32 = 4;
 /// A Retry-After longer than this is cut short, so a run stays bounded.
 const MAX_BUSY_WAIT_MS: u64 = 1_000;
+/// Attempts of one request that keeps getting no answer, with
+/// `retry_unanswered` (the server is being restarted): waits double from
+/// `UNANSWERED_FIRST_WAIT_MS` to `MAX_BUSY_WAIT_MS`, about 35 s in all.
+const MAX_UNANSWERED_ATTEMPTS: u32 = 40;
+const UNANSWERED_FIRST_WAIT_MS: u64 = 50;
+/// After the last hold could have expired, wait this much more before the
+/// reads at rest (expiry is judged by the server's clock at millisecond grain).
+const REST_AFTER_EXPIRY_MS: u64 = 1_000;
 /// How often the live probe reads availability during the load.
 const PROBE_INTERVAL_MS: u64 = 200;
 /// Parallel reads of the final state.
@@ -101,6 +110,15 @@ pub struct RunConfig {
     /// the setup, after the load and at rest, into [`Figures::kv_calls`].
     #[serde(default)]
     pub kv_calls: bool,
+    /// Send a request that got no answer again (same Idempotency-Key, same
+    /// payment_ref: both idempotent by contract), as a client does when the
+    /// server restarts; on with kills.
+    #[serde(default)]
+    pub retry_unanswered: bool,
+    /// Before reading the state at rest, wait until every hold the run may
+    /// have placed has expired, so holds nobody confirmed must be back.
+    #[serde(default)]
+    pub rest_past_expiry: bool,
 }
 
 impl RunConfig {
@@ -127,6 +145,8 @@ impl RunConfig {
             request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT_SECONDS,
             progress: false,
             kv_calls: false,
+            retry_unanswered: false,
+            rest_past_expiry: false,
         }
     }
 }
@@ -145,6 +165,8 @@ struct Ctx {
     run_tag: String,
     /// Every attempt of the load phase, with whose it was.
     log: Mutex<Vec<Record>>,
+    /// Attempts sent again because the previous one got no answer.
+    unanswered_retries: AtomicU64,
 }
 
 impl Ctx {
@@ -215,6 +237,26 @@ pub async fn run(
     admin_token: &str,
     config: &RunConfig,
 ) -> anyhow::Result<RunResult> {
+    let (result, _) = run_with_kills(base_url, admin_token, config, None).await?;
+    Ok(result)
+}
+
+/// The server a run kills and restarts, and when.
+#[derive(Debug)]
+pub struct Killer {
+    pub server: ServerProcess,
+    pub plan: KillPlan,
+}
+
+/// Runs one scenario against `base_url` and checks it; with a [`Killer`],
+/// kills and restarts the server during the load as its plan says, and gives
+/// the server (serving) back.
+pub async fn run_with_kills(
+    base_url: &str,
+    admin_token: &str,
+    config: &RunConfig,
+    killer: Option<Killer>,
+) -> anyhow::Result<(RunResult, Option<ServerProcess>)> {
     if config.buyers == 0 {
         bail!("--buyers must be at least 1");
     }
@@ -257,6 +299,7 @@ pub async fn run(
         events,
         run_tag,
         log: Mutex::new(Vec::new()),
+        unanswered_retries: AtomicU64::new(0),
     });
 
     let progress = if config.progress {
@@ -275,6 +318,14 @@ pub async fn run(
 
     let stop_probe = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(probe(Arc::clone(&ctx), Arc::clone(&stop_probe)));
+    let plan = killer.as_ref().map(|k| k.plan);
+    let kill_task = killer.map(|k| {
+        tokio::spawn(restart::kill_loop(
+            k.server,
+            k.plan,
+            Arc::clone(&stop_probe),
+        ))
+    });
     let loadavg_before = stats::loadavg();
     let load_started = Instant::now();
     match config.load {
@@ -290,25 +341,24 @@ pub async fn run(
     let loadavg_after = stats::loadavg();
     stop_probe.store(true, Ordering::Relaxed);
     let _ = probe.await;
+    // The killer stops with the load, leaving the server serving.
+    let (server, kills) = match kill_task {
+        Some(task) => {
+            let (server, windows, error) = task.await?;
+            if let Some(error) = error {
+                return Err(error.context("restarting the server after a kill"));
+            }
+            (Some(server), windows)
+        }
+        None => (None, Vec::new()),
+    };
     progress.finish_and_clear();
     let kv_after_load = kv_calls().await;
     let log = ctx.take_log();
-
-    // Holds left to expire must have expired before the state is "at rest".
-    if let Some(latest) = log
-        .iter()
-        .filter(|e| e.status == Some(201))
-        .filter_map(|e| e.body.get("expires_at").and_then(Value::as_str))
-        .filter_map(|t| humantime::parse_rfc3339(t).ok())
-        .max()
-        && config.scenario == Scenario::Mixed
-        && let Ok(wait) = latest.duration_since(SystemTime::now())
-    {
-        tokio::time::sleep(wait + Duration::from_millis(500)).await;
-    }
+    wait_until_at_rest(config, &log).await;
     let final_state = read_final_state(&ctx, &log).await;
     let kv_at_rest = kv_calls().await;
-    let report = check::check(&ctx.events, &log, &final_state);
+    let report = check::check_with_kills(&ctx.events, &log, &final_state, &kills);
     let mut figures = stats::figures(
         config,
         &ctx.events,
@@ -329,10 +379,52 @@ pub async fn run(
             runtime_exit: None,
         });
     }
-    Ok(RunResult {
-        figures,
-        check: report,
-    })
+    if let Some(plan) = plan {
+        figures.kills = Some(KillFigures::new(
+            plan,
+            kills,
+            report.unanswered_in_kills,
+            ctx.unanswered_retries.load(Ordering::Relaxed),
+        ));
+    }
+    Ok((
+        RunResult {
+            figures,
+            check: report,
+        },
+        server,
+    ))
+}
+
+/// Holds left to expire (mixed), or every hold (`rest_past_expiry`), must
+/// have expired before the state is "at rest".
+async fn wait_until_at_rest(config: &RunConfig, log: &[Record]) {
+    let latest_expiry = log
+        .iter()
+        .filter(|e| e.status == Some(201))
+        .filter_map(|e| e.body.get("expires_at").and_then(Value::as_str))
+        .filter_map(|t| humantime::parse_rfc3339(t).ok())
+        .max();
+    if config.rest_past_expiry {
+        // A hold request without an answer was decided before it failed, if
+        // at all: its hold ends a lifetime after that.
+        let ttl = Duration::from_secs(config.hold_ttl_seconds);
+        let latest_decided = log
+            .iter()
+            .map(|e| e.answered_unix_ms.max(e.sent_unix_ms))
+            .max()
+            .unwrap_or(0);
+        let unknown_end = UNIX_EPOCH + Duration::from_millis(latest_decided) + ttl;
+        let end = latest_expiry.map_or(unknown_end, |e| e.max(unknown_end));
+        if let Ok(wait) = end.duration_since(SystemTime::now()) {
+            tokio::time::sleep(wait + Duration::from_millis(REST_AFTER_EXPIRY_MS)).await;
+        }
+    } else if let Some(latest) = latest_expiry
+        && config.scenario == Scenario::Mixed
+        && let Ok(wait) = latest.duration_since(SystemTime::now())
+    {
+        tokio::time::sleep(wait + Duration::from_millis(500)).await;
+    }
 }
 
 fn short(s: Scenario) -> &'static str {
@@ -490,6 +582,7 @@ async fn probe(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
 async fn send_until_answered(ctx: &Ctx, call: Call<'_>, buyer: Option<u64>) -> Exchange {
     let mut attempt = 1;
     let mut attempt_start = call.intended;
+    let (mut busy_attempts, mut unanswered_attempts) = (0u32, 0u32);
     loop {
         let exchange = ctx
             .send(
@@ -504,14 +597,27 @@ async fn send_until_answered(ctx: &Ctx, call: Call<'_>, buyer: Option<u64>) -> E
             .await;
         let busy = exchange.status == Some(503)
             || (exchange.status == Some(409) && exchange.problem_type() == "request-in-progress");
-        if !busy || attempt >= MAX_BUSY_ATTEMPTS {
+        let wait_ms = if exchange.status.is_none() && ctx.config.retry_unanswered {
+            unanswered_attempts += 1;
+            if unanswered_attempts >= MAX_UNANSWERED_ATTEMPTS {
+                return exchange;
+            }
+            ctx.unanswered_retries.fetch_add(1, Ordering::Relaxed);
+            let doublings = (unanswered_attempts - 1).min(16);
+            (UNANSWERED_FIRST_WAIT_MS << doublings).min(MAX_BUSY_WAIT_MS)
+        } else if busy {
+            busy_attempts += 1;
+            if busy_attempts >= MAX_BUSY_ATTEMPTS {
+                return exchange;
+            }
+            exchange
+                .retry_after
+                .as_deref()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map_or(MAX_BUSY_WAIT_MS, |s| (s * 1000).min(MAX_BUSY_WAIT_MS))
+        } else {
             return exchange;
-        }
-        let wait_ms = exchange
-            .retry_after
-            .as_deref()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map_or(MAX_BUSY_WAIT_MS, |s| (s * 1000).min(MAX_BUSY_WAIT_MS));
+        };
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         attempt_start = Instant::now();
         attempt += 1;

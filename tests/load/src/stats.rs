@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::{
     check::Report,
-    log::{EventSpec, Exchange, Record, Route},
+    log::{EventSpec, Exchange, KillWindow, Record, Route},
+    restart::KillPlan,
     scenario::{LoadModel, RunConfig},
 };
 
@@ -172,6 +173,53 @@ pub struct Figures {
     /// for a server that does not count them (real Spin, the PostgreSQL peer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_calls: Option<KvCallsRecord>,
+    /// Process faults: the server killed with SIGKILL and restarted during the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kills: Option<KillFigures>,
+}
+
+/// What the kills of a run did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KillFigures {
+    pub plan: KillPlan,
+    /// Kills made (each followed by a restart on the same state that served).
+    pub kills: u64,
+    /// Longest time from a kill to serving again, ms.
+    pub max_down_ms: u64,
+    pub mean_down_ms: f64,
+    /// Requests the kills left without an answer (counted, not violations).
+    pub unanswered_in_kills: u64,
+    /// Attempts sent again after getting no answer (same Idempotency-Key or payment_ref).
+    pub unanswered_retries: u64,
+    pub windows: Vec<KillWindow>,
+}
+
+impl KillFigures {
+    pub fn new(
+        plan: KillPlan,
+        windows: Vec<KillWindow>,
+        unanswered_in_kills: u64,
+        unanswered_retries: u64,
+    ) -> Self {
+        let down: Vec<u64> = windows
+            .iter()
+            .map(|w| w.serving_unix_ms.saturating_sub(w.kill_unix_ms))
+            .collect();
+        let mean_down_ms = if down.is_empty() {
+            0.0
+        } else {
+            down.iter().sum::<u64>() as f64 / down.len() as f64
+        };
+        Self {
+            plan,
+            kills: windows.len() as u64,
+            max_down_ms: down.iter().copied().max().unwrap_or(0),
+            mean_down_ms,
+            unanswered_in_kills,
+            unanswered_retries,
+            windows,
+        }
+    }
 }
 
 /// booking-host's key-value call counts, each a `kv-calls: ...` line (the format of
@@ -456,6 +504,7 @@ pub fn figures(
         violations: report.total(),
         timeline,
         kv_calls: None,
+        kills: None,
     })
 }
 
