@@ -188,7 +188,7 @@
           const query = "?limit=" + feedPageLimit + (cursor ? "&after=" + encodeURIComponent(cursor) : "");
           const answer = await request("GET", base + query);
           if (answer.status !== 200 || !answer.body || !Array.isArray(answer.body.changes)) {
-            return this.usePolling("no change feed (HTTP " + answer.status + ")");
+            return this.usePolling("no change feed: HTTP " + answer.status);
           }
           cursor = answer.body.next || cursor;
           if (answer.body.changes.length < feedPageLimit) break;
@@ -203,6 +203,9 @@
       if (typeof EventSource === "undefined") return this.usePolling("no EventSource in this browser");
       const source = new EventSource(url);
       this.source = source;
+      // Until the stream opens, and whenever it drops, the slow poll runs.
+      this.setMode("feed", "live: change feed (connecting)");
+      this.schedulePoll(feedSafetyPollMs);
       source.addEventListener("open", () => {
         this.setMode("feed", "live: change feed");
         this.schedulePoll(feedSafetyPollMs);

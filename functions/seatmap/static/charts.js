@@ -4,8 +4,9 @@
 "use strict";
 
 (function () {
-  const rowHeightPx = 30;
-  const labelWidthPx = 110;
+  // A row: its caption (section and counts) above its bar.
+  const rowHeightPx = 40;
+  const barHeightPx = 14;
   const legendHeightPx = 24;
   // Minutes drawn at most (the newest ones).
   const minutesMax = 120;
@@ -41,30 +42,29 @@
   }
 
   // rows: [{label, parts: [{name, value, color}]}]; each bar is its row's
-  // total (100 %), parts in order, with the counts written beside.
+  // total (100 %), parts in order, captioned with the counts.
   function stackedBars(canvas, rows, parts) {
-    const { ctx, width } = context(canvas, legendHeightPx + rows.length * rowHeightPx + 8);
+    const { ctx, width } = context(canvas, legendHeightPx + rows.length * rowHeightPx + 4);
     legend(ctx, parts, legendHeightPx / 2);
-    const barWidth = Math.max(40, width - labelWidthPx - 8);
+    const barWidth = Math.max(40, width - 2);
     rows.forEach((row, index) => {
       const y = legendHeightPx + index * rowHeightPx;
       const total = row.parts.reduce((sum, part) => sum + part.value, 0);
+      const counts = row.parts.map((part) => part.name + " " + part.value).join(" · ");
       ctx.fillStyle = ink;
-      ctx.fillText(row.label, 0, y + rowHeightPx / 2, labelWidthPx - 8);
-      let x = labelWidthPx;
+      ctx.fillText(row.label + ":  " + counts, 0, y + 10, width);
+      const barTop = y + 20;
+      let x = 0;
       for (const part of row.parts) {
         const w = total > 0 ? (part.value / total) * barWidth : 0;
         ctx.fillStyle = part.color;
-        ctx.fillRect(x, y + 4, w, rowHeightPx - 8);
+        ctx.fillRect(x, barTop, w, barHeightPx);
         x += w;
       }
       if (total === 0) {
         ctx.strokeStyle = grid;
-        ctx.strokeRect(labelWidthPx, y + 4, barWidth, rowHeightPx - 8);
+        ctx.strokeRect(0, barTop, barWidth, barHeightPx);
       }
-      const text = row.parts.map((part) => part.name + " " + part.value).join(" · ");
-      ctx.fillStyle = "#fff";
-      ctx.fillText(text, labelWidthPx + 6, y + rowHeightPx / 2, barWidth - 12);
     });
   }
 

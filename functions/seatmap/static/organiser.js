@@ -193,6 +193,7 @@
     }
     await readStats();
     setInterval(readStats, statsIntervalMs);
+    window.addEventListener("resize", () => { if (state.sections.length) render(); });
     state.live = new B.LiveAvailability(state.eventId, onAvailability, showMode);
     await state.live.start();
   }
