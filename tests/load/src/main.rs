@@ -190,8 +190,8 @@ struct RunArgs {
     /// payment_ref; the run fails if fewer kills happened.
     #[arg(long, default_value_t = 0)]
     kills: u32,
-    /// Serving time before each kill, drawn between these (ms).
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [300, 1500])]
+    /// Serving time before each kill, drawn between MIN,MAX (ms).
+    #[arg(long, value_delimiter = ',', default_values_t = [300, 1500])]
     kill_gap_ms: Vec<u64>,
 }
 
