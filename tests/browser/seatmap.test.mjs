@@ -71,6 +71,33 @@ test("a hold runs out: the countdown ends and the seat comes back on every page"
   await Promise.all([buyer, watcher].map((page) => page.context().close()));
 });
 
+test("a hold whose answer is lost is retried with the same Idempotency-Key: one hold, not two", async () => {
+  const eventId = await createEvent({ prefix: "retry", name: "Retry", sections: [{ id: "floor", capacity: 20 }] });
+  const buyer = await openPage(browser, "/app/events/" + eventId);
+  const keys = [];
+  await buyer.context().route(/\/events\/[^/]+\/holds$/, async (route) => {
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (keys.length === 1) {
+      // The request reaches the app and places the hold; its answer is lost.
+      const landed = await route.fetch();
+      assert.equal(landed.status(), 201);
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  await buyer.fill("#general [data-section=floor] input", "2");
+  await buyer.click("#general [data-section=floor] button");
+  await buyer.waitForSelector("#holds li[data-status=held]");
+  assert.equal(keys.length, 2);
+  assert.equal(keys[0], keys[1]);
+  assert.match(keys[0], /^[0-9a-f]{32}$/);
+  assert.equal(await buyer.locator("#holds li").count(), 1);
+  const floor = (await availability(eventId)).get("floor");
+  assert.equal(floor.held, 2, "one hold of 2, not two");
+  await buyer.context().close();
+});
+
 // A hall of three sections, some of it already taken by other buyers.
 async function hall() {
   const eventId = await createEvent({
