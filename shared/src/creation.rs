@@ -29,7 +29,7 @@ use crate::limits::{CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SEC
 use crate::model::{
     CustomerDoc, EventDefinition, EventDoc, EventMeta, InventoryDoc, LedgerPage, Register,
     SectionDefinition, SectionKind, SectionLayout, SectionSummary, claim_key, definition_key,
-    generation_meta_key, meta_key, register_key, seat_block,
+    generation_meta_key, meta_key, register_key, seat_block, shard_units,
 };
 use crate::store::{Store, Swap};
 
@@ -237,9 +237,7 @@ fn section_layout(section: &SectionDefinition) -> (SectionLayout, Vec<InventoryD
         operation: CREATION_OPERATION.into(),
         shard_units,
         seats,
-        parts: Vec::new(),
-        voided: Vec::new(),
-        sold_moved: 0,
+        ..InventoryDoc::default()
     };
     let (kind, capacity, inventory) = match (&section.seats, section.capacity) {
         (Some(seats), _) => {
@@ -253,14 +251,8 @@ fn section_layout(section: &SectionDefinition) -> (SectionLayout, Vec<InventoryD
         }
         (None, capacity) => {
             let capacity = capacity.unwrap_or(0);
-            // Spread units evenly; the first `capacity % docs` shards get one more.
             let inventory = (0..docs)
-                .map(|doc| {
-                    empty(
-                        capacity / docs + u32::from(doc < capacity % docs),
-                        Vec::new(),
-                    )
-                })
+                .map(|doc| empty(shard_units(capacity, docs, doc as usize), Vec::new()))
                 .collect();
             (SectionKind::General, capacity, inventory)
         }

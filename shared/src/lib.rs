@@ -16,6 +16,7 @@
 //! - `env`: the clock, randomness and back-off sleep, injected.
 //! - `error`: the one error enum and the problem document it becomes.
 //! - `ids`: identifier rules and the self-locating hold id.
+//! - `records`: the stored form of change records and sales tallies.
 //! - `model`: the stored documents, their key layout and the pure rules on
 //!   them (occupancy of a part, the client's hold status, seat blocks).
 //! - `context`: the per-request context (store, env, settings, retries).
@@ -23,6 +24,8 @@
 //! - `cas`: the bounded, jittered read-modify-CAS loop.
 //! - `meta`: the event meta every booking request reads first.
 //! - `creation`: writing an event's documents, fenced by its register.
+//! - `changes`: the change records and tallies a write of an inventory
+//!   document makes from what it changed.
 //! - `summary`: which shards of a general section are full.
 //! - `ledger`: pages of confirmed parts moved out of general shards.
 //! - `parts`: inventory documents and hold parts: reading a section,
@@ -43,6 +46,7 @@
 
 mod availability;
 mod cas;
+mod changes;
 mod confirm;
 mod context;
 mod creation;
@@ -63,6 +67,7 @@ mod meta;
 pub mod model;
 mod parts;
 mod placement;
+mod records;
 mod release;
 mod router;
 mod store;

@@ -112,3 +112,27 @@ pub const RETRY_AFTER_CAPACITY_SECONDS: u32 = 60;
 /// A pending event creation older than this may be taken over by a retry of
 /// the same definition.
 pub const EVENT_CREATION_STALE_SECONDS: u64 = 30;
+
+/// Change records each inventory document keeps (the newest); a feed
+/// consumer further behind than this on one document is told what it
+/// missed. About 100 bytes each in the document every CAS rewrites.
+pub const CHANGES_PER_DOCUMENT_MAX: usize = 64;
+
+/// Minutes of per-minute counts each document's tally keeps.
+pub const TALLY_MINUTES_MAX: usize = 60;
+
+/// Customers each document's tally follows (the busiest).
+pub const TALLY_CUSTOMERS_MAX: usize = 8;
+
+/// A customer placing at least [`BURST_HOLDS_MIN`] holds in one document
+/// within this many seconds is reported as a burst.
+pub const BURST_WINDOW_SECONDS: u64 = 10;
+pub const BURST_HOLDS_MIN: u64 = 4;
+
+/// Records one feed page returns at most, and by default.
+pub const FEED_PAGE_RECORDS_MAX: usize = 1_000;
+pub const FEED_PAGE_RECORDS_DEFAULT: usize = 100;
+
+/// Availability reads a general section of more shards than this through
+/// its summary first, skipping shards sold through.
+pub const AVAILABILITY_SUMMARY_SHARDS_MIN: usize = 16;

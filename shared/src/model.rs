@@ -22,6 +22,7 @@
 //! All documents of a generation are written before its register says
 //! ready, so every later write is a CAS on a key that exists.
 
+use crate::records::{ChangeRecord, Tally};
 use serde::{Deserialize, Serialize};
 
 pub fn register_key(event_id: &str) -> String {
@@ -197,6 +198,13 @@ impl EventMeta {
             .map(|doc| self.inventory_key(section, doc))
             .collect()
     }
+}
+
+/// Units of shard `doc` of a general section of `capacity` units in `docs`
+/// shards: spread evenly, the first `capacity % docs` shards one more.
+pub fn shard_units(capacity: u32, docs: u32, doc: usize) -> u32 {
+    let docs = docs.max(1);
+    capacity / docs + u32::from((doc as u32) < capacity % docs)
 }
 
 /// The full definition, read only by the admin routes.
@@ -425,6 +433,20 @@ pub struct InventoryDoc {
     /// and no longer read by holds and availability.
     #[serde(rename = "sd", default, skip_serializing_if = "is_zero")]
     pub sold_moved: u32,
+    /// The newest change records of this document's parts, written by the
+    /// CAS that made each change (see `changes`).
+    #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ChangeRecord>,
+    /// Records ever written here: the `seq` of the newest.
+    #[serde(rename = "cs", default, skip_serializing_if = "is_zero_u64")]
+    pub changes_seq: u64,
+    /// Sales counters folded from the same changes.
+    #[serde(rename = "ty", default, skip_serializing_if = "Tally::is_empty")]
+    pub tally: Tally,
+}
+
+fn is_zero_u64(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Confirmed parts moved out of one general shard, so that the shard

@@ -9,6 +9,7 @@
 //! on the primary cannot slip past, then frees or sells the secondary.
 
 use crate::cas::{self, Change};
+use crate::changes;
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
@@ -70,6 +71,8 @@ fn update_document<S: Store, E: Env, T>(
         .is_some_and(|s| s.kind == SectionKind::General);
     let mut change = change;
     let mut follow_up = FollowUp::default();
+    // Attempts before the one that writes: the CAS conflicts it retried.
+    let mut attempts_made = 0u32;
     let result = cas::update_within(
         ctx,
         &key,
@@ -82,8 +85,14 @@ fn update_document<S: Store, E: Env, T>(
             // Our own write, seen again after an ambiguous outcome: its
             // transition may not be recorded yet.
             let own_write = inventory.operation == op;
+            let before = inventory.parts.clone();
             let decision = change(inventory)?;
             let wrote = matches!(decision, Change::Write(_));
+            if wrote {
+                // Recorded in the value this CAS writes: with the change.
+                changes::record(inventory, &before, now_ms, attempts_made);
+            }
+            attempts_made += 1;
             follow_up = if general {
                 FollowUp::of(inventory, doc, now_ms, full_before, wrote, own_write)
             } else {

@@ -164,13 +164,5 @@ impl SectionView {
 
 /// A document not read: no room and no seats.
 fn stand_in() -> InventoryDoc {
-    InventoryDoc {
-        version: 0,
-        operation: String::new(),
-        shard_units: 0,
-        seats: Vec::new(),
-        parts: Vec::new(),
-        voided: Vec::new(),
-        sold_moved: 0,
-    }
+    InventoryDoc::default()
 }

@@ -51,8 +51,7 @@ fn doc(capacity: u32, seats: &[&str], parts: Vec<Part>) -> InventoryDoc {
         shard_units: capacity,
         seats: seats.iter().map(|s| (*s).to_owned()).collect(),
         parts,
-        voided: Vec::new(),
-        sold_moved: 0,
+        ..InventoryDoc::default()
     }
 }
 

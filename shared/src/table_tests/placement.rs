@@ -55,8 +55,7 @@ fn shard(capacity: u32, parts: Vec<Part>) -> InventoryDoc {
         shard_units: capacity,
         seats: Vec::new(),
         parts,
-        voided: Vec::new(),
-        sold_moved: 0,
+        ..InventoryDoc::default()
     }
 }
 
@@ -67,8 +66,7 @@ fn block(seat_list: &[&str], parts: Vec<Part>) -> InventoryDoc {
         shard_units: 0,
         seats: seat_list.iter().map(|s| (*s).to_owned()).collect(),
         parts,
-        voided: Vec::new(),
-        sold_moved: 0,
+        ..InventoryDoc::default()
     }
 }
 
