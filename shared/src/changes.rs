@@ -360,8 +360,10 @@ mod tests {
 
     #[test]
     fn median_confirm_time_from_the_histogram() {
-        let mut tally = Tally::default();
-        tally.confirm_ms_log2 = vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 1];
+        let tally = Tally {
+            confirm_ms_log2: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 1],
+            ..Tally::default()
+        };
         assert_eq!(tally.median_confirm_ms(), Some(2_048));
         assert_eq!(Tally::default().median_confirm_ms(), None);
     }
