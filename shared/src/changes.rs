@@ -68,6 +68,7 @@ pub fn record(doc: &mut InventoryDoc, before: &[Part], now_ms: u64, cas_retries:
             quantity: part.quantity,
             seats: part.seats,
             customer_id: part.customer_id,
+            expires_ms: (kind == ChangeKind::Placed).then_some(part.expires_ms),
             nonce: part.nonce,
         });
     }

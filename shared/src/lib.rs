@@ -39,7 +39,9 @@
 //!   racing twins).
 //! - one module per operation, each with a parse step and the operation:
 //!   `event` (create, get), `availability`, `hold`, `hold_status`,
-//!   `confirm`, `release`.
+//!   `confirm`, `release`; and, off the booking path, `feed` (the change
+//!   records in order, with a resumable cursor) and `stats` (live figures
+//!   from the tallies).
 //! - `router`: routes and methods → operations; [`handle`].
 //! - `memory` (feature `testing`): an in-memory store with Spin's exact
 //!   semantics, and `ManualEnv`, a clock tests move by hand.
@@ -54,6 +56,7 @@ mod customer;
 mod env;
 mod error;
 mod event;
+mod feed;
 mod hold;
 mod hold_status;
 mod http;
@@ -70,6 +73,7 @@ mod placement;
 mod records;
 mod release;
 mod router;
+mod stats;
 mod store;
 mod summary;
 mod view;
@@ -82,7 +86,7 @@ pub use ids::HoldRef;
 #[cfg(feature = "testing")]
 pub use memory::{FailMode, ManualEnv, MemoryCas, MemoryStore};
 pub use router::{
-    Component, Route, handle, handle_availability, handle_confirm, handle_hold, handle_inventory,
-    handle_release,
+    Component, Route, handle, handle_availability, handle_confirm, handle_feed, handle_hold,
+    handle_inventory, handle_release,
 };
 pub use store::{Snapshot, Store, StoreError, Swap};

@@ -136,3 +136,16 @@ pub const FEED_PAGE_RECORDS_DEFAULT: usize = 100;
 /// Availability reads a general section of more shards than this through
 /// its summary first, skipping shards sold through.
 pub const AVAILABILITY_SUMMARY_SHARDS_MIN: usize = 16;
+
+/// Customers the stats list per fraud signal (the worst first).
+pub const STATS_CUSTOMERS_MAX: usize = 10;
+
+/// Minutes with holds the sell-out projection takes its pace from.
+pub const STATS_PROJECTION_MINUTES: usize = 5;
+
+/// Server-sent events: the longest a request waits for new records before
+/// ending (under hosted platforms' request limits; the client reconnects),
+/// how often it looks meanwhile, and the reconnect delay it asks for.
+pub const FEED_WAIT_SECONDS_MAX: u64 = 25;
+pub const FEED_POLL_MILLISECONDS: u64 = 250;
+pub const FEED_RETRY_MILLISECONDS: u64 = 500;

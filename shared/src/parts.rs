@@ -315,6 +315,24 @@ pub fn end_parts<S: Store, E: Env>(
     Ok(())
 }
 
+/// Counts of one section from all its documents: (held, sold) units.
+pub fn section_counts<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    section: usize,
+    docs: &[InventoryDoc],
+    now_ms: u64,
+) -> Result<(u32, u32), BookingError> {
+    let confirmed = confirmed_unresolved(ctx, meta, section, docs, now_ms)?;
+    let (mut held, mut sold) = (0u32, 0u32);
+    for doc in docs {
+        let (h, s) = counts(doc, now_ms, &confirmed);
+        held += h;
+        sold += s;
+    }
+    Ok((held, sold))
+}
+
 /// Counts of one document: (held, sold) units; the rest is available.
 /// `sold_nonces` lists the holds whose unresolved parts count as sold.
 /// Saturating: a damaged document may claim any numbers; see

@@ -62,6 +62,9 @@ pub struct ChangeRecord {
     pub seats: Vec<String>,
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// Placed parts: when the hold expires unless confirmed, Unix ms.
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
 }
 
 fn is_zero(value: &u32) -> bool {

@@ -9,7 +9,7 @@ use crate::http::{Reply, Request};
 use crate::ids::{invalid_id, is_valid_id};
 use crate::limits::{ADMIN_REQUEST_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX};
 use crate::store::Store;
-use crate::{availability, confirm, event, hold, hold_status, release};
+use crate::{availability, confirm, event, feed, hold, hold_status, release, stats};
 
 /// The routes of the HTTP contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum Route {
     Hold(String),
     Confirm(String),
     Release(String),
+    Changes(String),
+    Stats(String),
     Unknown,
 }
 
@@ -31,6 +33,8 @@ pub enum Component {
     Hold,
     Confirm,
     Release,
+    /// The change feed and the live stats: reads only, off the booking path.
+    Feed,
 }
 
 impl Component {
@@ -40,9 +44,11 @@ impl Component {
     pub fn request_body_bytes_max(self) -> usize {
         match self {
             Component::Inventory => ADMIN_REQUEST_BODY_BYTES_MAX,
-            Component::Availability | Component::Hold | Component::Confirm | Component::Release => {
-                REQUEST_BODY_BYTES_MAX
-            }
+            Component::Availability
+            | Component::Hold
+            | Component::Confirm
+            | Component::Release
+            | Component::Feed => REQUEST_BODY_BYTES_MAX,
         }
     }
 }
@@ -65,6 +71,8 @@ impl Route {
             ["holds", id] => Route::Hold(decoded(id)),
             ["holds", id, "confirm"] => Route::Confirm(decoded(id)),
             ["holds", id, "release"] => Route::Release(decoded(id)),
+            ["events", id, "changes"] => Route::Changes(decoded(id)),
+            ["events", id, "stats"] => Route::Stats(decoded(id)),
             _ => Route::Unknown,
         }
     }
@@ -72,7 +80,7 @@ impl Route {
     fn allowed_methods(&self) -> &'static str {
         match self {
             Route::Event(_) => EVENT_METHODS,
-            Route::Availability(_) => AVAILABILITY_METHODS,
+            Route::Availability(_) | Route::Changes(_) | Route::Stats(_) => AVAILABILITY_METHODS,
             Route::Holds(_) => HOLDS_METHODS,
             Route::Hold(_) => HOLD_METHODS,
             Route::Confirm(_) | Route::Release(_) => ACTION_METHODS,
@@ -95,6 +103,7 @@ impl Route {
             Route::Holds(_) => Some(Component::Hold),
             Route::Confirm(_) => Some(Component::Confirm),
             Route::Hold(_) | Route::Release(_) => Some(Component::Release),
+            Route::Changes(_) | Route::Stats(_) => Some(Component::Feed),
             Route::Unknown => None,
         }
     }
@@ -117,6 +126,7 @@ pub fn handle<S: Store, E: Env>(
         Component::Hold => handle_hold(request, ctx),
         Component::Confirm => handle_confirm(request, ctx),
         Component::Release => handle_release(request, ctx),
+        Component::Feed => handle_feed(request, ctx),
     }
 }
 
@@ -180,6 +190,18 @@ pub fn handle_release<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) 
         match (route, method) {
             (Route::Hold(id), "GET") => hold_status::get(ctx, id),
             (Route::Hold(id), "DELETE") | (Route::Release(id), "POST") => release::release(ctx, id),
+            _ => Err(not_allowed(route)),
+        }
+    })
+}
+
+/// [`handle`] for [`Component::Feed`]: `/events/:id/changes` and
+/// `/events/:id/stats`.
+pub fn handle_feed<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    answer(Component::Feed, request, ctx, |route, method| {
+        match (route, method) {
+            (Route::Changes(id), "GET") => feed::get(ctx, path_id(id, "event")?, request),
+            (Route::Stats(id), "GET") => stats::get(ctx, path_id(id, "event")?),
             _ => Err(not_allowed(route)),
         }
     })

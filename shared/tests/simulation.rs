@@ -1230,6 +1230,7 @@ impl Client<'_> {
                 Component::Confirm => "confirm",
                 Component::Release => "release",
                 Component::Availability => "availability",
+                Component::Feed => "feed",
             },
             answer.status
         );
@@ -1454,7 +1455,7 @@ impl Client<'_> {
                     self.release(hold_id);
                 }
             }
-            Component::Availability => {}
+            Component::Availability | Component::Feed => {}
         }
     }
 }
@@ -1558,6 +1559,98 @@ fn run_seed(seed: u64, faults: Faults, trace: bool) -> Outcome {
         violations = audit(&sim, &seen);
     }
     Outcome { violations, stats }
+}
+
+/// The change feed read from the start at rest: every record once, each
+/// document's records in sequence without gaps, and (where the documents
+/// still keep every record) the replay gives what availability sells: a
+/// hold is sold once any record says it was confirmed (its primary decides),
+/// with the units of its parts not undone, released or expired.
+fn audit_feed(
+    store: &MemoryStore,
+    at_rest: u64,
+    event: &str,
+    sections: &[Value],
+) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let mut cursor = String::new();
+    let mut last_seq: BTreeMap<String, u64> = BTreeMap::new();
+    let mut missed_documents: BTreeSet<String> = BTreeSet::new();
+    let mut parts: BTreeMap<(String, String), Value> = BTreeMap::new();
+    let mut confirmed: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..1_000 {
+        let after = if cursor.is_empty() {
+            String::new()
+        } else {
+            format!("&after={cursor}")
+        };
+        let page = direct(
+            store,
+            at_rest,
+            "GET",
+            &format!("/events/{event}/changes?limit=1000{after}"),
+            &Value::Null,
+            None,
+        );
+        if page.status != 200 {
+            found.push(violation(
+                "feed-unreadable",
+                format!("{event}: {} {}", page.status, page.body),
+            ));
+            return found;
+        }
+        for missed in page.body["missed"].as_array().cloned().unwrap_or_default() {
+            missed_documents.insert(missed["document"].as_str().unwrap_or_default().to_owned());
+        }
+        let changes = page.body["changes"].as_array().cloned().unwrap_or_default();
+        for record in &changes {
+            let document = record["document"].as_str().unwrap_or_default().to_owned();
+            let seq = record["seq"].as_u64().unwrap_or(0);
+            let last = last_seq.insert(document.clone(), seq).unwrap_or(0);
+            if seq != last + 1 && !(last == 0 && missed_documents.contains(&document)) {
+                found.push(violation(
+                    "feed-out-of-order",
+                    format!("{event}: after {last}: {record}"),
+                ));
+            }
+            let Some(hold_id) = record["hold_id"].as_str() else {
+                continue;
+            };
+            if record["type"] == "hold-confirmed" {
+                confirmed.insert(hold_id.to_owned());
+            }
+            parts.insert((document, hold_id.to_owned()), record.clone());
+        }
+        cursor = page.body["next"].as_str().unwrap_or_default().to_owned();
+        if changes.is_empty() {
+            break;
+        }
+    }
+    for section in sections {
+        let id = section["id"].as_str().unwrap_or_default();
+        let complete = !missed_documents
+            .iter()
+            .any(|d| d.starts_with(&format!("{id}/")));
+        let replayed: u64 = parts
+            .iter()
+            .filter(|((_, hold_id), r)| {
+                r["section"] == id
+                    && confirmed.contains(hold_id)
+                    && matches!(r["type"].as_str(), Some("hold-placed" | "hold-confirmed"))
+            })
+            .map(|(_, r)| r["quantity"].as_u64().unwrap_or(0))
+            .sum();
+        if complete && Some(replayed) != section["sold"].as_u64() {
+            found.push(violation(
+                "feed-replay-differs",
+                format!(
+                    "{event} {id}: the feed replays to {replayed} sold, availability says {}",
+                    section["sold"]
+                ),
+            ));
+        }
+    }
+    found
 }
 
 /// The checks at rest, after every client is done.
@@ -1826,6 +1919,7 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
                 ));
             }
         }
+        found.extend(audit_feed(store, at_rest, event, &sections));
     }
     found
 }

@@ -95,6 +95,23 @@ impl Booking {
         }
     }
 
+    /// A GET-like call without a body: status, content type and body text.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+        let request = Request {
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).into(), (*v).into()))
+                .collect(),
+            body: Vec::new(),
+        };
+        let ctx = Ctx::new(&self.store, &self.env, &self.config);
+        let reply = booking_core::handle(Route::component(path), &request, &ctx);
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        (reply.status, reply.content_type.to_owned(), text)
+    }
+
     pub fn create(&self, event: &str, definition: Value) -> Answer {
         self.call("PUT", &format!("/events/{event}"), &definition, &[])
     }
