@@ -136,7 +136,7 @@ fn config(component: Component) -> Config {
             }
         }
         Component::Confirm => config.confirm_token = variable("confirm_token"),
-        Component::Availability | Component::Hold | Component::Release => {}
+        Component::Availability | Component::Hold | Component::Release | Component::Feed => {}
     }
     config
 }
