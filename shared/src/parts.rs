@@ -326,9 +326,21 @@ pub fn section_counts<S: Store, E: Env>(
     let confirmed = confirmed_unresolved(ctx, meta, section, docs, now_ms)?;
     let (mut held, mut sold) = (0u32, 0u32);
     for doc in docs {
-        let (h, s) = counts(doc, now_ms, &confirmed);
-        held += h;
-        sold += s;
+        let counted = counts(doc, now_ms, &confirmed);
+        // Only a damaged stored value counts more than it holds.
+        if over_capacity(doc, counted) {
+            return Err(BookingError::Internal(
+                "an inventory document counts more than its capacity".into(),
+            ));
+        }
+        held = held.saturating_add(counted.0);
+        sold = sold.saturating_add(counted.1);
+    }
+    let capacity = meta.sections.get(section).map_or(0, |s| s.capacity);
+    if u64::from(held) + u64::from(sold) > u64::from(capacity) {
+        return Err(BookingError::Internal(
+            "a section's documents count more than its capacity".into(),
+        ));
     }
     Ok((held, sold))
 }
