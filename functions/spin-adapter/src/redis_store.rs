@@ -42,10 +42,48 @@ pub mod nodes;
 const CAS_SCRIPT: &str = include_str!("redis_store/cas.lua");
 /// SHA-1 of [`CAS_SCRIPT`], as `SCRIPT LOAD` names it (checked against a real
 /// server by booking-host's tests; a stale value only costs an `EVAL`).
-pub const CAS_SCRIPT_SHA1: &str = "8499c02eebd59a5a4f3bba0908d2dd48e651ffb9";
+pub const CAS_SCRIPT_SHA1: &str = "a4beb9e19cf405dd5135ebf045278a81d6188bdb";
 const INCR_SCRIPT: &str = include_str!("redis_store/incr.lua");
 /// SHA-1 of [`INCR_SCRIPT`].
 pub const INCR_SCRIPT_SHA1: &str = "87235cd75cf87b39e976e84496b126039a5b4879";
+
+/// Approximate length an event's change stream is trimmed to (`XADD MAXLEN
+/// ~`): the oldest entries go first.
+pub const CHANGE_STREAM_ENTRIES_MAX: u64 = 100_000;
+
+/// Where the compare-and-swap script appends an inventory document's new
+/// change records: the event's stream `e/<event>/changes`, one entry per
+/// record with the fields of the HTTP feed's records (`document` is
+/// `<section index>/<document index>` here).
+struct ChangeStream {
+    key: String,
+    document: String,
+    hold_id_prefix: String,
+}
+
+impl ChangeStream {
+    /// For an inventory document's key, `e/<event>/<generation>/s/<section>/<doc>`;
+    /// `None` for every other key.
+    fn of(key: &str) -> Option<ChangeStream> {
+        let mut parts = key.split('/');
+        let (Some("e"), Some(event), Some(_generation), Some("s"), Some(section), Some(doc), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        Some(ChangeStream {
+            key: format!("e/{event}/changes"),
+            document: format!("{section}/{doc}"),
+            hold_id_prefix: format!("h1~{event}~{section}~"),
+        })
+    }
+}
 
 /// How long `WAIT` waits for replicas (`redis_wait_replicas`), in
 /// milliseconds.
@@ -183,18 +221,20 @@ impl RedisStore {
 
     /// Runs a cached script by hash, or sends it whole when the server does
     /// not have it (`NOSCRIPT`).
+    /// `keys[0]` routes the call; every key belongs to its event.
     fn script(
         &self,
         script: &str,
         sha1: &str,
-        key: &str,
+        keys: &[&str],
         args: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, StoreError> {
+        let key = keys.first().copied().unwrap_or_default();
         let mut params = vec![
             binary(sha1.as_bytes()),
-            RedisParameter::Int64(1),
-            binary(key.as_bytes()),
+            RedisParameter::Int64(i64::try_from(keys.len()).unwrap_or(i64::MAX)),
         ];
+        params.extend(keys.iter().map(|key| binary(key.as_bytes())));
         params.extend(args);
         let connection = self.route(key)?;
         match connection.execute("EVALSHA", &params) {
@@ -262,12 +302,20 @@ impl Store for RedisStore {
     }
 
     fn swap(&self, cas: RedisCas, value: &[u8]) -> Result<Swap<RedisCas>, StoreError> {
-        let args = vec![
+        let mut args = vec![
             binary(if cas.value.is_some() { b"1" } else { b"0" }),
             binary(cas.value.as_deref().unwrap_or_default()),
             binary(value),
         ];
-        let reply = self.script(CAS_SCRIPT, CAS_SCRIPT_SHA1, &cas.key, args)?;
+        let mut keys = vec![cas.key.as_str()];
+        let stream = ChangeStream::of(&cas.key);
+        if let Some(stream) = &stream {
+            keys.push(&stream.key);
+            args.push(binary(stream.document.as_bytes()));
+            args.push(binary(stream.hold_id_prefix.as_bytes()));
+            args.push(binary(CHANGE_STREAM_ENTRIES_MAX.to_string().as_bytes()));
+        }
+        let reply = self.script(CAS_SCRIPT, CAS_SCRIPT_SHA1, &keys, args)?;
         let winner = match reply.as_slice() {
             [RedisResult::Int64(1)] => {
                 self.replicated(self.route(&cas.key)?)?;
@@ -290,7 +338,7 @@ impl Store for RedisStore {
         let reply = self.script(
             INCR_SCRIPT,
             INCR_SCRIPT_SHA1,
-            key,
+            &[key],
             vec![RedisParameter::Int64(delta)],
         )?;
         match reply.as_slice() {
