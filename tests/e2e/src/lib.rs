@@ -31,6 +31,7 @@ use std::{
 
 use booking_host_spawn::{LocalRuntime, RedisServer, RuntimeOptions};
 
+pub mod contract;
 pub mod redis_nodes;
 
 pub use futures;
@@ -217,16 +218,22 @@ impl Ctx {
         self.client.request(method, self.url(path))
     }
 
-    /// Sends and reads the whole answer.
+    /// Sends and reads the whole answer, and checks it against the
+    /// contract (`openapi.yaml`): an answer the document does not describe
+    /// fails the test, whatever the test itself asserts.
     pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
         let request = builder.build().expect("build request");
         let what = format!("{} {}", request.method(), request.url());
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
         let response = self
             .client
             .execute(request)
             .await
             .unwrap_or_else(|e| panic!("{what}: request failed: {e:?}"));
-        Reply::read(what, self.cors_origin.clone(), response).await
+        let reply = Reply::read(what, self.cors_origin.clone(), response).await;
+        reply.assert_contract(&method, &path);
+        reply
     }
 
     /// `method path` with a JSON body.
@@ -416,6 +423,8 @@ pub struct Reply {
     pub text: String,
     /// The body parsed as JSON, `Null` if it is not JSON.
     pub body: Value,
+    /// The body as received.
+    pub bytes: bytes::Bytes,
     cors_origin: String,
 }
 
@@ -454,12 +463,28 @@ impl Reply {
             headers,
             text,
             body,
+            bytes,
             cors_origin,
         }
     }
 
     pub fn code(&self) -> u16 {
         self.status.as_u16()
+    }
+
+    /// Asserts that this answer to `method path` is one `openapi.yaml`
+    /// documents (status, headers, content type, body schema).
+    pub fn assert_contract(&self, method: &str, path: &str) {
+        let exchange = contract::Exchange {
+            method,
+            path,
+            status: self.code(),
+            headers: &self.headers,
+            body: &self.bytes,
+        };
+        if let Err(violation) = contract::workspace().check(&exchange) {
+            panic!("the answer breaks the contract (openapi.yaml): {violation}{self}");
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
