@@ -43,7 +43,7 @@ test("a record on the change feed makes the page re-read availability at once", 
   // The slowest poll the page allows (10 s): a re-read within a second
   // comes from the feed (the page's safety poll with a feed is every 5 s).
   const page = await readyPage(context, "/app/?poll_ms=10000&event=" + eventId);
-  assert.match(await streamAsked, /\/changes\?after=c1$/, "streams from the cursor the catch-up ended at");
+  assert.match(await streamAsked, /\/changes\?limit=1000&after=c1$/, "streams from the cursor the catch-up ended at");
   assert.equal(await page.evaluate(() => window.seatmap.liveMode), "feed");
 
   const hold = await holdByApi(eventId, { section: "A", seats: ["A-4"] });

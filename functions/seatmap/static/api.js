@@ -25,8 +25,15 @@
   const feedSafetyPollMs = 5000;
   // Catching up on the feed's history before streaming: pages of this many
   // records, at most this many pages (the records only trigger re-reads).
-  const feedPageLimit = 500;
-  const feedCatchUpPagesMax = 20;
+  const feedPageLimit = 1000;
+  const feedCatchUpPagesMax = 50;
+  // Streams in a row that end without opening before the fast poll takes over.
+  const feedFailuresMax = 2;
+  // Hold expiries the page re-reads at (from the feed's records), at most.
+  const expiriesTrackedMax = 1000;
+  const expiryReadDelayMs = 300;
+  // setTimeout's own limit is about 24.8 days; re-armed past it.
+  const timerMsMax = 2 ** 31 - 1;
   // After the feed failed, try it again this much later.
   const feedRetryMs = 30000;
 
@@ -127,6 +134,8 @@
       this.pollTimer = null;
       this.source = null;
       this.changes = 0;
+      this.expiries = [];
+      this.expiryTimer = null;
     }
 
     async start() {
@@ -196,40 +205,76 @@
       } catch (error) {
         return this.usePolling("change feed unreachable");
       }
-      this.openStream(base + (cursor ? "?after=" + encodeURIComponent(cursor) : ""));
+      this.openStream(base + "?limit=" + feedPageLimit + (cursor ? "&after=" + encodeURIComponent(cursor) : ""));
     }
 
+    // The server answers each stream request once it has records (or after
+    // its wait) and ends it; EventSource then reconnects by itself, sending
+    // Last-Event-ID. So an ending stream is normal; streams that end without
+    // ever opening mean the feed is failing, and the fast poll takes over.
     openStream(url) {
       if (typeof EventSource === "undefined") return this.usePolling("no EventSource in this browser");
       const source = new EventSource(url);
       this.source = source;
-      // Until the stream opens, and whenever it drops, the slow poll runs.
-      this.setMode("feed", "live: change feed (connecting)");
+      let opened = false;
+      let failures = 0;
+      this.setMode("feed", "live: change feed");
       this.schedulePoll(feedSafetyPollMs);
       source.addEventListener("open", () => {
-        this.setMode("feed", "live: change feed");
+        opened = true;
+        if (failures >= feedFailuresMax) this.setMode("feed", "live: change feed");
+        failures = 0;
         this.schedulePoll(feedSafetyPollMs);
       });
-      source.addEventListener("change", (event) => {
-        this.changes += 1;
-        let record = null;
-        try { record = JSON.parse(event.data); } catch (_) { record = null; }
-        // Whatever the record says, the section's counts are re-read rather
-        // than patched: the read is the truth, records only say "look".
-        if (record && record.section !== undefined) this.refresh();
-      });
+      source.addEventListener("change", (event) => this.onRecord(event.data));
+      // Records the server no longer had: whatever they were, re-read.
+      source.addEventListener("missed", () => this.refresh());
       source.addEventListener("error", () => {
-        // CLOSED: the server refused the stream (not a reconnect): poll, and
-        // try the feed again later. Otherwise EventSource reconnects itself
-        // with Last-Event-ID; meanwhile poll.
         if (source.readyState === EventSource.CLOSED) {
+          // Refused (not a stream answer): poll, and try the feed later.
           this.source = null;
-          this.usePolling("change feed closed");
+          this.usePolling("change feed refused");
           setTimeout(() => this.connectFeed(), feedRetryMs);
-        } else {
-          this.schedulePoll(pollIntervalMs());
+          return;
         }
+        failures = opened ? 0 : failures + 1;
+        opened = false;
+        if (failures === feedFailuresMax) this.usePolling("change feed unreachable; reconnecting");
       });
+    }
+
+    onRecord(data) {
+      this.changes += 1;
+      let record = null;
+      try { record = JSON.parse(data); } catch (_) { record = null; }
+      if (!record || record.section === undefined) return;
+      // Whatever the record says, the counts are re-read rather than
+      // patched: the read is the truth, records only say "look".
+      this.refresh();
+      const expiresMs = Date.parse(record.expires_at);
+      if (record.type === "hold-placed" && Number.isFinite(expiresMs)) this.expireAt(expiresMs);
+    }
+
+    // Expiry is decided when read: no record marks the moment a hold runs
+    // out, so the page re-reads when a hold it heard of would expire.
+    expireAt(expiresMs) {
+      if (this.expiries.length >= expiriesTrackedMax || expiresMs <= Date.now()) return;
+      this.expiries.push(expiresMs);
+      this.expiries.sort((a, b) => a - b);
+      this.armExpiryTimer();
+    }
+
+    armExpiryTimer() {
+      clearTimeout(this.expiryTimer);
+      if (this.expiries.length === 0) return;
+      // A little after the expiry, so the read sees it (clocks differ too).
+      const waitMs = Math.max(0, this.expiries[0] - Date.now()) + expiryReadDelayMs;
+      this.expiryTimer = setTimeout(() => {
+        const now = Date.now();
+        this.expiries = this.expiries.filter((at) => at + expiryReadDelayMs > now);
+        this.refresh();
+        this.armExpiryTimer();
+      }, Math.min(waitMs, timerMsMax));
     }
 
     usePolling(why) {
