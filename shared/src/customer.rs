@@ -9,7 +9,8 @@ use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::bucket_of;
 use crate::limits::{
-    CUSTOMER_BUCKETS, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX, CUSTOMERS_PER_BUCKET_MAX,
+    CUSTOMER_BUCKETS, CUSTOMER_REFUSALS_COUNTED_MAX, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX,
+    CUSTOMERS_PER_BUCKET_MAX,
 };
 use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus};
 use crate::parts;
@@ -62,8 +63,10 @@ pub fn reserve<S: Store, E: Env>(
                 if entry.is_empty() {
                     doc.customers.remove(customer);
                 }
-                // Keep the tidying even though the hold is refused.
-                return Ok(if resolved {
+                // Keep the tidying even though the hold is refused; count
+                // the refusal for the stats while it is cheap to.
+                let counted = count_refusal(doc, customer);
+                return Ok(if resolved || counted {
                     Change::Write(refused)
                 } else {
                     Change::Keep(refused)
@@ -73,6 +76,21 @@ pub fn reserve<S: Store, E: Env>(
             Ok(Change::Write(Ok(())))
         },
     )?
+}
+
+/// Counts a customer-limit refusal of `customer`, unless it was counted
+/// [`CUSTOMER_REFUSALS_COUNTED_MAX`] times or the bucket follows as many
+/// customers as it may. True when it changed the document.
+fn count_refusal(doc: &mut CustomerDoc, customer: &str) -> bool {
+    if !doc.refusals.contains_key(customer) && doc.refusals.len() >= CUSTOMERS_PER_BUCKET_MAX {
+        return false;
+    }
+    let count = doc.refusals.entry(customer.to_owned()).or_default();
+    if *count >= CUSTOMER_REFUSALS_COUNTED_MAX {
+        return false;
+    }
+    *count += 1;
+    true
 }
 
 /// Resolves expired reservations against their holds: confirmed ones become
@@ -196,4 +214,26 @@ fn hold_confirmed<S: Store, E: Env>(
         };
     }
     Ok(false)
+}
+
+/// Customer-limit refusals per customer over all buckets of the event (one
+/// batch read), the most refused first; empty for an event without a limit.
+pub fn refusals<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+) -> Result<Vec<(String, u32)>, BookingError> {
+    if meta.max_per_customer.is_none() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = (0..CUSTOMER_BUCKETS as usize)
+        .map(|bucket| meta.customer_key(bucket))
+        .collect();
+    let mut found = Vec::new();
+    for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
+        let Some(bytes) = value else { continue };
+        let doc: CustomerDoc = cas::decode(key, &bytes)?;
+        found.extend(doc.refusals);
+    }
+    found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(found)
 }

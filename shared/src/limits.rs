@@ -149,3 +149,7 @@ pub const STATS_PROJECTION_MINUTES: usize = 5;
 pub const FEED_WAIT_SECONDS_MAX: u64 = 25;
 pub const FEED_POLL_MILLISECONDS: u64 = 250;
 pub const FEED_RETRY_MILLISECONDS: u64 = 500;
+
+/// Customer-limit refusals counted per customer (each counted one is a
+/// write of its bucket; past this, refusals are answered without a write).
+pub const CUSTOMER_REFUSALS_COUNTED_MAX: u32 = 100;

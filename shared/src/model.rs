@@ -582,6 +582,16 @@ pub struct CustomerDoc {
     #[serde(rename = "op")]
     pub operation: String,
     pub customers: std::collections::BTreeMap<String, CustomerEntry>,
+    /// Customer-limit refusals per customer, for the stats' fraud signals:
+    /// each counted up to [`crate::limits::CUSTOMER_REFUSALS_COUNTED_MAX`]
+    /// (a customer refused more often costs no more writes), for at most
+    /// [`crate::limits::CUSTOMERS_PER_BUCKET_MAX`] customers.
+    #[serde(
+        rename = "rf",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub refusals: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

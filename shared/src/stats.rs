@@ -6,10 +6,11 @@
 //! Holds count once each, where their primary part is; a hold undone (never
 //! granted: its request failed) is not counted. Expiries are counted when a
 //! writer reclaims the units (the next write of that document), so they lag
-//! the clock. Customer-limit refusals write nothing, so they are not
-//! counted here (see README).
+//! the clock. Customer-limit refusals are counted in the customer buckets
+//! (up to a cap per customer: see `customer`).
 
 use crate::context::Ctx;
+use crate::customer;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
 use crate::http::Reply;
@@ -70,7 +71,7 @@ pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Repl
             "cas_retries": tally.cas_retries,
             "retries_per_write": ratio(tally.cas_retries, tally.writes),
         },
-        "fraud": fraud(&tally),
+        "fraud": fraud(&tally, customer::refusals(ctx, &meta)?),
     });
     Ok(Reply::json(200, &body))
 }
@@ -112,7 +113,8 @@ fn projection(tally: &Tally, taken_units: u64, units_left: u64, now_ms: u64) -> 
     ))
 }
 
-fn fraud(tally: &Tally) -> Value {
+fn fraud(tally: &Tally, mut refusals: Vec<(String, u32)>) -> Value {
+    refusals.truncate(STATS_CUSTOMERS_MAX);
     let mut unconfirmed: Vec<(String, u64)> = tally
         .customers
         .iter()
@@ -135,7 +137,7 @@ fn fraud(tally: &Tally) -> Value {
     bursts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     bursts.truncate(STATS_CUSTOMERS_MAX);
     json!({
-        "customer_limit_refusals": [],
+        "customer_limit_refusals": refusals.iter().map(|(id, count)| json!({"customer_id": id, "count": count})).collect::<Vec<_>>(),
         "holds_without_confirm": unconfirmed.iter().map(|(id, count)| json!({"customer_id": id, "count": count})).collect::<Vec<_>>(),
         "bursts": bursts.iter().map(|(id, holds)| json!({"customer_id": id, "holds": holds, "seconds": crate::limits::BURST_WINDOW_SECONDS})).collect::<Vec<_>>(),
     })

@@ -206,3 +206,57 @@ fn server_sent_events_resume_from_last_event_id() {
     let (status, _, _) = events(Some("c1ffff"));
     assert_eq!(status, 400, "a foreign Last-Event-ID");
 }
+
+#[test]
+fn stats_report_fraud_signals() {
+    use booking_core::limits::{BURST_HOLDS_MIN, CUSTOMER_REFUSALS_COUNTED_MAX};
+    let b = Booking::new(5);
+    let created = b.create(
+        "gig",
+        json!({"name": "gig", "max_per_customer": 8, "sections": [{"id": "floor", "capacity": 100, "shards": 1}]}),
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    // A burst: holds from one customer within seconds, none confirmed.
+    for _ in 0..BURST_HOLDS_MIN {
+        let hold = b.hold(
+            "gig",
+            json!({"section": "floor", "quantity": 2, "customer_id": "greedy"}),
+        );
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        b.env.advance_ms(500);
+    }
+    // Past the limit: refused, counted up to the cap.
+    let refusals = CUSTOMER_REFUSALS_COUNTED_MAX + 5;
+    for _ in 0..refusals {
+        let refused = b.hold(
+            "gig",
+            json!({"section": "floor", "quantity": 1, "customer_id": "greedy"}),
+        );
+        assert_eq!(refused.problem(), "customer-limit");
+    }
+    let honest = b.hold(
+        "gig",
+        json!({"section": "floor", "quantity": 1, "customer_id": "honest"}),
+    );
+    assert_eq!(b.confirm(&honest.str("hold_id")).status, 200);
+
+    let stats = b.call("GET", "/events/gig/stats", &Value::Null, &[]);
+    let fraud = &stats.body["fraud"];
+    assert_eq!(
+        fraud["customer_limit_refusals"],
+        json!([{"customer_id": "greedy", "count": CUSTOMER_REFUSALS_COUNTED_MAX}]),
+        "{fraud}"
+    );
+    assert_eq!(
+        fraud["holds_without_confirm"],
+        json!([{"customer_id": "greedy", "count": BURST_HOLDS_MIN}]),
+        "{fraud}"
+    );
+    assert_eq!(fraud["bursts"][0]["customer_id"], "greedy", "{fraud}");
+    assert_eq!(fraud["bursts"].as_array().map(Vec::len), Some(1), "{fraud}");
+    assert_eq!(stats.body["totals"]["holds"], json!(BURST_HOLDS_MIN + 1));
+    assert_eq!(
+        stats.body["conversion"].as_f64(),
+        Some(1.0 / (BURST_HOLDS_MIN + 1) as f64)
+    );
+}
