@@ -143,6 +143,11 @@ test("hold by quantity and by typed seats, release; the organiser view shows wha
   await buyer.waitForSelector(`#holds li[data-hold-id="${single.body.hold_id}"][data-status=released]`);
   await waitDrawn(buyer, "balcony", "L-9", "available", 5000);
   await confirmByApi(floor.body.hold_id); // the payment side confirms the floor tickets
+  if ((await expectedLiveMode(eventId)) === "feed") {
+    // The page hears of it on the feed: its hold is shown confirmed, the counts follow.
+    await buyer.waitForSelector(`#holds li[data-hold-id="${floor.body.hold_id}"][data-status=confirmed]`, { timeout: 5000 });
+  }
+  await buyer.waitForFunction(() => document.querySelector("#counts tr[data-section=floor] [data-field=sold]").textContent === "13");
 
   await clickSeat(buyer, "stalls", "G-14");
   await clickSeat(buyer, "stalls", "G-15");

@@ -118,12 +118,15 @@
   // Keeps an event's availability current: reads it on demand (at most one
   // read in flight, reads at least refreshGapMs apart), on every feed record,
   // and by polling. onAvailability(body) gets every answer; onMode(mode,
-  // text) says how the page is kept live ("feed", "poll", "error").
+  // text) says how the page is kept live ("feed", "poll", "error");
+  // onChange(record) gets each feed record.
   class LiveAvailability {
-    constructor(eventId, onAvailability, onMode) {
+    constructor(eventId, onAvailability, onMode, onChange) {
       this.eventId = eventId;
       this.onAvailability = onAvailability;
       this.onMode = onMode;
+      // Optional: every feed record, for a page that follows its own holds.
+      this.onChange = onChange || (() => {});
       this.mode = "starting";
       this.modeText = "";
       this.failing = false;
@@ -251,6 +254,7 @@
       // Whatever the record says, the counts are re-read rather than
       // patched: the read is the truth, records only say "look".
       this.refresh();
+      this.onChange(record);
       const expiresMs = Date.parse(record.expires_at);
       if (record.type === "hold-placed" && Number.isFinite(expiresMs)) this.expireAt(expiresMs);
     }

@@ -75,13 +75,14 @@
     legend(ctx, series, legendHeightPx / 2);
     const shown = points.slice(-minutesMax);
     const left = 40, top = legendHeightPx + 6, bottom = height - 22, right = width - 8;
-    const peak = Math.max(1, ...shown.flatMap((p) => series.map((s) => Number(p[s.key]) || 0)));
+    // Rounded up to a multiple of the 4 grid steps: whole numbers on the axis.
+    const peak = 4 * Math.ceil(Math.max(1, ...shown.flatMap((p) => series.map((s) => Number(p[s.key]) || 0))) / 4);
     ctx.strokeStyle = grid;
     ctx.fillStyle = ink;
     for (let i = 0; i <= 4; i++) {
       const y = bottom - ((bottom - top) * i) / 4;
       ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(right, y); ctx.stroke();
-      ctx.fillText(String(Math.round((peak * i) / 4)), 0, y);
+      ctx.fillText(String((peak * i) / 4), 0, y);
     }
     if (shown.length === 0) return;
     const step = shown.length > 1 ? (right - left) / (shown.length - 1) : 0;

@@ -95,6 +95,21 @@
     return seats;
   }
 
+  // A feed record about one of this buyer's holds: the payment side
+  // confirmed it, or it ended elsewhere (another tab released it).
+  const endedBy = { "hold-confirmed": "confirmed", "hold-released": "released", "hold-expired": "expired" };
+
+  function onChange(record) {
+    const hold = state.holds.find((h) => h.hold_id === record.hold_id);
+    const status = endedBy[record.type];
+    if (!hold || !status || hold.status === status || hold.status === "confirmed") return;
+    hold.status = status;
+    hold.endedAt = Date.now();
+    saveHolds();
+    renderHolds();
+    scheduleDraw();
+  }
+
   // ---- placing and releasing holds --------------------------------------------------
 
   async function postHold(request) {
@@ -421,7 +436,9 @@
     const canvas = element("map");
     canvas.addEventListener("click", (event) => {
       const hit = pointerSeat(event);
-      if (hit) toggleSeat(hit.section, hit.seat);
+      if (!hit) return;
+      toggleSeat(hit.section, hit.seat);
+      element("hover").textContent = hit.seat + " (" + hit.section + "): " + seatState(hit.section, hit.seat);
     });
     let hoverPending = null;
     canvas.addEventListener("mousemove", (event) => {
@@ -483,7 +500,7 @@
     loadHolds();
     renderHolds();
     setInterval(tick, tickMs);
-    state.live = new B.LiveAvailability(state.eventId, onAvailability, showMode);
+    state.live = new B.LiveAvailability(state.eventId, onAvailability, showMode, onChange);
     await state.live.start();
   }
 
