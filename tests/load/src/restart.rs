@@ -28,10 +28,13 @@ use crate::log::KillWindow;
 /// booking-host compiles the components at every start, which takes seconds
 /// on a busy 2-core machine.
 const STARTUP_TIMEOUT_MS: u64 = 120_000;
-/// How often the health check is polled while the server starts.
+/// How often the port is polled while the server starts or goes away.
 const HEALTH_POLL_MS: u64 = 20;
 /// A health check that takes longer than this is tried again.
 const HEALTH_TIMEOUT_MS: u64 = 500;
+/// How long a killed server's port may stay taken (by a child that is still
+/// dying) before it is started again anyway.
+const PORT_RELEASE_TIMEOUT_MS: u64 = 10_000;
 /// Attempts to start the server again when it exits before serving (the
 /// killed process may still hold the port for a moment).
 const START_ATTEMPTS: u32 = 3;
@@ -138,6 +141,7 @@ impl ServerProcess {
                 Err(error) => {
                     self.kill_group();
                     last_error = Some(error);
+                    self.wait_port_released().await;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
@@ -172,14 +176,23 @@ impl ServerProcess {
         Ok(())
     }
 
+    /// Waits until the server accepts connections (from then on a request
+    /// is answered, if late: the kill window ends there, however busy the
+    /// server is), then until it answers its health check. Returns when it
+    /// first accepted a connection (Unix ms).
     async fn wait_serving(&mut self) -> anyhow::Result<u64> {
         let deadline = Instant::now() + Duration::from_millis(STARTUP_TIMEOUT_MS);
         let url = format!("{}{HEALTH_PATH}", self.spec.base_url);
+        let mut accepting_unix_ms = None;
         loop {
-            if let Ok(response) = self.health.get(&url).send().await
+            if accepting_unix_ms.is_none() && self.accepts_connections().await {
+                accepting_unix_ms = Some(unix_ms());
+            }
+            if let Some(accepting) = accepting_unix_ms
+                && let Ok(response) = self.health.get(&url).send().await
                 && response.status().is_success()
             {
-                return Ok(unix_ms());
+                return Ok(accepting);
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
@@ -195,6 +208,33 @@ impl ServerProcess {
                     self.spec.log_path.display()
                 );
             }
+            tokio::time::sleep(Duration::from_millis(HEALTH_POLL_MS)).await;
+        }
+    }
+
+    /// Whether something listens on the server's address.
+    async fn accepts_connections(&self) -> bool {
+        let Some(address) = self
+            .spec
+            .base_url
+            .split("://")
+            .nth(1)
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+        else {
+            return false;
+        };
+        let connect = tokio::net::TcpStream::connect(address);
+        matches!(
+            tokio::time::timeout(Duration::from_millis(HEALTH_TIMEOUT_MS), connect).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Waits until nothing listens on the server's port any more (a child of
+    /// the killed group may still hold it for a moment).
+    async fn wait_port_released(&self) {
+        let deadline = Instant::now() + Duration::from_millis(PORT_RELEASE_TIMEOUT_MS);
+        while self.accepts_connections().await && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(HEALTH_POLL_MS)).await;
         }
     }
@@ -221,6 +261,7 @@ impl ServerProcess {
     pub async fn kill_and_restart(&mut self) -> anyhow::Result<KillWindow> {
         let kill_unix_ms = unix_ms();
         self.kill_group();
+        self.wait_port_released().await;
         let serving_unix_ms = self.start_serving().await?;
         Ok(KillWindow {
             kill_unix_ms,
