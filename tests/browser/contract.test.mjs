@@ -122,3 +122,23 @@ test("the organiser view shows the stats document: figures, minutes and the watc
   assert.ok([200, 404].includes(real.status));
   await context.close();
 });
+
+test("where GET /stats answers 404 the organiser view says so and charts availability only", async () => {
+  const eventId = await createEvent({ prefix: "nostats", name: "No stats", sections: [{ id: "floor", capacity: 30 }] });
+  await confirmByApi((await holdByApi(eventId, { section: "floor", quantity: 4 })).hold_id);
+  const context = await browser.newContext();
+  await context.route(/\/events\/[^/]+\/stats$/, (route) =>
+    route.fulfill({ status: 404, contentType: "application/problem+json", body: JSON.stringify({ type: "x/not-found", status: 404 }) }));
+  const page = await readyPage(context, "/app/organiser?event=" + eventId);
+  await page.waitForFunction(() => window.organiser.statsAvailable === false);
+  assert.equal(await page.getAttribute("#stats-card", "data-stats"), "unavailable");
+  assert.match(await page.textContent("#stats-status"), /Stats are unavailable on this server .*answered 404/);
+  assert.equal(await page.isVisible("#minutes-chart"), false);
+  assert.equal(await page.isVisible("#sections-chart"), true);
+  await page.waitForFunction(() => window.organiser.sections.length === 1);
+  assert.deepEqual(await page.evaluate(() => window.organiser.sections), [{ id: "floor", sold: 4, held: 0, available: 26, capacity: 30 }]);
+  const tiles = await page.$$eval("#tiles .tile span", (nodes) => nodes.map((n) => n.textContent));
+  assert.deepEqual(tiles, ["sold", "held now", "available", "sold through"]);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
