@@ -44,8 +44,15 @@ impl Env for SystemEnv {
     }
 }
 
-/// RFC 3339 UTC with milliseconds, from Unix milliseconds.
+/// The last millisecond RFC 3339 can write: its years have four digits.
+const RFC3339_LAST_MS: u64 = 253_402_300_799_999;
+
+/// RFC 3339 UTC with milliseconds, from Unix milliseconds. A later time
+/// (only a damaged stored value holds one) is written as the last
+/// millisecond of year 9999: the formatter fails past it, and a failed
+/// format would panic in `to_string`.
 pub fn rfc3339(ms: u64) -> String {
+    let ms = ms.min(RFC3339_LAST_MS);
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
@@ -58,5 +65,10 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(rfc3339(1_795_900_000_000), "2026-11-28T21:06:40.000Z");
+        // Past year 9999 (found by fuzz/stored_document: a damaged expiry
+        // panicked a status read): the last time RFC 3339 can write.
+        assert_eq!(rfc3339(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(253_402_300_800_000), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -53,3 +53,25 @@ fn a_shard_counting_more_than_its_capacity_is_a_500_not_a_count() {
         json!({"v": 3, "op": "x", "cap": 4, "parts": [part("a", huge), part("b", huge)]});
     availability_refuses(&b, &shard, &overflow);
 }
+
+#[test]
+fn a_stored_time_past_year_9999_is_written_as_the_last_rfc3339_time() {
+    let b = Booking::new(2);
+    let shard = one_shard(&b);
+    let hold = b.hold("gig", json!({"section": "floor", "quantity": 1}));
+    assert_eq!(hold.status, 201, "{:?}", hold.body);
+    let id = hold.str("hold_id");
+    let nonce = id.rsplit('~').next().unwrap_or_default();
+    let far = json!({"v": 9, "op": "x", "cap": 4, "parts": [
+        {"h": nonce, "q": 1, "s": "H", "x": u64::MAX, "t": u64::MAX}
+    ]});
+    b.store
+        .put(&shard, far.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let writes = b.store.writes();
+    // It panicked: humantime fails past year 9999, and `to_string` panics.
+    let answer = b.status(&id);
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.str("expires_at"), "9999-12-31T23:59:59.999Z");
+    assert_eq!(b.store.writes(), writes, "a status read wrote");
+}
