@@ -101,7 +101,13 @@ fuzz_target!(|case: (u64, Vec<Call>)| {
             _ => {}
         }
     }
-    let broken = check_documents(&store, env.now_ms(), |_| true, (&confirmed, &placed), 12);
+    let broken = check_documents(
+        &store,
+        env.now_ms(),
+        (|_| true, ""),
+        (&confirmed, &placed),
+        12,
+    );
     assert!(broken.is_none(), "after the run: {broken:?}");
     stats::note(Reached::FinalCheck);
     check_availability(&store, &env, fixture);

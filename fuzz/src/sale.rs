@@ -125,11 +125,12 @@ impl Sale {
 /// occupied seat one of its block's seats and in one live part only, every
 /// hold of `confirmed` still confirmed and every hold of `placed` still
 /// there. `limit` is the customer limit, checked on every bucket that
-/// decodes. Returns the first violation.
+/// decodes except `damaged` (the key a run corrupted, if any). Returns the
+/// first violation.
 pub fn check_documents(
     store: &MemoryStore,
     now_ms: u64,
-    intact: impl Fn(usize) -> bool,
+    (intact, damaged): (impl Fn(usize) -> bool, &str),
     (confirmed, placed): (&[String], &[String]),
     limit: u32,
 ) -> Option<String> {
@@ -147,6 +148,7 @@ pub fn check_documents(
                 return Some(broken);
             }
         } else if key.contains("/c/")
+            && key != damaged
             && let Ok(doc) = serde_json::from_slice::<CustomerDoc>(&bytes)
             && let Some((customer, entry)) = doc.customers.iter().find(|(_, e)| e.units() > limit)
         {
@@ -226,15 +228,29 @@ fn hold_violation(
     if !intact(hold.section) {
         return None;
     }
-    let shard = store
+    // The hold's shard in any generation: a damaged register can make a
+    // repeated `PUT` create the event again under a new generation.
+    let suffix = format!("/s/{}/{}", hold.section, hold.doc);
+    let shards: Vec<String> = store
         .keys()
         .into_iter()
-        .find(|key| key.ends_with(&format!("/s/{}/{}", hold.section, hold.doc)))?;
-    let doc = store.inventory_with_ledger(&shard)?;
-    let part = doc.part(&hold.nonce).filter(|p| p.is_primary());
-    match part {
+        .filter(|k| k.starts_with(&format!("e/{}/", hold.event_id)) && k.ends_with(&suffix))
+        .collect();
+    let parts: Vec<Part> = shards
+        .iter()
+        .filter_map(|shard| store.inventory_with_ledger(shard))
+        .filter_map(|doc| doc.part(&hold.nonce).filter(|p| p.is_primary()).cloned())
+        .collect();
+    if shards
+        .iter()
+        .any(|shard| store.inventory_with_ledger(shard).is_none())
+    {
+        // A shard that does not decode may hold it.
+        return None;
+    }
+    match parts.first() {
         None => Some(format!(
-            "hold {id} answered to a client is gone from {shard}"
+            "hold {id} answered to a client is gone from {shards:?}"
         )),
         Some(part) if confirmed && part.status != PartStatus::Confirmed => {
             Some(format!("confirmed hold {id} is now {:?}", part.status))
