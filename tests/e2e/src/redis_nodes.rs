@@ -561,10 +561,17 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Sends `request` and reads the answer, which must be one the contract
+    /// (`openapi.yaml`) documents, as every answer of [`crate::Ctx::send`].
     async fn of(request: reqwest::RequestBuilder) -> Self {
+        let (client, request) = request.build_split();
+        let request = request.expect("build request");
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
         let started = Instant::now();
-        let reply = request.send().await.expect("answered");
+        let reply = client.execute(request).await.expect("answered");
         let status = reply.status().as_u16();
+        let headers = reply.headers().clone();
         let header = |name: &str| {
             reply
                 .headers()
@@ -575,6 +582,16 @@ impl Answer {
         let retry_after = header("retry-after");
         let content_type = header("content-type");
         let bytes = reply.bytes().await.expect("a body");
+        let exchange = crate::contract::Exchange {
+            method: &method,
+            path: &path,
+            status,
+            headers: &headers,
+            body: &bytes,
+        };
+        if let Err(violation) = crate::contract::workspace().check(&exchange) {
+            panic!("the answer breaks the contract (openapi.yaml): {violation}");
+        }
         Self {
             status,
             retry_after,
