@@ -83,6 +83,14 @@ pub struct UpArgs {
     /// benchmarks; without it the path goes to the application, as on Spin.
     #[arg(long)]
     pub kv_calls_endpoint: bool,
+
+    /// Bound every SQLite store call's waits to this many milliseconds: for the store's one
+    /// connection (queued behind other calls) and for SQLite's own lock (busy timeout), then
+    /// fail the call (the app answers 503 with Retry-After). NOT Spin's behaviour: Spin waits
+    /// for its connection without limit and for a locked database 5 s (rusqlite's default), so
+    /// under a locked or slow disk the k-th queued request answers after up to k x 5 s.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub store_wait_ms: Option<u64>,
 }
 
 /// Everything needed to start serving.
@@ -106,6 +114,8 @@ pub struct HostConfig {
     pub shed_load: bool,
     /// Answer the key-value call counts at `/.well-known/booking-host/kv-calls`.
     pub kv_calls_endpoint: bool,
+    /// Bound on a SQLite store call's waits, ms (not Spin's behaviour); `None`: Spin's.
+    pub store_wait_ms: Option<u64>,
     /// Read application variables from this map instead of the process environment
     /// (`SPIN_VARIABLE_*` names); `None` means the process environment.
     pub env_override: Option<BTreeMap<String, String>>,
@@ -135,6 +145,7 @@ impl HostConfig {
             exit_on_stdin_eof: false,
             shed_load: false,
             kv_calls_endpoint: false,
+            store_wait_ms: None,
         })
     }
 
@@ -159,6 +170,7 @@ impl From<UpArgs> for HostConfig {
             exit_on_stdin_eof: up.exit_on_stdin_eof,
             shed_load: up.shed_load,
             kv_calls_endpoint: up.kv_calls_endpoint,
+            store_wait_ms: up.store_wait_ms,
             env_override: None,
         }
     }

@@ -159,11 +159,18 @@ fn open_stores(
     locations: &BTreeMap<String, StoreLocation>,
     settings: SqliteSettings,
 ) -> anyhow::Result<Stores> {
-    let tuning = if settings.wal {
+    let mut tuning = if settings.wal {
         "journal_mode=WAL, synchronous=NORMAL (--sqlite-wal: faster, NOT Spin's default)"
     } else {
         "journal_mode=DELETE, synchronous=FULL (Spin's default)"
-    };
+    }
+    .to_owned();
+    if let Some(wait_ms) = settings.store_wait_ms {
+        tuning.push_str(&format!(
+            "; store calls wait at most {wait_ms} ms for the connection and for SQLite's lock \
+             (--store-wait-ms: NOT Spin's behaviour, which waits without limit and 5 s)"
+        ));
+    }
     let mut stores = Stores::new();
     for (label, location) in locations {
         let backend: Arc<dyn kv::Backend> = match location {
@@ -225,6 +232,7 @@ pub async fn serve(config: HostConfig) -> anyhow::Result<ServingHost> {
         &locations,
         SqliteSettings {
             wal: config.sqlite_wal,
+            store_wait_ms: config.store_wait_ms,
         },
     )?);
     let (components, pool_instances) =

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Backend, KvError, KvResult, add_delta, decode_counter};
@@ -14,6 +15,10 @@ pub struct SqliteSettings {
     /// Use WAL with `synchronous=NORMAL` instead of Spin's defaults (rollback journal `DELETE`,
     /// `synchronous=FULL`). Faster, but no longer what Spin does, so it is opt-in.
     pub wal: bool,
+    /// Bound, in ms, on a call's wait for the connection (behind other calls) and on SQLite's
+    /// busy timeout; then the call fails. `None`: Spin's behaviour, an unbounded wait for the
+    /// connection and rusqlite's default 5 s busy timeout.
+    pub store_wait_ms: Option<u64>,
 }
 
 /// Upsert used by `set`, `set_many`, `increment` and snapshot-less `swap`, as in Spin.
@@ -31,6 +36,7 @@ const COMPARE_UPDATE_SQL: &str = "UPDATE spin_key_value SET value=:new_value
 pub struct SqliteBackend {
     name: String,
     connection: Mutex<Connection>,
+    store_wait: Option<Duration>,
 }
 
 impl SqliteBackend {
@@ -59,6 +65,10 @@ impl SqliteBackend {
                     .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
         }
+        let store_wait = settings.store_wait_ms.map(Duration::from_millis);
+        if let Some(wait) = store_wait {
+            connection.busy_timeout(wait)?;
+        }
         // The `rarray()` table function of Spin's `get_many` query.
         rusqlite::vtab::array::load_module(&connection)?;
         connection.execute(
@@ -73,15 +83,23 @@ impl SqliteBackend {
         Ok(Self {
             name: name.to_owned(),
             connection: Mutex::new(connection),
+            store_wait,
         })
     }
 
-    /// Locks the connection; a poisoned lock is still usable because every multi-statement
-    /// operation runs in a transaction that rolls back when dropped.
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Locks the connection, waiting at most `store_wait` when one is set. A call that panicked
+    /// while holding it left it usable: every multi-statement operation runs in a transaction
+    /// that rolls back when dropped.
+    fn lock(&self) -> KvResult<MutexGuard<'_, Connection>> {
+        match self.store_wait {
+            None => Ok(self.connection.lock()),
+            Some(wait) => self.connection.try_lock_for(wait).ok_or_else(|| {
+                KvError::Other(format!(
+                    "store busy: no turn on the connection within {} ms (--store-wait-ms)",
+                    wait.as_millis()
+                ))
+            }),
+        }
     }
 }
 
@@ -109,15 +127,15 @@ fn upsert(connection: &Connection, name: &str, key: &str, value: &[u8]) -> KvRes
 
 impl Backend for SqliteBackend {
     fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        select(&self.lock(), &self.name, key)
+        select(&*self.lock()?, &self.name, key)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
-        upsert(&self.lock(), &self.name, key, value).map(drop)
+        upsert(&*self.lock()?, &self.name, key, value).map(drop)
     }
 
     fn delete(&self, key: &str) -> KvResult<()> {
-        self.lock()
+        self.lock()?
             .prepare_cached(DELETE_SQL)
             .map_err(sql_error)?
             .execute(params![self.name, key])
@@ -126,7 +144,7 @@ impl Backend for SqliteBackend {
     }
 
     fn exists(&self, key: &str) -> KvResult<bool> {
-        self.lock()
+        self.lock()?
             .prepare_cached("SELECT 1 FROM spin_key_value WHERE store=?1 AND key=?2 LIMIT 1")
             .map_err(sql_error)?
             .exists(params![self.name, key])
@@ -134,7 +152,7 @@ impl Backend for SqliteBackend {
     }
 
     fn keys(&self) -> KvResult<Vec<String>> {
-        let connection = self.lock();
+        let connection = self.lock()?;
         let mut statement = connection
             .prepare_cached("SELECT key FROM spin_key_value WHERE store=?1")
             .map_err(sql_error)?;
@@ -151,7 +169,7 @@ impl Backend for SqliteBackend {
             .iter()
             .map(|key| rusqlite::types::Value::from(key.clone()))
             .collect();
-        let connection = self.lock();
+        let connection = self.lock()?;
         let mut statement = connection.prepare_cached(GET_MANY_SQL).map_err(sql_error)?;
         let rows = statement
             .query_map(
@@ -163,7 +181,7 @@ impl Backend for SqliteBackend {
     }
 
     fn set_many(&self, key_values: &[(String, Vec<u8>)]) -> KvResult<()> {
-        let mut connection = self.lock();
+        let mut connection = self.lock()?;
         let transaction = connection.transaction().map_err(sql_error)?;
         for (key, value) in key_values {
             upsert(&transaction, &self.name, key, value)?;
@@ -172,7 +190,7 @@ impl Backend for SqliteBackend {
     }
 
     fn delete_many(&self, keys: &[String]) -> KvResult<()> {
-        let mut connection = self.lock();
+        let mut connection = self.lock()?;
         let transaction = connection.transaction().map_err(sql_error)?;
         {
             let mut statement = transaction.prepare_cached(DELETE_SQL).map_err(sql_error)?;
@@ -186,7 +204,7 @@ impl Backend for SqliteBackend {
     }
 
     fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
-        let mut connection = self.lock();
+        let mut connection = self.lock()?;
         let transaction = connection.transaction().map_err(sql_error)?;
         let current = decode_counter(select(&transaction, &self.name, key)?)?;
         let new_value = add_delta(current, delta)?;
@@ -196,7 +214,7 @@ impl Backend for SqliteBackend {
     }
 
     fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
-        let mut connection = self.lock();
+        let mut connection = self.lock()?;
         let changed = match expected {
             Some(old_value) => connection
                 .prepare_cached(COMPARE_UPDATE_SQL)

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
-    KvCalls, KvError, MemoryBackend, SqliteBackend, SqliteSettings, Store, Stores, SwapError,
+    Backend, KvCalls, KvError, MemoryBackend, SqliteBackend, SqliteSettings, Store, Stores,
+    SwapError,
 };
 
 /// Concurrent tasks used by the contention tests.
@@ -60,6 +61,7 @@ fn make_store(kind: Kind) -> (Store, Option<TempDatabase>) {
             let database = TempDatabase::new();
             let settings = SqliteSettings {
                 wal: matches!(kind, Kind::SqliteWal),
+                store_wait_ms: None,
             };
             let backend = SqliteBackend::open(&database.path, "default", settings)
                 .expect("open the test database");
@@ -638,5 +640,39 @@ async fn counts_add_up_under_contention_and_across_stores() -> anyhow::Result<()
         lines[2].starts_with("kv-calls store=other: gets=0 "),
         "{report}"
     );
+    Ok(())
+}
+
+/// `--store-wait-ms`: with the database locked by another process, a call fails (the app
+/// answers 503) instead of waiting rusqlite's 5 s, changes nothing, and the store works again
+/// as soon as the lock is gone, on the same connection.
+#[test]
+fn a_bounded_store_call_fails_on_a_locked_database_and_recovers() -> anyhow::Result<()> {
+    let database = TempDatabase::new();
+    let settings = SqliteSettings {
+        wal: false,
+        store_wait_ms: Some(20),
+    };
+    let backend = SqliteBackend::open(&database.path, "default", settings)?;
+    backend.set("a", b"1")?;
+    let other = rusqlite::Connection::open(&database.path)?;
+    other.execute_batch("BEGIN EXCLUSIVE")?;
+    let refused = backend.set("a", b"2");
+    assert!(
+        matches!(&refused, Err(KvError::Other(message)) if message.contains("locked")),
+        "{refused:?}"
+    );
+    assert!(
+        backend.get("a").is_err(),
+        "an exclusive lock blocks readers too"
+    );
+    other.execute_batch("COMMIT")?;
+    assert_eq!(
+        backend.get("a")?,
+        Some(b"1".to_vec()),
+        "the refused write left nothing"
+    );
+    backend.set("a", b"3")?;
+    assert_eq!(backend.get("a")?, Some(b"3".to_vec()));
     Ok(())
 }
