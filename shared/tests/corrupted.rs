@@ -75,3 +75,26 @@ fn a_stored_time_past_year_9999_is_written_as_the_last_rfc3339_time() {
     assert_eq!(answer.str("expires_at"), "9999-12-31T23:59:59.999Z");
     assert_eq!(b.store.writes(), writes, "a status read wrote");
 }
+
+#[test]
+fn a_meta_beyond_the_layout_limits_is_a_500_not_an_unbounded_allocation() {
+    let b = Booking::new(3);
+    one_shard(&b);
+    let meta_key = "e/gig";
+    let stored = b.store.raw(meta_key).unwrap_or_default();
+    let mut meta: Value = serde_json::from_slice(&stored).unwrap_or(Value::Null);
+    // It allocated 40 GB of key names: 1,698,308,723 documents.
+    for (field, value) in [("docs", json!(1_698_308_723u32)), ("docs", json!(0))] {
+        meta["sections"][0][field] = value;
+        availability_refuses(&b, meta_key, &meta);
+    }
+    let writes = b.store.writes();
+    let hold = b.hold("gig", json!({"section": "floor", "quantity": 1}));
+    assert_eq!(
+        (hold.status, hold.problem().as_str()),
+        (500, "internal"),
+        "{:?}",
+        hold.body
+    );
+    assert_eq!(b.store.writes(), writes, "a refused hold wrote");
+}
