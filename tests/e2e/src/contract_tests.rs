@@ -92,6 +92,17 @@ fn check(
     })
 }
 
+/// A problem answer with the headers every answer carries.
+fn check_problem(method: &str, path: &str, status: u16, slug: &str) -> Result<(), String> {
+    check(
+        method,
+        path,
+        status,
+        &problem_headers(&[]),
+        &problem(status, slug),
+    )
+}
+
 /// Asserts a violation whose message names every one of `words`.
 fn assert_violation(result: Result<(), String>, words: &[&str]) {
     let message = result.expect_err("a violation should be reported");
@@ -154,14 +165,7 @@ fn conforming_answers_are_accepted() {
 
 #[test]
 fn answers_outside_the_routes_are_accepted_as_documented() {
-    check(
-        "GET",
-        "/nope/x",
-        404,
-        &problem_headers(&[]),
-        &problem(404, "not-found"),
-    )
-    .expect("an unmatched path");
+    check_problem("GET", "/nope/x", 404, "not-found").expect("an unmatched path");
     check(
         "PATCH",
         "/events/gig-2026",
@@ -170,14 +174,8 @@ fn answers_outside_the_routes_are_accepted_as_documented() {
         &problem(405, "method-not-allowed"),
     )
     .expect("an undocumented method");
-    check(
-        "OPTIONS",
-        "/nope",
-        413,
-        &problem_headers(&[]),
-        &problem(413, "payload-too-large"),
-    )
-    .expect("an oversized body anywhere");
+    check_problem("OPTIONS", "/nope", 413, "payload-too-large")
+        .expect("an oversized body anywhere");
 }
 
 #[test]
@@ -200,24 +198,12 @@ fn spins_bare_500_is_accepted_and_only_bare() {
 #[test]
 fn an_undocumented_status_is_caught() {
     assert_violation(
-        check(
-            "GET",
-            "/events/gig-2026",
-            418,
-            &problem_headers(&[]),
-            &problem(418, "teapot"),
-        ),
+        check_problem("GET", "/events/gig-2026", 418, "teapot"),
         &["GET /events/{event_id}", "418", "not documented"],
     );
     // 409 exists for holds, not for reading an event.
     assert_violation(
-        check(
-            "GET",
-            "/events/gig-2026",
-            409,
-            &problem_headers(&[]),
-            &problem(409, "sold-out"),
-        ),
+        check_problem("GET", "/events/gig-2026", 409, "sold-out"),
         &["409"],
     );
     assert_violation(
@@ -270,24 +256,12 @@ fn undocumented_fields_and_values_are_caught() {
     );
     // A problem slug this route and status do not document.
     assert_violation(
-        check(
-            "POST",
-            "/events/gig-2026/holds",
-            422,
-            &problem_headers(&[]),
-            &problem(422, "invalid-event"),
-        ),
+        check_problem("POST", "/events/gig-2026/holds", 422, "invalid-event"),
         &["/type"],
     );
     // A sold-out problem must say how many are left.
     assert_violation(
-        check(
-            "POST",
-            "/events/gig-2026/holds",
-            409,
-            &problem_headers(&[]),
-            &problem(409, "sold-out"),
-        ),
+        check_problem("POST", "/events/gig-2026/holds", 409, "sold-out"),
         &["available"],
     );
 }
@@ -301,33 +275,15 @@ fn a_missing_header_is_caught() {
         &["x-cas-retries", "missing"],
     );
     assert_violation(
-        check(
-            "POST",
-            "/events/gig-2026/holds",
-            503,
-            &problem_headers(&[]),
-            &problem(503, "contention"),
-        ),
+        check_problem("POST", "/events/gig-2026/holds", 503, "contention"),
         &["Retry-After", "missing"],
     );
     assert_violation(
-        check(
-            "PUT",
-            "/events/gig-2026",
-            401,
-            &problem_headers(&[]),
-            &problem(401, "unauthorized"),
-        ),
+        check_problem("PUT", "/events/gig-2026", 401, "unauthorized"),
         &["WWW-Authenticate"],
     );
     assert_violation(
-        check(
-            "PATCH",
-            "/holds/x",
-            405,
-            &problem_headers(&[]),
-            &problem(405, "method-not-allowed"),
-        ),
+        check_problem("PATCH", "/holds/x", 405, "method-not-allowed"),
         &["Allow", "missing"],
     );
 }
