@@ -52,7 +52,7 @@ pub fn post<S: Store, E: Env>(
     };
     let view = SectionView::open(ctx, meta, hold.section, seats, Some(home))?;
     if let Some(part) = keyed_primary(ctx, meta, (hold.section, home), &view.docs[home], &tag)? {
-        return Ok(replay(meta, hold.section, home, part));
+        return replay(meta, hold.section, home, part);
     }
     refuse_if_used_elsewhere(ctx, meta, hold.section, &tag)?;
     let now_ms = ctx.env.now_ms();
@@ -73,7 +73,7 @@ pub fn post<S: Store, E: Env>(
             &part,
             ctx.env.now_ms(),
         )),
-        Err(NotPlaced::Twin(part)) => Ok(replay(meta, hold.section, home, *part)),
+        Err(NotPlaced::Twin(part)) => replay(meta, hold.section, home, *part),
         Err(NotPlaced::Refused(error)) => Err(error),
         // Voided by a fence or a resolver: nothing of it is left; a retry
         // places the hold afresh.
@@ -107,19 +107,32 @@ fn refuse_if_used_elsewhere<S: Store, E: Env>(
 }
 
 /// The first answer again: the hold as it was when placed (status `held`,
-/// whatever happened since), marked as a replay.
-fn replay(meta: &EventMeta, section: usize, doc: usize, mut part: Part) -> Reply {
+/// whatever happened since), marked as a replay. The hold id is rebuilt
+/// from the stored nonce, so a damaged one (that no hold id can carry) is a
+/// 500 rather than an id the client could never use.
+fn replay(
+    meta: &EventMeta,
+    section: usize,
+    doc: usize,
+    mut part: Part,
+) -> Result<Reply, BookingError> {
     let hold_ref = HoldRef {
         event_id: meta.event_id.clone(),
         section,
         doc,
         nonce: part.nonce.clone(),
     };
+    if HoldRef::parse(&hold_ref.id()).as_ref() != Some(&hold_ref) {
+        return Err(BookingError::Internal(format!(
+            "the keyed primary in {} has a damaged nonce",
+            meta.inventory_key(section, doc)
+        )));
+    }
     part.status = PartStatus::Held;
     let view = hold_status::view(meta, &hold_ref, &part, part.created_ms);
     let mut reply = Reply::json(201, &view);
     reply
         .headers
         .push(("idempotency-replayed".into(), "true".into()));
-    reply
+    Ok(reply)
 }

@@ -98,3 +98,33 @@ fn a_meta_beyond_the_layout_limits_is_a_500_not_an_unbounded_allocation() {
     );
     assert_eq!(b.store.writes(), writes, "a refused hold wrote");
 }
+
+#[test]
+fn a_keyed_replay_of_a_damaged_nonce_is_a_500_not_an_unusable_hold_id() {
+    let b = Booking::new(4);
+    let shard = one_shard(&b);
+    let body = json!({"section": "floor", "quantity": 1});
+    let key = "fuzz-key-0000000001";
+    let hold = b.hold_with_key("gig", body.clone(), key);
+    assert_eq!(hold.status, 201, "{:?}", hold.body);
+    let id = hold.str("hold_id");
+    let nonce = id.rsplit('~').next().unwrap_or_default();
+    // One flipped byte in the stored nonce: the replay answered 201 with a
+    // hold id the core itself refuses (404 on every later request).
+    let stored = String::from_utf8(b.store.raw(&shard).unwrap_or_default()).unwrap_or_default();
+    let field = format!("\"h\":\"{nonce}\"");
+    let damaged = stored.replacen(&field, &format!("\"h\":\"J{}\"", &nonce[1..]), 1);
+    assert_ne!(damaged, stored);
+    b.store
+        .put(&shard, damaged.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let writes = b.store.writes();
+    let replay = b.hold_with_key("gig", body, key);
+    assert_eq!(
+        (replay.status, replay.problem().as_str()),
+        (500, "internal"),
+        "{:?}",
+        replay.body
+    );
+    assert_eq!(b.store.writes(), writes, "a refused replay wrote");
+}
