@@ -28,7 +28,7 @@ const STORE_LABEL: &str = "default";
 /// Headers a browser may send cross-origin.
 const CORS_ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key";
 /// Headers a browser script may read.
-const CORS_EXPOSE_HEADERS: &str = "retry-after, allow, x-cas-retries";
+const CORS_EXPOSE_HEADERS: &str = "retry-after, allow, x-cas-retries, idempotency-replayed";
 /// Bytes of an oversized body read (beyond the limit) and discarded before
 /// answering 413.
 const REQUEST_BODY_DISCARD_BYTES_MAX: usize = 1024 * 1024;
@@ -264,11 +264,18 @@ pub async fn serve<H>(
                 let config = config(component);
                 handle(&core_request, &Ctx::new(&store, &SystemEnv, &config))
             }
-            Err(error) => Reply::from(BookingError::Store(error)),
+            Err(error) => before_the_core(Reply::from(BookingError::Store(error))),
         },
-        Err(error) => Reply::from(error),
+        Err(error) => before_the_core(Reply::from(error)),
     };
     respond(reply, origin.as_deref(), response_out).await
+}
+
+/// A reply made here, before the core ran (413, a store that does not
+/// open): it carries what every reply carries, no CAS retried.
+fn before_the_core(mut reply: Reply) -> Reply {
+    reply.headers.push(("x-cas-retries".into(), "0".into()));
+    reply
 }
 
 /// Converts the request, reading the body only up to the limit: a larger

@@ -292,7 +292,15 @@ impl Contract {
                 "Content-Type {content_type:?} is not documented (documented: {documented:?})"
             )];
         }
-        let body: Value = match serde_json::from_slice(exchange.body) {
+        // A body that is not JSON by its media type (server-sent events) is
+        // checked as one string.
+        let json_media = media_type == "application/json" || media_type.ends_with("+json");
+        let parsed = if json_media {
+            serde_json::from_slice(exchange.body)
+        } else {
+            Ok(Value::String(String::from_utf8_lossy(exchange.body).into_owned()))
+        };
+        let body: Value = match parsed {
             Ok(body) => body,
             Err(e) => {
                 return vec![format!(

@@ -19,7 +19,7 @@ fn headers(extra: &[(&str, &str)]) -> HeaderMap {
         ),
         (
             "access-control-expose-headers",
-            "retry-after, allow, x-cas-retries",
+            "retry-after, allow, x-cas-retries, idempotency-replayed",
         ),
         ("access-control-max-age", "600"),
         ("vary", "origin"),

@@ -5,7 +5,7 @@
 //! `redis-server` is not installed.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 
 use booking_e2e::{Value, json, random_hex};
