@@ -120,7 +120,8 @@ pub fn get<S: Store, E: Env>(
     if wants_events {
         // EventSource resends the id of the last event it got.
         let after = match request.header("last-event-id").filter(|id| !id.is_empty()) {
-            Some(id) => Cursor::decode(id.trim(), positions(&meta)).ok_or_else(bad_cursor)?,
+            Some(id) => Cursor::decode(id.trim(), positions(&meta))
+                .ok_or_else(|| bad_cursor_for(id.trim()))?,
             None => after,
         };
         return stream(ctx, &meta, after, limit, wait_seconds);
@@ -143,10 +144,18 @@ pub fn get<S: Store, E: Env>(
     ))
 }
 
-fn bad_cursor() -> BookingError {
-    BookingError::BadRequest(
-        "`after` (or Last-Event-ID) must be a cursor this event's feed gave".into(),
-    )
+/// A cursor in the right form (`c1` and hex) that is not one of this
+/// event's (another event's, or altered) is 422; anything else 400.
+fn bad_cursor_for(text: &str) -> BookingError {
+    let hex = text.strip_prefix(CURSOR_PREFIX).unwrap_or("x");
+    let well_formed =
+        hex.len() % 2 == 0 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let detail = "`after` (or Last-Event-ID) must be a cursor this event's feed gave";
+    if well_formed {
+        BookingError::invalid("cursor-not-of-this-event", detail)
+    } else {
+        BookingError::BadRequest(detail.into())
+    }
 }
 
 fn missed_json(page: &Page) -> Vec<Value> {
@@ -218,7 +227,8 @@ pub fn parse_query(meta: &EventMeta, query: &str) -> Result<(Cursor, usize, u64)
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         match name {
             "after" => {
-                after = Cursor::decode(value, positions(meta)).ok_or_else(bad_cursor)?;
+                after =
+                    Cursor::decode(value, positions(meta)).ok_or_else(|| bad_cursor_for(value))?;
             }
             "wait_seconds" => {
                 wait_seconds = value

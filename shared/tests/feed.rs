@@ -204,7 +204,9 @@ fn server_sent_events_resume_from_last_event_id() {
     assert_eq!(text.matches("id: ").count(), 1, "{text}");
     assert!(text.contains(&second.str("hold_id")), "{text}");
     let (status, _, _) = events(Some("c1ffff"));
-    assert_eq!(status, 400, "a foreign Last-Event-ID");
+    assert_eq!(status, 422, "a foreign Last-Event-ID");
+    let (status, _, _) = events(Some("not a cursor"));
+    assert_eq!(status, 400, "a malformed Last-Event-ID");
 }
 
 #[test]

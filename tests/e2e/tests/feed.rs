@@ -54,12 +54,17 @@ async fn the_feed_pages_resume_exactly_and_the_stats_count_the_sale() {
     assert_eq!(got, expected);
 
     // Bad cursors and limits are 400 and name the parameter.
-    for query in ["?after=nope", "?after=c1ff", "?limit=0", "?limit=1001"] {
+    for query in ["?after=nope", "?after=c1f", "?limit=0", "?limit=1001"] {
         let reply = ctx
             .send(ctx.request(Method::GET, &format!("/events/{id}/changes{query}")))
             .await;
         reply.expect_problem(400, "bad-request");
     }
+    // Well formed, but not this event's (another layout, or altered).
+    let reply = ctx
+        .send(ctx.request(Method::GET, &format!("/events/{id}/changes?after=c1ff")))
+        .await;
+    reply.expect_problem(422, "cursor-not-of-this-event");
 
     let stats = ctx
         .send(ctx.request(Method::GET, &format!("/events/{id}/stats")))
