@@ -150,8 +150,14 @@ fn update_bytes<S: Store, E: Env>(
                 ));
             }
             // The write may or may not have landed: the next attempt re-reads
-            // and the change recognises its own effect.
-            Err(error) => last_error = BookingError::Store(error),
+            // and the change recognises its own effect. A store that keeps
+            // failing gets a 503 soon instead.
+            Err(error) => {
+                if ctx.note_store_error() {
+                    return Err(BookingError::Store(error));
+                }
+                last_error = BookingError::Store(error);
+            }
         }
     }
     Err(last_error)

@@ -41,6 +41,7 @@ pub struct Ctx<'a, S, E> {
     pub env: &'a E,
     pub config: &'a Config,
     retries: Cell<u32>,
+    store_errors: Cell<u32>,
 }
 
 impl<'a, S: Store, E: Env> Ctx<'a, S, E> {
@@ -50,7 +51,19 @@ impl<'a, S: Store, E: Env> Ctx<'a, S, E> {
             env,
             config,
             retries: Cell::new(0),
+            store_errors: Cell::new(0),
         }
+    }
+
+    /// Counts a failed store write of this request; true once the request
+    /// has met [`crate::limits::STORE_ERRORS_PER_REQUEST_MAX`] of them and
+    /// should answer 503 instead of trying again: a locked or full store
+    /// fails every call, each after the runtime's own wait (SQLite's busy
+    /// timeout), so retrying would only stretch the answer.
+    pub fn note_store_error(&self) -> bool {
+        let errors = self.store_errors.get().saturating_add(1);
+        self.store_errors.set(errors);
+        errors >= crate::limits::STORE_ERRORS_PER_REQUEST_MAX
     }
 
     pub fn note_retry(&self) {

@@ -58,7 +58,7 @@ impl Cursor {
     /// The cursor `text` names, if it is one for `positions` documents.
     pub fn decode(text: &str, positions: usize) -> Option<Cursor> {
         let hex = text.strip_prefix(CURSOR_PREFIX)?;
-        if hex.len() % 2 != 0 || hex.len() > positions * 20 {
+        if !hex.len().is_multiple_of(2) || hex.len() > positions * 20 {
             return None;
         }
         let mut values = Vec::with_capacity(positions);
@@ -149,7 +149,7 @@ pub fn get<S: Store, E: Env>(
 fn bad_cursor_for(text: &str) -> BookingError {
     let hex = text.strip_prefix(CURSOR_PREFIX).unwrap_or("x");
     let well_formed =
-        hex.len() % 2 == 0 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.len().is_multiple_of(2) && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     let detail = "`after` (or Last-Event-ID) must be a cursor this event's feed gave";
     if well_formed {
         BookingError::invalid("cursor-not-of-this-event", detail)

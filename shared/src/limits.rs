@@ -153,3 +153,8 @@ pub const FEED_RETRY_MILLISECONDS: u64 = 500;
 /// Customer-limit refusals counted per customer (each counted one is a
 /// write of its bucket; past this, refusals are answered without a write).
 pub const CUSTOMER_REFUSALS_COUNTED_MAX: u32 = 100;
+
+/// Failed store writes one request makes before it answers 503: one retry
+/// to learn whether an ambiguous write landed, no more, so a locked, full or
+/// read-only store answers within a few store calls.
+pub const STORE_ERRORS_PER_REQUEST_MAX: u32 = 2;

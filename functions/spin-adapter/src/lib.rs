@@ -19,6 +19,16 @@ use futures::StreamExt;
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 
+/// Writes one line to the component's stderr (Spin's log), ignoring a
+/// failure: Spin keeps component output under its state directory, so on a
+/// full disk `eprintln!` would panic (trap) and turn a 503 into an empty 500.
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod redis_store;
 pub use redis_store::{CAS_SCRIPT_SHA1, INCR_SCRIPT_SHA1, RedisCas, RedisStore};
 
@@ -128,7 +138,7 @@ fn config(component: Component) -> Config {
         Component::Inventory => {
             config.admin_token = variable("admin_token").and_then(|raw| {
                 Config::admin_token_from(&raw)
-                    .map_err(|why| eprintln!("booking: {why}"))
+                    .map_err(|why| log_line!("booking: {why}"))
                     .ok()
             });
             if let Some(ttl) = variable("hold_ttl_seconds").and_then(|v| v.trim().parse().ok()) {
@@ -336,7 +346,7 @@ async fn respond(reply: Reply, request_origin: Option<&str>, response_out: Respo
     // What went wrong inside, for the operator (Spin keeps a component's
     // stderr in its logs); the client's body only says what to do.
     if let Some(log) = &reply.log {
-        eprintln!("booking: answered {}: {log}", reply.status);
+        log_line!("booking: answered {}: {log}", reply.status);
     }
     let configured = variable("cors_origin").unwrap_or_default();
     let origin = allowed_origin(&configured, request_origin);
@@ -369,18 +379,18 @@ async fn respond(reply: Reply, request_origin: Option<&str>, response_out: Respo
     let response = match Headers::from_list(&headers) {
         Ok(fields) => OutgoingResponse::new(fields),
         Err(error) => {
-            eprintln!("Could not convert response: {error}");
+            log_line!("Could not convert response: {error}");
             return;
         }
     };
     if response.set_status_code(reply.status).is_err() {
-        eprintln!(
+        log_line!(
             "Could not convert response: error setting status code to {}",
             reply.status
         );
         return;
     }
     if let Err(error) = response_out.set_with_body(response, reply.body).await {
-        eprintln!("Could not set `ResponseOutparam`: {error}");
+        log_line!("Could not set `ResponseOutparam`: {error}");
     }
 }
