@@ -57,6 +57,7 @@ pub fn create<S: Store, E: Env>(
     for _attempt in 0..CAS_ATTEMPTS_MAX {
         let snapshot = ctx.store.read_for_swap(&key)?;
         let Some(bytes) = snapshot.value else {
+            refuse_if_claimed(ctx, event_id)?;
             // Never swap an absent key: create the register atomically.
             ctx.store.increment(&key, 0)?;
             continue;
@@ -82,6 +83,26 @@ pub fn create<S: Store, E: Env>(
             .swap(snapshot.cas, &Register::Pending(generation).encode());
     }
     Err(BookingError::Contention)
+}
+
+/// An absent register whose event has claimed generations: the register
+/// is created before the first claim and never removed, so a register
+/// still absent when read after the claim counter was seen means the store
+/// lost it. Creating the event again would sell its inventory a second time
+/// under a new generation; refuse (500) and leave it to the operator. (Read
+/// in this order, a racing first creator, which creates the register before
+/// it claims, is never mistaken for a loss.)
+fn refuse_if_claimed<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+) -> Result<(), BookingError> {
+    let claim = claim_key(event_id);
+    if ctx.store.get(&claim)?.is_none() || ctx.store.get(&register_key(event_id))?.is_some() {
+        return Ok(());
+    }
+    Err(BookingError::Internal(format!(
+        "{claim} exists but the creation register is missing"
+    )))
 }
 
 /// Takes a generation number and writes the definition under it, so that a

@@ -128,3 +128,38 @@ fn a_keyed_replay_of_a_damaged_nonce_is_a_500_not_an_unusable_hold_id() {
     );
     assert_eq!(b.store.writes(), writes, "a refused replay wrote");
 }
+
+#[test]
+fn a_lost_creation_register_is_a_500_not_a_second_sale() {
+    let b = Booking::new(5);
+    one_shard(&b);
+    let definition =
+        json!({"name": "Gig", "sections": [{"id": "floor", "capacity": 4, "shards": 1}]});
+    assert_eq!(
+        b.hold("gig", json!({"section": "floor", "quantity": 4}))
+            .status,
+        201
+    );
+    // The store loses the register (the memory store has no delete: copy
+    // every other key into a fresh one).
+    let lost = Booking {
+        store: booking_core::MemoryStore::new(),
+        ..b.clone()
+    };
+    for key in b.store.keys().into_iter().filter(|k| k != "e/gig/gen") {
+        let value = b.store.raw(&key).unwrap_or_default();
+        lost.store
+            .put(&key, &value)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // It created the event again under generation 2: four more units sold.
+    let writes = lost.store.writes();
+    let again = lost.create("gig", definition);
+    assert_eq!(
+        (again.status, again.problem().as_str()),
+        (500, "internal"),
+        "{:?}",
+        again.body
+    );
+    assert_eq!(lost.store.writes(), writes, "a refused creation wrote");
+}
