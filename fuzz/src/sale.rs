@@ -134,7 +134,11 @@ pub fn check_documents(
     (confirmed, placed): (&[String], &[String]),
     limit: u32,
 ) -> Option<String> {
-    let mut seats_taken: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    // Per generation and section: a register damaged into another valid
+    // value can let a `PUT` create the event again under a new generation
+    // (a known limit: the register is the root of trust), whose documents
+    // are a sale of their own.
+    let mut seats_taken: BTreeMap<(String, usize), BTreeSet<String>> = BTreeMap::new();
     for key in store.keys() {
         let Some(bytes) = store.raw(&key) else {
             continue;
@@ -143,7 +147,8 @@ pub fn check_documents(
             let Ok(doc) = serde_json::from_slice::<InventoryDoc>(&bytes) else {
                 continue;
             };
-            let taken = seats_taken.entry(section).or_default();
+            let generation = key.split("/s/").next().unwrap_or_default().to_owned();
+            let taken = seats_taken.entry((generation, section)).or_default();
             if let Some(broken) = document_violation(&key, &doc, now_ms, taken) {
                 return Some(broken);
             }
