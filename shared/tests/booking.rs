@@ -951,3 +951,35 @@ fn head_answers_like_get_without_a_body() {
     let refused = b.call("HEAD", "/events/ev/holds", &Value::Null, &[]);
     assert_eq!(refused.status, 405);
 }
+
+/// A store that fails every write (locked, full, read-only) gets a 503 after
+/// the request's second failed write, not after a dozen retries each
+/// waiting on the store (SQLite's busy timeout is 5 s a call on Spin); and a
+/// store that recovers serves again at once.
+#[test]
+fn a_failing_store_is_answered_503_after_two_failed_writes() {
+    use booking_core::limits::STORE_ERRORS_PER_REQUEST_MAX;
+    let b = Booking::new(29);
+    b.create(
+        "ev",
+        json!({"name": "ev", "sections": [{"id": "floor", "capacity": 4, "shards": 1}]}),
+    );
+    b.store
+        .fail("e/ev/1/s/0/0", FailMode::ErrorWithoutWrite, 0, 1_000);
+    let before = b.store.writes();
+    let failed = b.hold("ev", json!({"section": "floor", "quantity": 1}));
+    assert_eq!(failed.status, 503, "{:?}", failed.body);
+    assert!(failed.header("retry-after").is_some());
+    // The failing document's two, and at most one write elsewhere (the
+    // section summary's follow-up).
+    let attempts = b.store.writes() - before;
+    assert!(
+        attempts <= u64::from(STORE_ERRORS_PER_REQUEST_MAX) + 1,
+        "{attempts} write attempts"
+    );
+    b.store
+        .fail("e/ev/1/s/0/0", FailMode::ErrorWithoutWrite, 0, 0);
+    let served = b.hold("ev", json!({"section": "floor", "quantity": 1}));
+    assert_eq!(served.status, 201, "{:?}", served.body);
+    assert_eq!(b.counts("ev", "floor"), (3, 1, 0));
+}
