@@ -346,7 +346,8 @@ pub fn section_counts<S: Store, E: Env>(
 }
 
 /// Counts of one document: (held, sold) units; the rest is available.
-/// `sold_nonces` lists the holds whose unresolved parts count as sold.
+/// `sold_nonces` lists the confirmed holds whose secondary parts here
+/// (held or unresolved) count as sold.
 /// Saturating: a damaged document may claim any numbers; see
 /// [`over_capacity`] for the check that refuses one.
 pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, u32) {
@@ -354,10 +355,12 @@ pub fn counts(doc: &InventoryDoc, now_ms: u64, sold_nonces: &[String]) -> (u32, 
     for part in &doc.parts {
         match part.occupancy(now_ms) {
             Occupancy::Sold => sold = sold.saturating_add(part.units()),
-            Occupancy::Held => held = held.saturating_add(part.units()),
-            Occupancy::Unresolved if sold_nonces.contains(&part.nonce) => {
+            // A secondary whose primary is confirmed is sold, held or not
+            // yet marked (see `confirmed_unresolved`).
+            Occupancy::Held | Occupancy::Unresolved if sold_nonces.contains(&part.nonce) => {
                 sold = sold.saturating_add(part.units());
             }
+            Occupancy::Held => held = held.saturating_add(part.units()),
             Occupancy::Unresolved | Occupancy::Free => {}
         }
     }
@@ -511,8 +514,11 @@ pub fn resolve_secondaries<S: Store, E: Env>(
     Ok(changed)
 }
 
-/// Read-only resolution for availability: which unresolved secondary parts
-/// of these documents belong to confirmed holds.
+/// Read-only resolution for availability: which secondary parts of these
+/// documents, unresolved or still held, belong to confirmed holds. The
+/// primary decides: a confirm commits on the primary and then marks the
+/// secondaries, best effort, so a secondary can read held while its hold
+/// is sold (until a later write resolves it); counted as sold here.
 pub fn confirmed_unresolved<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -523,8 +529,11 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
     let mut wanted: Vec<(u32, String)> = Vec::new();
     for doc in docs {
         for part in &doc.parts {
-            if part.occupancy(now_ms) == Occupancy::Unresolved
-                && let Some(primary) = part.primary_doc
+            let open = matches!(
+                part.occupancy(now_ms),
+                Occupancy::Unresolved | Occupancy::Held
+            );
+            if open && let Some(primary) = part.primary_doc
             {
                 wanted.push((primary, part.nonce.clone()));
             }

@@ -42,7 +42,7 @@ pub mod nodes;
 const CAS_SCRIPT: &str = include_str!("redis_store/cas.lua");
 /// SHA-1 of [`CAS_SCRIPT`], as `SCRIPT LOAD` names it (checked against a real
 /// server by booking-host's tests; a stale value only costs an `EVAL`).
-pub const CAS_SCRIPT_SHA1: &str = "a4beb9e19cf405dd5135ebf045278a81d6188bdb";
+pub const CAS_SCRIPT_SHA1: &str = "5abc853c6596f7f25a84b925fcd516eefc03b66d";
 const INCR_SCRIPT: &str = include_str!("redis_store/incr.lua");
 /// SHA-1 of [`INCR_SCRIPT`].
 pub const INCR_SCRIPT_SHA1: &str = "87235cd75cf87b39e976e84496b126039a5b4879";

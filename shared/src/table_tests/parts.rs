@@ -155,9 +155,16 @@ fn document_counts() {
             3,
         ),
         (
-            "a live part in the sold nonces is still held",
+            "a live secondary of a confirmed hold is sold (its primary decides)",
             doc(10, &[], vec![held("a", 3, Some(1))]),
             &["a"],
+            (0, 3),
+            0,
+        ),
+        (
+            "a live secondary of a hold not confirmed is held",
+            doc(10, &[], vec![held("a", 3, Some(1))]),
+            &["b"],
             (3, 0),
             0,
         ),

@@ -53,10 +53,14 @@ pub struct Report {
     /// counted, not violations. Any other unanswered request is one.
     #[serde(default)]
     pub unanswered_in_kills: u64,
+    /// Change records the feed consumer heard (0: the feed was not followed).
+    #[serde(default)]
+    pub feed_records: u64,
 }
 
 impl Report {
-    fn add(&mut self, rule: &'static str, evidence: String) {
+    /// Records a broken promise (evidence kept for the first few per rule).
+    pub fn add(&mut self, rule: &'static str, evidence: String) {
         let count = self.counts.entry(rule).or_default();
         *count += 1;
         if *count as usize <= EVIDENCE_PER_RULE {

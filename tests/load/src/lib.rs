@@ -3,6 +3,7 @@
 //! reports throughput, latency, conflicts and memory.
 //!
 //! - [`scenario`]: the scenarios and the closed/open load models;
+//! - [`feed`]: follows the change feed during a run and checks it (and the stats) at rest;
 //! - [`check`]: the invariant checker (pure: a log and a final state in, violations out);
 //! - [`stats`] and [`report`]: figures, JSON, markdown and charts;
 //! - [`server`]: starts the local runtime for a run;
@@ -11,6 +12,7 @@
 
 pub mod check;
 pub mod client;
+pub mod feed;
 pub mod floor;
 pub mod log;
 pub mod report;

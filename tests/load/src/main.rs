@@ -142,6 +142,10 @@ struct LoadArgs {
     /// placed has expired (on with `--kills`; use a short `--hold-ttl-seconds`).
     #[arg(long)]
     rest_past_expiry: bool,
+    /// Do not follow and check the change feed and stats (for a server
+    /// without them, e.g. the PostgreSQL peer).
+    #[arg(long)]
+    no_feed_check: bool,
 }
 
 impl LoadArgs {
@@ -158,6 +162,7 @@ impl LoadArgs {
         c.idempotency_keys = !self.no_idempotency_key;
         c.request_timeout_seconds = self.request_timeout_seconds;
         c.rest_past_expiry = self.rest_past_expiry;
+        c.check_feed = !self.no_feed_check;
         if let Some(b) = self.buyers {
             c.buyers = b;
         }

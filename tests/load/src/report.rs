@@ -219,6 +219,10 @@ pub fn run_markdown(run: &RunFile) -> String {
             format!("{} / {}", opt(f.loadavg_before, 2), opt(f.loadavg_after, 2)),
         ),
         ("invariant violations", f.violations.to_string()),
+        (
+            "change records followed (feed checked)",
+            f.feed_records.map_or("not followed".into(), |n| n.to_string()),
+        ),
     ];
     for (name, value) in rows {
         let _ = writeln!(md, "| {name} | {value} |");

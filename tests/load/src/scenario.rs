@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::feed;
 use crate::{
     check::{self, Report},
     client::{Call, DEFAULT_REQUEST_TIMEOUT_SECONDS, Recorder},
@@ -119,6 +120,11 @@ pub struct RunConfig {
     /// have placed has expired, so holds nobody confirmed must be back.
     #[serde(default)]
     pub rest_past_expiry: bool,
+    /// Follow every event's change feed during the run and check it, and
+    /// the stats, at rest (see [`crate::feed`]); off for a server without
+    /// the feed (the PostgreSQL peer).
+    #[serde(default)]
+    pub check_feed: bool,
 }
 
 impl RunConfig {
@@ -147,6 +153,7 @@ impl RunConfig {
             kv_calls: false,
             retry_unanswered: false,
             rest_past_expiry: false,
+            check_feed: true,
         }
     }
 }
@@ -318,6 +325,14 @@ pub async fn run_with_kills(
 
     let stop_probe = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(probe(Arc::clone(&ctx), Arc::clone(&stop_probe)));
+    let follower = config.check_feed.then(|| {
+        let events = ctx.events.iter().map(|e| e.id.clone()).collect();
+        tokio::spawn(feed::follow(
+            base_url.to_owned(),
+            events,
+            Arc::clone(&stop_probe),
+        ))
+    });
     let plan = killer.as_ref().map(|k| k.plan);
     let kill_task = killer.map(|k| {
         tokio::spawn(restart::kill_loop(
@@ -358,7 +373,15 @@ pub async fn run_with_kills(
     wait_until_at_rest(config, &log).await;
     let final_state = read_final_state(&ctx, &log).await;
     let kv_at_rest = kv_calls().await;
-    let report = check::check_with_kills(&ctx.events, &log, &final_state, &kills);
+    let mut report = check::check_with_kills(&ctx.events, &log, &final_state, &kills);
+    if let Some(follower) = follower {
+        let mut feeds = follower.await?;
+        feed::drain(base_url, &mut feeds).await;
+        for (rule, evidence) in feed::check(&feeds, &log, &final_state) {
+            report.add(rule, evidence);
+        }
+        report.feed_records = feeds.values().map(|f| f.records.len() as u64).sum();
+    }
     let mut figures = stats::figures(
         config,
         &ctx.events,
@@ -367,6 +390,7 @@ pub async fn run_with_kills(
         load_elapsed,
         &report,
     )?;
+    figures.feed_records = config.check_feed.then_some(report.feed_records);
     figures.loadavg_before = loadavg_before;
     figures.loadavg_after = loadavg_after;
     if config.kv_calls {

@@ -176,6 +176,10 @@ pub struct Figures {
     /// Process faults: the server killed with SIGKILL and restarted during the load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kills: Option<KillFigures>,
+    /// Change records the feed consumer followed and checked (`None`: the
+    /// feed was not followed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_records: Option<u64>,
 }
 
 /// What the kills of a run did.
@@ -505,6 +509,7 @@ pub fn figures(
         timeline,
         kv_calls: None,
         kills: None,
+        feed_records: None,
     })
 }
 

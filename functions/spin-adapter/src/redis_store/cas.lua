@@ -32,16 +32,19 @@ local types = {P = 'hold-placed', C = 'hold-confirmed', R = 'hold-released',
 local function whole(number)
   return string.format('%d', number)
 end
-if KEYS[2] then
+-- The record count "cs" is a top-level number; no other field of the
+-- document is named so, and ids cannot hold a quote: a match finds it
+-- without decoding, and a write that added no record decodes nothing.
+local function record_count(value)
+  return tonumber(string.match(value, '"cs":(%d+)') or '0')
+end
+local seen = 0
+if ARGV[1] == '1' then
+  seen = record_count(ARGV[2])
+end
+if KEYS[2] and record_count(ARGV[3]) > seen then
   local decoded, doc = pcall(cjson.decode, ARGV[3])
   if decoded and type(doc) == 'table' and type(doc.ch) == 'table' then
-    local seen = 0
-    if ARGV[1] == '1' then
-      local read, old = pcall(cjson.decode, ARGV[2])
-      if read and type(old) == 'table' and type(old.cs) == 'number' then
-        seen = old.cs
-      end
-    end
     local this_doc = string.match(ARGV[4], '/(%d+)$') or '0'
     for _, record in ipairs(doc.ch) do
       if type(record) == 'table' and type(record.n) == 'number' and record.n > seen then
