@@ -533,8 +533,7 @@ pub fn confirmed_unresolved<S: Store, E: Env>(
                 part.occupancy(now_ms),
                 Occupancy::Unresolved | Occupancy::Held
             );
-            if open && let Some(primary) = part.primary_doc
-            {
+            if open && let Some(primary) = part.primary_doc {
                 wanted.push((primary, part.nonce.clone()));
             }
         }

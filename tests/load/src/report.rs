@@ -221,7 +221,8 @@ pub fn run_markdown(run: &RunFile) -> String {
         ("invariant violations", f.violations.to_string()),
         (
             "change records followed (feed checked)",
-            f.feed_records.map_or("not followed".into(), |n| n.to_string()),
+            f.feed_records
+                .map_or("not followed".into(), |n| n.to_string()),
         ),
     ];
     for (name, value) in rows {
