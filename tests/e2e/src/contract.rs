@@ -298,7 +298,9 @@ impl Contract {
         let parsed = if json_media {
             serde_json::from_slice(exchange.body)
         } else {
-            Ok(Value::String(String::from_utf8_lossy(exchange.body).into_owned()))
+            Ok(Value::String(
+                String::from_utf8_lossy(exchange.body).into_owned(),
+            ))
         };
         let body: Value = match parsed {
             Ok(body) => body,
