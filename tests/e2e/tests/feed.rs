@@ -98,7 +98,7 @@ async fn server_sent_events_resume_from_last_event_id() {
         .text
         .lines()
         .filter_map(|line| line.strip_prefix("id: "))
-        .last()
+        .next_back()
         .expect("the event's creation")
         .to_owned();
     let hold = ctx.hold_ok(&id, &qty("floor", 1, None)).await;
