@@ -448,7 +448,15 @@ def check_run(rows, run, args):
                f"samples after warm-up per third: {counts} (at least {SAMPLES_PER_THIRD_MIN} each)")]
     if not checks[0][0]:
         return checks, []
-    checks += rss_checks(spans[1], spans[2], steady)
+    rss = rss_checks(spans[1], spans[2], steady)
+    advisory = []
+    if args.rss_advisory:
+        # CI size: a minute of memory on a shared machine is not a flatness
+        # signal (one burst of concurrency adds pool slots); the full run
+        # gates it. Shown, not counted.
+        advisory = [f"advisory (CI size, not gating): {'ok' if passed else 'over'}: {text}" for passed, text in rss]
+    else:
+        checks += rss
     for label, field, unit, allowance in FLAT_SERIES:
         checks.append(flat_check(label, field, unit, allowance, spans[1], spans[2], steady))
     checks += sale_checks(window, args.load_start, args.load_end)
@@ -456,7 +464,7 @@ def check_run(rows, run, args):
     violations = run["figures"]["violations"]
     checks.append((violations == 0 and not run["violations"],
                    f"booking-load's checker: {violations} violations {run['violation_counts'] or ''}".rstrip()))
-    return checks, growth_notes(steady)
+    return checks, advisory + growth_notes(steady)
 
 
 def headline(rows, run, args):
@@ -559,6 +567,8 @@ def parse_arguments():
     check.add_argument("--load-json", required=True)
     check.add_argument("--summary", required=True)
     check.add_argument("--command-line", required=True)
+    check.add_argument("--rss-advisory", action="store_true",
+                       help="report the RSS flatness checks without gating on them (CI size)")
     plot = commands.choices["plot"]
     plot.add_argument("--out", required=True)
     plot.add_argument("--title", required=True)
