@@ -117,7 +117,8 @@ fn seat_set(value: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn rfc3339_unix_ms(value: &Value) -> Option<u64> {
+/// An RFC 3339 time as Unix milliseconds.
+pub(crate) fn rfc3339_unix_ms(value: &Value) -> Option<u64> {
     let time = humantime::parse_rfc3339(value.as_str()?).ok()?;
     let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
     u64::try_from(since.as_millis()).ok()

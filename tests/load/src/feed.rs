@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::check::rfc3339_unix_ms;
 use crate::log::{FinalState, Record, Route};
 
 /// How often the consumer asks for a new page while the load runs.
@@ -238,15 +239,9 @@ fn against_answers(event: &str, records: &[Value], answers: &[&Record]) -> Vec<F
     found
 }
 
-fn rfc3339_ms(value: &Value) -> Option<u64> {
-    let time = humantime::parse_rfc3339(value.as_str()?).ok()?;
-    let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
-    u64::try_from(since.as_millis()).ok()
-}
-
 /// The records replayed to the moment of the final availability read.
 fn against_final_state(event: &str, records: &[Value], availability: &Value) -> Vec<Finding> {
-    let as_of_ms = rfc3339_ms(&availability["as_of"]).unwrap_or(0);
+    let as_of_ms = rfc3339_unix_ms(&availability["as_of"]).unwrap_or(0);
     let confirmed = holds_with(records, "hold-confirmed");
     // (document, hold) → its last record.
     let mut parts: BTreeMap<(&str, &str), &Value> = BTreeMap::new();
@@ -273,7 +268,7 @@ fn against_final_state(event: &str, records: &[Value], availability: &Value) -> 
             if live && confirmed.contains(*hold_id) {
                 sold += units;
             } else if record["type"] == "hold-placed"
-                && rfc3339_ms(&record["expires_at"]).is_some_and(|expires| expires > as_of_ms)
+                && rfc3339_unix_ms(&record["expires_at"]).is_some_and(|expires| expires > as_of_ms)
             {
                 held += units;
             }
