@@ -73,7 +73,9 @@ fn page<S: Store, E: Env>(
     (section, doc): (usize, usize),
     shard: &InventoryDoc,
 ) -> Result<Option<LedgerPage>, BookingError> {
-    if shard.sold_moved == 0 {
+    // Not `sold_moved` alone: a keyed hold's zero-unit primary moves
+    // without adding to it, and must still be found.
+    if shard.sold_moved == 0 && shard.parts_moved == 0 {
         return Ok(None);
     }
     cas::load(ctx, &meta.ledger_key(section, doc))

@@ -117,6 +117,7 @@ impl MemoryStore {
             }
         }
         doc.sold_moved = 0;
+        doc.parts_moved = 0;
         Some(doc)
     }
 

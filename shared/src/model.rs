@@ -433,6 +433,11 @@ pub struct InventoryDoc {
     /// and no longer read by holds and availability.
     #[serde(rename = "sd", default, skip_serializing_if = "is_zero")]
     pub sold_moved: u32,
+    /// Parts moved to this shard's [`LedgerPage`], zero-unit keyed
+    /// primaries included (they add nothing to `sold_moved`): a lookup that
+    /// misses in the shard reads the page whenever this is not zero.
+    #[serde(rename = "mp", default, skip_serializing_if = "is_zero")]
+    pub parts_moved: u32,
     /// The newest change records of this document's parts, written by the
     /// CAS that made each change (see `changes`).
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]

@@ -178,7 +178,9 @@ fn move_to_ledger<S: Store, E: Env>(
                 }
                 !moved
             });
+            let moved = u32::try_from(before - inventory.parts.len()).unwrap_or(u32::MAX);
             inventory.sold_moved = inventory.sold_moved.saturating_add(units);
+            inventory.parts_moved = inventory.parts_moved.saturating_add(moved);
             // Zero-unit parts move too: a keyed hold's primary in its home
             // shard when its units went elsewhere.
             Ok(if inventory.parts.len() < before {

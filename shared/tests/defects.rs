@@ -1,0 +1,132 @@
+//! The defects a review of the rewritten booking path reproduced (issue
+//! 19), each as a test that failed before its fix. README's promises
+//! section names the promise each protects.
+
+mod common;
+
+use booking_core::model::{InventoryDoc, KeyTag};
+use booking_core::{Env, FailMode};
+use common::Booking;
+use serde_json::{Value, json};
+
+/// Idempotency-Keys whose home is document `home` of a section of `docs`
+/// documents, `count` of them, distinct per `prefix`.
+fn keys_homed(prefix: &str, home: usize, docs: u32, count: usize) -> Vec<String> {
+    (0..)
+        .map(|index| format!("{prefix}-key-{index:06}-homed"))
+        .filter(|key| KeyTag::new(key, 0).home_doc(docs) == home)
+        .take(count)
+        .collect()
+}
+
+fn shard(booking: &Booking, event: &str, doc: usize) -> InventoryDoc {
+    let key = format!("e/{event}/1/s/0/{doc}");
+    let bytes = booking
+        .store
+        .raw(&key)
+        .unwrap_or_else(|| panic!("no document {key}"));
+    serde_json::from_slice(&bytes).expect("inventory document parses")
+}
+
+/// Two shards of 40 units; shard 0's own units held by keyed buyers homed
+/// there, then `buyers` keyed buyers homed on shard 0 whose units go to
+/// shard 1 (zero-unit primaries at home), each confirmed. Returns their
+/// (key, body, hold id).
+fn zero_unit_primaries_moved(booking: &Booking, buyers: usize) -> Vec<(String, Value, String)> {
+    let event = "zero";
+    let definition = json!({"name": "Zero", "hold_ttl_seconds": 600,
+        "sections": [{"id": "floor", "capacity": 80, "shards": 2}]});
+    assert_eq!(booking.create(event, definition).status, 201);
+    let keys = keys_homed("zero", 0, 2, buyers + 4);
+    // Four holds of 10 fill shard 0 (a keyed hold's units go home first).
+    for key in &keys[..4] {
+        let hold = booking.hold_with_key(event, json!({"section": "floor", "quantity": 10}), key);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+    }
+    assert_eq!(shard(booking, event, 0).room(booking.env.now_ms()), 0);
+    let mut bought = Vec::new();
+    for key in &keys[4..] {
+        let body = json!({"section": "floor", "quantity": 1});
+        let hold = booking.hold_with_key(event, body.clone(), key);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        let hold_id = hold.str("hold_id");
+        assert_eq!(booking.confirm(&hold_id).status, 200);
+        bought.push((key.clone(), body, hold_id));
+    }
+    bought
+}
+
+/// Defect 1: zero-unit keyed primaries moved to the ledger were never
+/// looked up there (the page was read only when `sold_moved` > 0), so a
+/// paid booking answered 404 and its key placed a second hold.
+#[test]
+fn a_zero_unit_primary_moved_to_the_ledger_is_still_found() {
+    let booking = Booking::new(1);
+    let bought = zero_unit_primaries_moved(&booking, 36);
+    let home = shard(&booking, "zero", 0);
+    assert!(home.parts_moved > 0, "the confirmed primaries moved");
+    assert_eq!(home.sold_moved, 0, "only zero-unit parts moved");
+    for (key, body, hold_id) in &bought {
+        let status = booking.status(hold_id);
+        assert_eq!(
+            status.status, 200,
+            "a paid booking is found: {:?}",
+            status.body
+        );
+        assert_eq!(status.str("status"), "confirmed");
+        assert_eq!(booking.confirm(hold_id).status, 200, "a repeated confirm");
+        let replay = booking.hold_with_key("zero", body.clone(), key);
+        assert_eq!(replay.status, 201);
+        assert_eq!(replay.str("hold_id"), *hold_id, "the key's one hold");
+        assert_eq!(replay.header("idempotency-replayed"), Some("true"));
+        let other = booking.hold_with_key("zero", json!({"section": "floor", "quantity": 2}), key);
+        assert_eq!(other.status, 422, "the same key with another body");
+    }
+    let (_, held, sold) = booking.counts("zero", "floor");
+    assert_eq!((held, sold), (40, 36));
+}
+
+/// Defect 1, with a fault: the confirm's follow-up that marks the
+/// secondary sold does not land; after expiry a resolver must find the
+/// moved primary confirmed, not void it and free (and resell) a paid unit.
+#[test]
+fn a_paid_unit_behind_a_moved_zero_unit_primary_is_never_resold() {
+    let booking = Booking::new(2);
+    let definition = json!({"name": "Zero", "hold_ttl_seconds": 60,
+        "sections": [{"id": "floor", "capacity": 80, "shards": 2}]});
+    assert_eq!(booking.create("zero", definition).status, 201);
+    let keys = keys_homed("paid", 0, 2, 40);
+    for key in &keys[..4] {
+        let hold = booking.hold_with_key("zero", json!({"section": "floor", "quantity": 10}), key);
+        assert_eq!(hold.status, 201);
+    }
+    let secondary = "e/zero/1/s/0/1";
+    let mut paid = 0;
+    for key in &keys[4..] {
+        let hold = booking.hold_with_key("zero", json!({"section": "floor", "quantity": 1}), key);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        // The follow-up marking the secondary sold fails every attempt.
+        booking
+            .store
+            .fail(secondary, FailMode::ErrorWithoutWrite, 0, 2);
+        assert_eq!(booking.confirm(&hold.str("hold_id")).status, 200);
+        paid += 1;
+    }
+    assert!(shard(&booking, "zero", 0).parts_moved > 0);
+    // Every hold's lifetime passes: the secondaries are unresolved now.
+    booking.env.advance_ms(120_000);
+    // Buyers take whatever is free: never a paid unit.
+    let mut sold_again = 0;
+    while booking
+        .hold("zero", json!({"section": "floor", "quantity": 1}))
+        .status
+        == 201
+    {
+        sold_again += 1;
+        assert!(sold_again <= 80, "more holds than units");
+    }
+    assert_eq!(sold_again, 80 - paid, "exactly the unpaid units are free");
+    let (available, _, sold) = booking.counts("zero", "floor");
+    assert_eq!((available, sold), (0, paid));
+    booking.check_documents();
+}
