@@ -12,7 +12,7 @@ use crate::limits::{
     CUSTOMER_BUCKETS, CUSTOMER_REFUSALS_COUNTED_MAX, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX,
     CUSTOMERS_PER_BUCKET_MAX,
 };
-use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus};
+use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, LedgerPage, PartStatus};
 use crate::parts;
 use crate::store::Store;
 
@@ -212,6 +212,41 @@ fn hold_confirmed<S: Store, E: Env>(
                 parts::finalize_primary(ctx, meta, hold.section, index, part)
             }
         };
+    }
+    moved_to_ledger(ctx, meta, hold, docs)
+}
+
+/// Whether the primary of `hold`, absent from every shard of its section,
+/// is a booking moved to a ledger page: the pages of the shards that moved
+/// parts are read (one batch read), since only confirmed parts move.
+fn moved_to_ledger<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    hold: &CustomerHold,
+    docs: &[Option<InventoryDoc>],
+) -> Result<bool, BookingError> {
+    let keys: Vec<String> = docs
+        .iter()
+        .enumerate()
+        .filter(|(_, doc)| {
+            doc.as_ref()
+                .is_some_and(|d| d.parts_moved > 0 || d.sold_moved > 0)
+        })
+        .map(|(index, _)| meta.ledger_key(hold.section, index))
+        .collect();
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
+        let Some(bytes) = value else { continue };
+        let page: LedgerPage = cas::decode(key, &bytes)?;
+        if page
+            .parts
+            .iter()
+            .any(|p| p.nonce == hold.nonce && p.is_primary())
+        {
+            return Ok(true);
+        }
     }
     Ok(false)
 }

@@ -130,3 +130,56 @@ fn a_paid_unit_behind_a_moved_zero_unit_primary_is_never_resold() {
     assert_eq!((available, sold), (0, paid));
     booking.check_documents();
 }
+
+/// The customer bucket key that holds `customer`'s entry.
+fn bucket_of(booking: &Booking, event: &str, customer: &str) -> String {
+    let needle = format!("\"{customer}\"");
+    booking
+        .store
+        .keys()
+        .into_iter()
+        .filter(|key| key.starts_with(&format!("e/{event}/")) && key.contains("/c/"))
+        .find(|key| {
+            booking
+                .store
+                .raw(key)
+                .is_some_and(|value| String::from_utf8_lossy(&value).contains(&needle))
+        })
+        .unwrap_or_else(|| panic!("no bucket holds {customer}"))
+}
+
+/// Defect 2: a reservation left unsettled after a confirm (its bucket
+/// write failed) was resolved by looking for the hold in the shards only;
+/// once the booking had moved to the ledger it was judged "not confirmed",
+/// dropped, and the customer could buy past the limit.
+#[test]
+fn the_customer_limit_counts_bookings_moved_to_the_ledger() {
+    let booking = Booking::new(3);
+    let definition = json!({"name": "Limit", "hold_ttl_seconds": 60, "max_per_customer": 2,
+        "sections": [{"id": "floor", "capacity": 100, "shards": 1}]});
+    assert_eq!(booking.create("limit", definition).status, 201);
+    let mine = json!({"section": "floor", "quantity": 2, "customer_id": "alice"});
+    let hold = booking.hold("limit", mine.clone());
+    assert_eq!(hold.status, 201, "{:?}", hold.body);
+    // Both attempts of the settle after the confirm fail.
+    let bucket = bucket_of(&booking, "limit", "alice");
+    booking
+        .store
+        .fail(&bucket, FailMode::ErrorWithoutWrite, 0, 2);
+    assert_eq!(booking.confirm(&hold.str("hold_id")).status, 200);
+    // Enough other bookings that the shard's confirmed parts move.
+    for buyer in 0..40 {
+        let other =
+            json!({"section": "floor", "quantity": 1, "customer_id": format!("buyer-{buyer}")});
+        let hold = booking.hold("limit", other);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        assert_eq!(booking.confirm(&hold.str("hold_id")).status, 200);
+    }
+    let moved = shard(&booking, "limit", 0);
+    assert!(moved.parts_moved > 0, "bookings moved");
+    // The reservation expires unsettled; alice's next hold resolves it.
+    booking.env.advance_ms(120_000);
+    let again = booking.hold("limit", mine);
+    assert_eq!(again.status, 409, "alice has 2 of 2: {:?}", again.body);
+    assert_eq!(again.problem(), "customer-limit");
+}
