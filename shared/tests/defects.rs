@@ -183,3 +183,34 @@ fn the_customer_limit_counts_bookings_moved_to_the_ledger() {
     assert_eq!(again.status, 409, "alice has 2 of 2: {:?}", again.body);
     assert_eq!(again.problem(), "customer-limit");
 }
+
+/// Defect 3: a keyed hold's primary lands, its reply is lost, and the
+/// re-read and the fence's read fail: the outcome is unknown (here: placed),
+/// so the customer's reservation must not be given back. Before the fix
+/// the 503 released it, the client's retry replayed the hold, and the
+/// customer could hold 4 of 2.
+#[test]
+fn an_unknown_outcome_keeps_the_customer_reservation() {
+    let booking = Booking::new(4);
+    let definition = json!({"name": "Lost", "hold_ttl_seconds": 60, "max_per_customer": 2,
+        "sections": [{"id": "floor", "capacity": 10, "shards": 1}]});
+    assert_eq!(booking.create("lost", definition).status, 201);
+    let mine = json!({"section": "floor", "quantity": 2, "customer_id": "alice"});
+    let home = "e/lost/1/s/0/0";
+    booking.store.fail_next(home, FailMode::WriteThenError);
+    booking.store.fail_reads_after_write(home, 2);
+    let first = booking.hold_with_key("lost", mine.clone(), "lost-reply-key-0001");
+    assert_eq!(first.status, 503, "{:?}", first.body);
+    let retry = booking.hold_with_key("lost", mine.clone(), "lost-reply-key-0001");
+    assert_eq!(retry.status, 201, "the hold landed: {:?}", retry.body);
+    assert_eq!(retry.header("idempotency-replayed"), Some("true"));
+    let more = booking.hold("lost", mine.clone());
+    assert_eq!(more.status, 409, "alice holds 2 of 2: {:?}", more.body);
+    assert_eq!(more.problem(), "customer-limit");
+    // Paid, then the reservation expires unsettled: still counted.
+    assert_eq!(booking.confirm(&retry.str("hold_id")).status, 200);
+    booking.env.advance_ms(120_000);
+    assert_eq!(booking.hold("lost", mine).status, 409);
+    let (_, held, sold) = booking.counts("lost", "floor");
+    assert_eq!((held, sold), (0, 2));
+}
