@@ -97,6 +97,11 @@ pub enum NotPlaced {
     /// A twin with the same Idempotency-Key placed its primary first: this
     /// is it, and this attempt wrote nothing that is left.
     Twin(Box<Part>),
+    /// The room or seats this attempt lacks are held by the other parts of
+    /// a twin with the same Idempotency-Key whose primary is not (yet) at
+    /// home: the key's hold may be about to exist, so no refusal may be
+    /// answered. This attempt wrote nothing that is left.
+    TwinInFlight,
 }
 
 impl NotPlaced {
@@ -107,7 +112,7 @@ impl NotPlaced {
     /// and is resolved against the hold, never be given back now.
     fn is_known(&self) -> bool {
         match self {
-            NotPlaced::Voided | NotPlaced::Twin(_) => true,
+            NotPlaced::Voided | NotPlaced::Twin(_) | NotPlaced::TwinInFlight => true,
             NotPlaced::Refused(error) => {
                 !matches!(error, BookingError::Store(_) | BookingError::Internal(_))
             }
@@ -144,6 +149,8 @@ enum Written {
     Late,
     /// The key's primary is there already, placed by a twin.
     Twin(Box<Part>),
+    /// Seats this part needs are held by a twin's other parts.
+    TwinInFlight,
 }
 
 impl Placement<'_> {
@@ -184,7 +191,26 @@ impl Placement<'_> {
     fn template(&self) -> Part {
         let mut part = Part::new(self.nonce, PartStatus::Held, self.expires_ms, self.now_ms);
         part.customer_id = self.hold.customer_id.clone();
+        // Every part carries the key id, so a twin that finds the room it
+        // needs taken can tell its own key's parts (see `twin_in_flight`).
+        part.key = self.key.map(|tag| tag.id.clone());
         part
+    }
+
+    /// Whether `doc` holds a part of another attempt with this hold's
+    /// Idempotency-Key, other than its primary: a twin between writing its
+    /// other parts and its primary (or one that died there; its parts
+    /// expire).
+    fn twin_in_flight(&self, doc: &InventoryDoc, now_ms: u64) -> bool {
+        let Some(tag) = self.key else {
+            return false;
+        };
+        doc.parts.iter().any(|p| {
+            !p.is_primary()
+                && p.nonce != self.nonce
+                && p.key.as_deref() == Some(tag.id.as_str())
+                && p.occupancy(now_ms) == Occupancy::Held
+        })
     }
 
     /// Places the hold: its primary document index and part. `view` is
@@ -214,6 +240,11 @@ impl Placement<'_> {
                 Err(BookingError::SoldOut { .. }) if !view.unread_with_room(now_ms).is_empty() => {
                     view.widen(ctx, self.meta, None)?;
                     continue;
+                }
+                Err(BookingError::SoldOut { .. } | BookingError::SeatsUnavailable { .. })
+                    if view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)) =>
+                {
+                    return Err(NotPlaced::TwinInFlight);
                 }
                 other => other?,
             };
@@ -306,6 +337,10 @@ impl Placement<'_> {
             Ok(Written::Twin(part)) => {
                 self.undo(ctx, &written)?;
                 Err(NotPlaced::Twin(part))
+            }
+            Ok(Written::TwinInFlight) => {
+                self.undo(ctx, &written)?;
+                Err(NotPlaced::TwinInFlight)
             }
             // Conflicts the store confirmed: nothing landed; try elsewhere.
             Err(BookingError::Contention) if movable => Ok(Outcome::Busy(primary.doc)),
@@ -445,6 +480,9 @@ impl Placement<'_> {
                     return Ok(Change::Write(Written::Done));
                 }
                 if !part.seats.is_empty() {
+                    if self.twin_in_flight(doc, now_ms) {
+                        return Ok(Change::Keep(Written::TwinInFlight));
+                    }
                     let unavailable = part
                         .seats
                         .iter()
