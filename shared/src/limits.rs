@@ -1,4 +1,24 @@
 //! Every bound of the system. A limit that is not written down here is a bug.
+//!
+//! What bounds each stored document, whatever clients do (issue 19):
+//! - an inventory document (a shard or a seat block): live parts at most
+//!   its units ([`SHARD_UNITS_MAX`], [`SEAT_BLOCK_SEATS_TARGET`]) plus
+//!   [`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`] zero-unit keyed primaries;
+//!   ended parts at most [`ENDED_PARTS_PER_DOCUMENT_MAX`] +
+//!   [`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`]; confirmed parts move to the
+//!   ledger page once [`LEDGER_MOVE_PARTS_MIN`] of them are there; change
+//!   records at most [`CHANGES_PER_DOCUMENT_MAX`] (see the feed's paging
+//!   bound below for the records not yet copied to a page); the tally at
+//!   most [`TALLY_MINUTES_MAX`] minutes and [`TALLY_CUSTOMERS_MAX`]
+//!   customers; void marks one per attempt a fence or resolver voided,
+//!   each kept until its attempt's expiry plus [`CLOCK_SKEW_MARGIN_SECONDS`].
+//! - a ledger page: one part per confirmed hold whose primary or units were
+//!   in its shard; at most the shard's units plus the confirmed zero-unit
+//!   primaries of keyed holds homed there (each one a sold unit elsewhere
+//!   in the section).
+//! - a customer bucket: [`CUSTOMERS_PER_BUCKET_MAX`] customers (503 beyond).
+//! - a section summary: one entry per shard ([`SHARDS_PER_SECTION_MAX`]).
+//! - an event definition: [`ADMIN_REQUEST_BODY_BYTES_MAX`].
 
 /// Largest request body accepted by the buyer-facing routes (holds, confirm,
 /// release, reads); larger bodies get 413. A hold request is well under 1 KiB.
@@ -88,6 +108,25 @@ pub const CLOCK_SKEW_MARGIN_SECONDS: u64 = 3_600;
 pub const ENDED_PARTS_PER_DOCUMENT_MAX: usize = 64;
 /// Ended hold parts are pruned after this long.
 pub const ENDED_PARTS_RETENTION_SECONDS: u64 = 3_600;
+/// Live zero-unit keyed primaries one document takes (keyed holds homed
+/// there whose units all went to other documents because it was full):
+/// each is a live hold with units elsewhere, so they are bounded by the
+/// section's units, which may be 1,000,000; this bounds them per document
+/// (about 200 bytes each). Beyond it a keyed hold homed there answers 503
+/// `bookkeeping-full` with `Retry-After` until some end.
+pub const ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX: usize = 1_000;
+
+/// Ended (released or expired) keyed primaries kept per document as the
+/// records of their Idempotency-Keys. Without a count cap a client
+/// cycling hold + release with fresh keys homed on one shard grows it
+/// without bound (260 KB in 3,000 requests) and every hold there rewrites
+/// it. Beyond the cap the oldest go: an ended hold's key is remembered for
+/// [`IDEMPOTENCY_RETENTION_SECONDS`] or until this many newer keyed holds
+/// homed on its document ended, whichever comes first; a replay after that
+/// places a new hold (the first one ended: nothing is sold twice). A
+/// confirmed hold's key is remembered for the life of the event (its
+/// primary moves to the ledger page, never pruned). About 200 bytes each.
+pub const KEYED_ENDED_PARTS_PER_DOCUMENT_MAX: usize = 128;
 
 /// Confirmed parts a general shard keeps before a writer moves them to the
 /// shard's ledger page (two more writes per move): few enough that shard

@@ -18,6 +18,7 @@ use crate::ledger;
 use crate::limits::{
     CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX,
     ENDED_PARTS_RETENTION_SECONDS, IDEMPOTENCY_RETENTION_SECONDS,
+    KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
 };
 use crate::meta::ready_meta;
 use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, SectionKind, Voided};
@@ -387,7 +388,10 @@ pub fn void_until_ms(expires_ms: u64) -> u64 {
 /// drops ended parts past retention or beyond the per-document cap, and
 /// void marks past their time, so documents stay small however many holds
 /// come and go. A keyed primary is the record of its Idempotency-Key, so it
-/// stays as long as the key is remembered (plus the skew margin), cap or not.
+/// stays as long as the key is remembered (plus the skew margin), under a
+/// cap of its own ([`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`]): whatever clients
+/// do, a document holds at most that many plus
+/// [`ENDED_PARTS_PER_DOCUMENT_MAX`] ended parts.
 pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     for part in &mut doc.parts {
         if part.status == PartStatus::Held && part.is_primary() && now_ms >= part.expires_ms {
@@ -404,28 +408,47 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
         |p: &Part| p.key.is_some() && p.is_primary() && age_ms(p) < keyed_retention_ms;
     doc.parts
         .retain(|p| !ended(p) || age_ms(p) < retention_ms || kept_for_key(p));
-    // Beyond the cap, the oldest ended parts go; ties (holds that expired at
-    // the same millisecond) by position, so the cap holds exactly.
+    drop_oldest(
+        doc,
+        |p| ended(p) && !kept_for_key(p),
+        ENDED_PARTS_PER_DOCUMENT_MAX,
+    );
+    drop_oldest(
+        doc,
+        |p| ended(p) && kept_for_key(p),
+        KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+    );
+    debug_assert!(
+        doc.parts.iter().filter(|p| ended(p)).count()
+            <= ENDED_PARTS_PER_DOCUMENT_MAX + KEYED_ENDED_PARTS_PER_DOCUMENT_MAX
+    );
+}
+
+/// Drops the oldest parts `chosen` picks beyond `kept_max` of them, by end
+/// time; ties (holds that expired at the same millisecond) by position, so
+/// the cap holds exactly.
+fn drop_oldest(doc: &mut InventoryDoc, chosen: impl Fn(&Part) -> bool, kept_max: usize) {
     let mut ended_indexes: Vec<(u64, usize)> = doc
         .parts
         .iter()
         .enumerate()
-        .filter(|(_, p)| ended(p) && !kept_for_key(p))
+        .filter(|(_, p)| chosen(p))
         .map(|(index, p)| (p.ended_ms.unwrap_or(0), index))
         .collect();
-    if ended_indexes.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
-        crate::model::sort_pairs(&mut ended_indexes);
-        // Which parts go, by index (a mask, not a hash set: smaller code).
-        let mut dropped = vec![false; doc.parts.len()];
-        for (_, index) in &ended_indexes[..ended_indexes.len() - ENDED_PARTS_PER_DOCUMENT_MAX] {
-            dropped[*index] = true;
-        }
-        let mut index = 0;
-        doc.parts.retain(|_| {
-            index += 1;
-            !dropped[index - 1]
-        });
+    if ended_indexes.len() <= kept_max {
+        return;
     }
+    crate::model::sort_pairs(&mut ended_indexes);
+    // Which parts go, by index (a mask, not a hash set: smaller code).
+    let mut dropped = vec![false; doc.parts.len()];
+    for (_, index) in &ended_indexes[..ended_indexes.len() - kept_max] {
+        dropped[*index] = true;
+    }
+    let mut index = 0;
+    doc.parts.retain(|_| {
+        index += 1;
+        !dropped[index - 1]
+    });
 }
 
 /// The final status of an expired hold whose primary is in `primary_doc`,

@@ -19,7 +19,9 @@ use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ledger;
-use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
+use crate::limits::{
+    CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX, ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX,
+};
 use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
 };
@@ -467,6 +469,9 @@ impl Placement<'_> {
                     return Ok(Change::Keep(stop));
                 }
                 parts::prune(doc, now_ms);
+                if part.is_primary() && part.units() == 0 && zero_unit_primaries_full(doc, now_ms) {
+                    return Err(BookingError::BookkeepingFull("key"));
+                }
                 let mut resolved = false;
                 if !has_room(doc, part, now_ms) {
                     resolved = parts::resolve_secondaries(ctx, self.meta, section, doc, now_ms)?;
@@ -738,6 +743,18 @@ fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
         p.seats.iter().any(|s| s == seat)
             && matches!(p.occupancy(now_ms), Occupancy::Held | Occupancy::Sold)
     })
+}
+
+/// Whether `doc` holds as many live zero-unit primaries as it may
+/// ([`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`]): the bound that keeps a home
+/// document small however many keyed holds are homed on it.
+fn zero_unit_primaries_full(doc: &InventoryDoc, now_ms: u64) -> bool {
+    let live = doc
+        .parts
+        .iter()
+        .filter(|p| p.is_primary() && p.units() == 0 && p.occupancy(now_ms) != Occupancy::Free)
+        .count();
+    live >= ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX
 }
 
 fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {

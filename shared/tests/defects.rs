@@ -280,3 +280,43 @@ fn a_racing_twin_is_never_refused_for_its_own_key() {
     let (_, held, _) = booking.counts("twin", "A");
     assert_eq!(held, 1);
 }
+
+/// Defect 5: ended keyed primaries were kept for their key's lifetime with
+/// no count cap, so a hold + release loop with fresh keys homed on one
+/// shard grew it without bound (260 KB in 3,000 requests). Now the
+/// document levels off under its bound, and stays there.
+#[test]
+fn a_hold_and_release_loop_cannot_grow_a_document() {
+    use booking_core::limits::{ENDED_PARTS_PER_DOCUMENT_MAX, KEYED_ENDED_PARTS_PER_DOCUMENT_MAX};
+    let booking = Booking::new(6);
+    let definition = json!({"name": "Loop", "hold_ttl_seconds": 600,
+        "sections": [{"id": "floor", "capacity": 64, "shards": 4}]});
+    assert_eq!(booking.create("loop", definition).status, 201);
+    let home = "e/loop/1/s/0/0";
+    let size = || booking.store.raw(home).map_or(0, |v| v.len());
+    let mut sizes = Vec::new();
+    for (round, key) in keys_homed("loop", 0, 4, 700).iter().enumerate() {
+        let body = json!({"section": "floor", "quantity": 1, "customer_id": "mallory"});
+        let hold = booking.hold_with_key("loop", body, key);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        assert_eq!(booking.release(&hold.str("hold_id")).status, 200);
+        booking.env.advance_ms(10);
+        if round % 100 == 99 {
+            sizes.push(size());
+        }
+    }
+    let doc = inventory(&booking, home);
+    let ended = doc.parts.iter().filter(|p| p.ended_ms.is_some()).count();
+    assert!(
+        ended <= ENDED_PARTS_PER_DOCUMENT_MAX + KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+        "{ended} ended parts"
+    );
+    // Flat once the caps are reached (the records and tally are bounded too).
+    let (early, late) = (sizes[2], sizes[sizes.len() - 1]);
+    assert!(
+        late <= early + early / 10,
+        "grew from {early} to {late} bytes: {sizes:?}"
+    );
+    assert!(late < 96 * 1024, "{late} bytes");
+    eprintln!("home document bytes every 100 rounds: {sizes:?}");
+}
