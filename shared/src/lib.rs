@@ -19,6 +19,9 @@
 //! - `records`: the stored form of change records and sales tallies.
 //! - `model`: the stored documents, their key layout and the pure rules on
 //!   them (occupancy of a part, the client's hold status, seat blocks).
+//! - `invariants`: what every stored document keeps (units within
+//!   capacity, no seat twice, records in sequence, ended parts final),
+//!   checked after decode and before every swap in debug builds.
 //! - `context`: the per-request context (store, env, settings, retries).
 //! - `http`: request and reply types; the error → reply mapping.
 //! - `cas`: the bounded, jittered read-modify-CAS loop.
@@ -61,6 +64,7 @@ mod hold;
 mod hold_status;
 mod http;
 mod ids;
+mod invariants;
 mod keyed;
 mod ledger;
 pub mod limits;

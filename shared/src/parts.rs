@@ -14,6 +14,7 @@ use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::HoldRef;
+use crate::invariants::transition_violation;
 use crate::ledger;
 use crate::limits::{
     CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX,
@@ -89,6 +90,11 @@ fn update_document<S: Store, E: Env, T>(
             let before = inventory.parts.clone();
             let decision = change(inventory)?;
             let wrote = matches!(decision, Change::Write(_));
+            debug_assert!(
+                !wrote || transition_violation(&before, inventory).is_none(),
+                "{key} by {op}: {:?}",
+                transition_violation(&before, inventory)
+            );
             if wrote {
                 // Recorded in the value this CAS writes: with the change.
                 changes::record(inventory, &before, now_ms, attempts_made);
@@ -205,7 +211,7 @@ pub fn load_section<S: Store, E: Env>(
             let bytes = value.ok_or_else(|| {
                 BookingError::Internal(format!("inventory document {key} is missing"))
             })?;
-            cas::decode(key, &bytes)
+            cas::decode_checked(key, &bytes)
         })
         .collect()
 }
