@@ -18,8 +18,9 @@ use crate::feed_pages;
 use crate::http::Request;
 use crate::ids::HoldRef;
 use crate::limits::{
-    FEED_PAGE_READS_MAX, FEED_PAGE_RECORDS_DEFAULT, FEED_PAGE_RECORDS_MAX, FEED_PAGES_PER_DOCUMENT,
-    FEED_POLL_MILLISECONDS, FEED_RETRY_MILLISECONDS, FEED_WAIT_SECONDS_MAX,
+    FEED_PAGE_READ_ROUNDS_MAX, FEED_PAGE_READS_MAX, FEED_PAGE_RECORDS_DEFAULT,
+    FEED_PAGE_RECORDS_MAX, FEED_PAGES_PER_DOCUMENT, FEED_POLL_MILLISECONDS,
+    FEED_RETRY_MILLISECONDS, FEED_WAIT_SECONDS_MAX,
 };
 use crate::meta::ready_meta;
 use crate::model::{EventDoc, EventMeta, InventoryDoc, definition_key};
@@ -261,8 +262,9 @@ pub fn parse_query(meta: &EventMeta, query: &str) -> Result<(Cursor, usize, u64)
 }
 
 /// The records after `after`, at most `limit`, in order: one batch read of
-/// the documents, and one of the feed pages of at most
-/// [`FEED_PAGE_READS_MAX`] documents the cursor is behind on.
+/// the documents, and at most [`FEED_PAGE_READ_ROUNDS_MAX`] of the feed
+/// pages of at most [`FEED_PAGE_READS_MAX`] documents the cursor is behind
+/// on.
 pub fn read_page<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -308,7 +310,15 @@ pub fn read_page<S: Store, E: Env>(
         let doc: InventoryDoc = cas::decode(key, &bytes)?;
         read.take_document(meta, position, place, doc);
     }
-    read.take_pages(ctx, meta)?;
+    // A round that finds a document's page replaced moves its cursor past
+    // what is gone; the next reads on from there, so a page is not empty
+    // while records wait.
+    for _ in 0..FEED_PAGE_READ_ROUNDS_MAX {
+        if read.behind.is_empty() {
+            break;
+        }
+        read.take_pages(ctx, meta)?;
+    }
     Ok(read.page(limit))
 }
 
@@ -417,6 +427,7 @@ impl Read {
             .collect();
         let pages = feed_pages::read(ctx, meta, &wanted)?;
         let behind = std::mem::take(&mut self.behind);
+        let mut again = Vec::new();
         for ((behind, page), (_, _, number)) in behind.into_iter().zip(pages).zip(wanted) {
             let Behind {
                 position,
@@ -431,6 +442,15 @@ impl Read {
                     let kept = (page.page + 1).saturating_sub(FEED_PAGES_PER_DOCUMENT as u64);
                     let to_seq = (feed_pages::first_seq(kept) - 1).min(oldest - 1);
                     self.skip(position, &place, to_seq);
+                    if to_seq + 1 == oldest {
+                        self.take_records(position, &place, doc.changes);
+                    } else {
+                        again.push(Behind {
+                            position,
+                            place,
+                            doc,
+                        });
+                    }
                 }
                 Some(page)
                     if page.page == number && page.records.iter().any(|r| r.seq == seen + 1) =>
@@ -458,6 +478,7 @@ impl Read {
                 }
             }
         }
+        self.behind = again;
         Ok(())
     }
 

@@ -152,6 +152,10 @@ pub const FEED_UNPAGED_RECORDS_MAX: u64 = 256;
 /// each, at most about 50 KB): bounded work per request; documents further
 /// behind follow in later pages of the feed.
 pub const FEED_PAGE_READS_MAX: usize = 8;
+/// Batch reads of feed pages per feed request: a read that finds a page
+/// past the retention moves the cursor past what is gone and reads on from
+/// there (the ring's oldest page, as far as that read could tell).
+pub const FEED_PAGE_READ_ROUNDS_MAX: usize = 3;
 
 /// Minutes of per-minute counts each document's tally keeps.
 pub const TALLY_MINUTES_MAX: usize = 60;
