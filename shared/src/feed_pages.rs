@@ -228,3 +228,130 @@ pub fn read<S: Store, E: Env>(
         .map(|(key, value)| value.map(|bytes| cas::decode(key, &bytes)).transpose())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Config;
+    use crate::memory::{ManualEnv, MemoryStore};
+    use crate::model::{SectionKind, SectionLayout};
+    use crate::records::ChangeKind;
+
+    fn meta() -> EventMeta {
+        EventMeta {
+            event_id: "gig".into(),
+            generation: 1,
+            fingerprint: 0,
+            hold_ttl_seconds: 300,
+            max_per_customer: None,
+            sections: vec![SectionLayout {
+                id: "floor".into(),
+                kind: SectionKind::General,
+                capacity: 10,
+                docs: 1,
+            }],
+            feed_pages: true,
+        }
+    }
+
+    fn config() -> Config {
+        Config {
+            admin_token: None,
+            confirm_token: None,
+            hold_ttl_seconds_default: 300,
+        }
+    }
+
+    fn records(from: u64, to: u64) -> Vec<ChangeRecord> {
+        (from..=to)
+            .map(|seq| ChangeRecord {
+                seq,
+                at_ms: seq,
+                kind: ChangeKind::Placed,
+                nonce: format!("n{seq}"),
+                primary_doc: None,
+                quantity: 1,
+                seats: Vec::new(),
+                customer_id: None,
+                expires_ms: None,
+            })
+            .collect()
+    }
+
+    /// The store of an event's one document with `changes_seq` records, all
+    /// in the document, and its empty ring of pages.
+    fn store(meta: &EventMeta, changes_seq: u64) -> MemoryStore {
+        let store = MemoryStore::new();
+        for slot in 0..FEED_PAGES_PER_DOCUMENT {
+            let page = FeedPage {
+                page: slot as u64,
+                ..FeedPage::default()
+            };
+            let encoded = cas::encode(&page).expect("encodes");
+            store
+                .put(&meta.feed_page_key(0, 0, slot), &encoded)
+                .expect("put");
+        }
+        let doc = InventoryDoc {
+            changes: records(1, changes_seq),
+            changes_seq,
+            ..InventoryDoc::default()
+        };
+        let encoded = cas::encode(&doc).expect("encodes");
+        store.put(&meta.inventory_key(0, 0), &encoded).expect("put");
+        store
+    }
+
+    fn stored<D: serde::de::DeserializeOwned>(store: &MemoryStore, key: &str) -> D {
+        let bytes = store.raw(key).expect("stored");
+        cas::decode(key, &bytes).expect("decodes")
+    }
+
+    #[test]
+    fn an_older_page_never_replaces_a_newer_one_in_its_slot() {
+        let (meta, env, config) = (meta(), ManualEnv::new(1_000, 1), config());
+        let store = store(&meta, 4_200);
+        let ctx = Ctx::new(&store, &env, &config);
+        let newer = first_seq(FEED_PAGES_PER_DOCUMENT as u64);
+        // Page 8 takes slot 0 from the empty page 0.
+        assert_eq!(
+            write_page(&ctx, &meta, (0, 0), &records(newer, newer + 3)).ok(),
+            Some(newer + 3)
+        );
+        // A stalled writer's page 0: past the retention, not written.
+        assert_eq!(
+            write_page(&ctx, &meta, (0, 0), &records(1, 10)).ok(),
+            Some(10)
+        );
+        let slot: FeedPage = stored(&store, &meta.feed_page_key(0, 0, 0));
+        assert_eq!(slot.page, FEED_PAGES_PER_DOCUMENT as u64);
+        assert_eq!(slot.records, records(newer, newer + 3));
+    }
+
+    #[test]
+    fn a_page_takes_each_record_once_and_never_with_a_gap() {
+        let (meta, env, config) = (meta(), ManualEnv::new(1_000, 1), config());
+        let store = store(&meta, 40);
+        let ctx = Ctx::new(&store, &env, &config);
+        assert_eq!(
+            write_page(&ctx, &meta, (0, 0), &records(1, 5)).ok(),
+            Some(5)
+        );
+        // Overlapping copies (two writers): each record once.
+        assert_eq!(
+            write_page(&ctx, &meta, (0, 0), &records(3, 8)).ok(),
+            Some(8)
+        );
+        // A gap (never made by copies): refused, and `paged` not raised past it.
+        assert!(copy(&ctx, &meta, (0, 0), &records(20, 40)).is_ok());
+        let slot: FeedPage = stored(&store, &meta.feed_page_key(0, 0, 0));
+        assert_eq!(slot.records, records(1, 8));
+        let doc: InventoryDoc = stored(&store, &meta.inventory_key(0, 0));
+        assert_eq!(doc.paged, 8);
+        // The rest: `paged` rises to the newest, the document keeps the
+        // newest records beyond it.
+        assert!(copy(&ctx, &meta, (0, 0), &records(9, 40)).is_ok());
+        let doc: InventoryDoc = stored(&store, &meta.inventory_key(0, 0));
+        assert_eq!((doc.paged, doc.changes.len()), (40, 40));
+    }
+}
