@@ -29,6 +29,8 @@
 //! - `creation`: writing an event's documents, fenced by its register.
 //! - `changes`: the change records and tallies a write of an inventory
 //!   document makes from what it changed.
+//! - `feed_pages`: the ring of pages an inventory document's change
+//!   records are copied to before the document drops them.
 //! - `summary`: which shards of a general section are full.
 //! - `ledger`: pages of confirmed parts moved out of general shards.
 //! - `parts`: inventory documents and hold parts: reading a section,
@@ -60,6 +62,7 @@ mod env;
 mod error;
 mod event;
 mod feed;
+mod feed_pages;
 mod hold;
 mod hold_status;
 mod http;

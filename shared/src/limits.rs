@@ -152,10 +152,49 @@ pub const RETRY_AFTER_CAPACITY_SECONDS: u32 = 60;
 /// the same definition.
 pub const EVENT_CREATION_STALE_SECONDS: u64 = 30;
 
-/// Change records each inventory document keeps (the newest); a feed
-/// consumer further behind than this on one document is told what it
-/// missed. About 100 bytes each in the document every CAS rewrites.
+/// Change records each inventory document keeps once they are copied to
+/// its feed pages (the newest): about 100 bytes each in the document every
+/// CAS rewrites. Records not yet copied are never dropped (see
+/// [`FEED_UNPAGED_RECORDS_MAX`]). For an event created before feed pages
+/// existed this is all it keeps, and a consumer further behind is told what
+/// it missed.
 pub const CHANGES_PER_DOCUMENT_MAX: usize = 64;
+
+/// Feed pages per inventory document, pre-created with the event (a swap on
+/// a missing key is an upsert on Spin, so pages are never created later):
+/// a ring, page `n` in slot `n % FEED_PAGES_PER_DOCUMENT`, the newer page
+/// replacing the older. With [`FEED_PAGE_RECORDS`] this is the feed's
+/// retention: the newest 8 × 512 = 4,096 records per document beyond the 64
+/// it keeps itself. Time is not the bound, writes are: at the store's floor
+/// for one document (about 1,500 writes/s, nearly all of one record) that is
+/// at least 4,160 / 1,500 ≈ 2.8 s of a document written flat out; a sale of
+/// 500 units on one shard writes a record per hold placed and one per hold
+/// ended or confirmed (about 1,000 to 2,000 in a flash sale), so the whole
+/// sale. A consumer that polls every 30 s keeps up with any document that
+/// takes fewer than about 140 records a second.
+pub const FEED_PAGES_PER_DOCUMENT: usize = 8;
+/// Consecutive records per feed page (page `n` holds seq `512n+1 ..=
+/// 512(n+1)`): about 50 KB, the most a page write rewrites.
+pub const FEED_PAGE_RECORDS: u64 = 512;
+/// Records not yet copied to feed pages at which a write of the document
+/// copies them after it (best effort, two or more CAS writes): few enough
+/// that documents stay small, enough that a copy costs little per record.
+pub const FEED_MOVE_RECORDS_MIN: u64 = 32;
+/// Records not yet copied to feed pages a document may hold as read before
+/// its next write must copy them first (or answer 503): the copy after a
+/// write is best effort, so this bounds a document's records when it keeps
+/// failing. A document holds at most [`CHANGES_PER_DOCUMENT_MAX`] +
+/// [`FEED_UNPAGED_RECORDS_MAX`] records, or the records of one write if it
+/// made more (one per part it changed: a write that expires many holds).
+pub const FEED_UNPAGED_RECORDS_MAX: u64 = 256;
+/// Documents whose records a feed request reads from feed pages (one page
+/// each, at most about 50 KB): bounded work per request; documents further
+/// behind follow in later pages of the feed.
+pub const FEED_PAGE_READS_MAX: usize = 8;
+/// Batch reads of feed pages per feed request: a read that finds a page
+/// past the retention moves the cursor past what is gone and reads on from
+/// there (the ring's oldest page, as far as that read could tell).
+pub const FEED_PAGE_READ_ROUNDS_MAX: usize = 3;
 
 /// Minutes of per-minute counts each document's tally keeps.
 pub const TALLY_MINUTES_MAX: usize = 60;

@@ -13,6 +13,7 @@ use crate::changes;
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
+use crate::feed_pages;
 use crate::ids::HoldRef;
 use crate::invariants::transition_violation;
 use crate::ledger;
@@ -23,6 +24,7 @@ use crate::limits::{
 };
 use crate::meta::ready_meta;
 use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, SectionKind, Voided};
+use crate::records::ChangeRecord;
 use crate::store::Store;
 use crate::summary::{self, Seen};
 
@@ -56,7 +58,9 @@ pub fn update_inventory_within<S: Store, E: Env, T>(
 
 /// The read-modify-CAS under every inventory write. On a general shard it
 /// then records in the section summary a write that turned the shard full
-/// or gave it room, and moves confirmed parts to the ledger when due.
+/// or gave it room, and moves confirmed parts to the ledger when due; on
+/// any document it copies change records to the feed pages when due (and
+/// first, before writing, when too many wait: see `feed_pages`).
 fn update_document<S: Store, E: Env, T>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -75,13 +79,12 @@ fn update_document<S: Store, E: Env, T>(
     let mut follow_up = FollowUp::default();
     // Attempts before the one that writes: the CAS conflicts it retried.
     let mut attempts_made = 0u32;
-    let result = cas::update_within(
-        ctx,
-        &key,
-        op,
-        attempts,
-        missing,
-        |inventory: &mut InventoryDoc| {
+    let result = feed_pages::copying_first(ctx, meta, (section, doc), |overdue| {
+        cas::update_within(ctx, &key, op, attempts, &missing, |inventory| {
+            *overdue = feed_pages::overdue(meta, inventory);
+            if overdue.is_some() {
+                return Err(BookingError::Contention);
+            }
             let now_ms = ctx.env.now_ms();
             let full_before = inventory.full_until(now_ms) > now_ms;
             // Our own write, seen again after an ambiguous outcome: its
@@ -97,7 +100,7 @@ fn update_document<S: Store, E: Env, T>(
             );
             if wrote {
                 // Recorded in the value this CAS writes: with the change.
-                changes::record(inventory, &before, now_ms, attempts_made);
+                changes::record(inventory, &before, now_ms, attempts_made, meta.feed_pages);
             }
             attempts_made += 1;
             follow_up = if general {
@@ -105,17 +108,21 @@ fn update_document<S: Store, E: Env, T>(
             } else {
                 FollowUp::default()
             };
+            follow_up.records = feed_pages::due(meta, inventory, wrote);
             Ok(decision)
-        },
-    )?;
-    // Best effort, both: a stale summary entry costs extra reads, or (a
+        })
+    })?;
+    // Best effort, all: a stale summary entry costs extra reads, or (a
     // full mark that should have gone) refusals until its time passes; a
-    // move not made is made by a later write.
+    // move or copy not made is made by a later write.
     if let Some(seen) = follow_up.transition {
         let _ = summary::record(ctx, meta, section, &[seen]);
     }
     if !follow_up.due.is_empty() {
         let _ = move_to_ledger(ctx, meta, (section, doc), &follow_up.due);
+    }
+    if !follow_up.records.is_empty() {
+        let _ = feed_pages::copy(ctx, meta, (section, doc), &follow_up.records);
     }
     Ok(result)
 }
@@ -127,6 +134,8 @@ struct FollowUp {
     transition: Option<Seen>,
     /// Confirmed parts to move to the ledger.
     due: Vec<Part>,
+    /// Change records to copy to the feed pages (any document).
+    records: Vec<ChangeRecord>,
 }
 
 impl FollowUp {
@@ -152,6 +161,7 @@ impl FollowUp {
             } else {
                 Vec::new()
             },
+            records: Vec::new(),
         }
     }
 }
