@@ -25,7 +25,8 @@
 
 use arbitrary::Arbitrary;
 use booking_core::model::{
-    CustomerDoc, EventDoc, EventMeta, InventoryDoc, LedgerPage, Register, SectionSummary,
+    CustomerDoc, EventDoc, EventMeta, FeedPage, InventoryDoc, LedgerPage, Register,
+    SectionSummary,
 };
 use booking_core::{Env, HoldRef, MemoryStore, Request, Route};
 use booking_fuzz::calls::{Call, bounded};
@@ -181,6 +182,9 @@ enum Kind {
     Ledger,
     Summary,
     Customer,
+    /// A feed page: read by the feed, and written by the best-effort copy
+    /// that follows an inventory write.
+    FeedPage,
 }
 
 impl Kind {
@@ -195,6 +199,7 @@ impl Kind {
             _ if rest.contains("/s/") => Kind::Inventory,
             _ if rest.contains("/l/") => Kind::Ledger,
             _ if rest.contains("/f/") => Kind::Summary,
+            _ if rest.contains("/p/") => Kind::FeedPage,
             _ => Kind::Customer,
         }
     }
@@ -214,6 +219,7 @@ impl Kind {
         match (self, route, request.method.as_str()) {
             (Kind::Summary | Kind::Customer, Route::Holds(_), "POST") => true,
             (Kind::Summary | Kind::Customer, _, _) => false,
+            (Kind::FeedPage, route, _) => matches!(route, Route::Changes(_)),
             (Kind::Inventory, Route::Confirm(id) | Route::Release(id), "POST") => primary(&id),
             (Kind::Inventory, Route::Hold(id), "DELETE") => primary(&id),
             _ => true,
@@ -233,6 +239,7 @@ impl Kind {
             Kind::Ledger => json::<LedgerPage>(bytes),
             Kind::Summary => json::<SectionSummary>(bytes),
             Kind::Customer => json::<CustomerDoc>(bytes),
+            Kind::FeedPage => json::<FeedPage>(bytes),
         }
     }
 }
