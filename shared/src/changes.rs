@@ -73,6 +73,7 @@ pub fn record(doc: &mut InventoryDoc, before: &[Part], now_ms: u64, cas_retries:
         });
     }
     let excess = doc.changes.len().saturating_sub(CHANGES_PER_DOCUMENT_MAX);
+    crate::coverage::hit_if(excess > 0, crate::coverage::Path::RecordsPruned);
     doc.changes.drain(..excess);
     doc.tally.writes += 1;
     doc.tally.cas_retries += u64::from(cas_retries);

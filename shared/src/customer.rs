@@ -5,6 +5,7 @@
 
 use crate::cas::{self, Change};
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::bucket_of;
@@ -55,6 +56,7 @@ pub fn reserve<S: Store, E: Env>(
             let entry = doc.customers.entry(customer.to_owned()).or_default();
             let current = entry.units();
             if current + hold.quantity > limit {
+                coverage::hit(Path::CustomerLimitRefused);
                 let refused = Err(BookingError::CustomerLimit {
                     limit,
                     current,
@@ -161,6 +163,11 @@ pub fn settle<S: Store, E: Env>(
             if booked {
                 entry.book(&hold);
             }
+            coverage::hit(if booked {
+                Path::CustomerSettledBooked
+            } else {
+                Path::CustomerSettledReleased
+            });
             if entry.is_empty() {
                 doc.customers.remove(customer);
             }
@@ -204,6 +211,7 @@ fn hold_confirmed<S: Store, E: Env>(
         else {
             continue;
         };
+        coverage::hit(Path::CustomerResolvedFromShard);
         return match part.status {
             PartStatus::Confirmed => Ok(true),
             PartStatus::Released | PartStatus::Expired => Ok(false),

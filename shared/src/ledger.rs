@@ -12,6 +12,7 @@
 
 use crate::cas::{self, Change};
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::limits::LEDGER_MOVE_PARTS_MIN;
@@ -93,8 +94,10 @@ pub fn find<S: Store, E: Env>(
     if let Some(part) = shard.part(nonce) {
         return Ok(Some(part.clone()));
     }
-    Ok(page(ctx, meta, place, shard)?
-        .and_then(|page| page.parts.into_iter().find(|p| p.nonce == nonce)))
+    let found = page(ctx, meta, place, shard)?
+        .and_then(|page| page.parts.into_iter().find(|p| p.nonce == nonce));
+    coverage::hit_if(found.is_some(), Path::LedgerFoundByFind);
+    Ok(found)
 }
 
 /// The primary placed with Idempotency-Key id `key_id` in `shard`
@@ -109,9 +112,11 @@ pub fn keyed_primary<S: Store, E: Env>(
     if let Some(part) = shard.keyed_primary(key_id) {
         return Ok(Some(part.clone()));
     }
-    Ok(page(ctx, meta, place, shard)?.and_then(|page| {
+    let found = page(ctx, meta, place, shard)?.and_then(|page| {
         page.parts
             .into_iter()
             .find(|p| p.is_primary() && p.key.as_deref() == Some(key_id))
-    }))
+    });
+    coverage::hit_if(found.is_some(), Path::LedgerFoundKeyedPrimary);
+    Ok(found)
 }

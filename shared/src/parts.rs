@@ -11,6 +11,7 @@
 use crate::cas::{self, Change};
 use crate::changes;
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::HoldRef;
@@ -160,6 +161,7 @@ fn move_to_ledger<S: Store, E: Env>(
     if !ledger::append(ctx, meta, place, parts)? {
         return Ok(());
     }
+    coverage::hit(Path::LedgerMovePageWritten);
     let key = meta.inventory_key(place.0, place.1);
     let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
     cas::update(
@@ -183,6 +185,7 @@ fn move_to_ledger<S: Store, E: Env>(
             inventory.parts_moved = inventory.parts_moved.saturating_add(moved);
             // Zero-unit parts move too: a keyed hold's primary in its home
             // shard when its units went elsewhere.
+            coverage::hit_if(inventory.parts.len() < before, Path::LedgerMoveShardTrimmed);
             Ok(if inventory.parts.len() < before {
                 Change::Write(())
             } else {
@@ -230,6 +233,7 @@ pub fn locate<S: Store, E: Env>(
     let part = ledger::find(ctx, &meta, (hold.section, hold.doc), &doc, &hold.nonce)?
         .filter(Part::is_primary)
         .ok_or_else(not_found)?;
+    coverage::hit_if(doc.part(&hold.nonce).is_none(), Path::LedgerFoundByLocate);
     Ok((meta, hold, doc, part))
 }
 
@@ -254,6 +258,7 @@ pub fn update_primary<S: Store, E: Env>(
             let mut moved = ledger::find(ctx, meta, place, doc, &hold.nonce)?
                 .filter(Part::is_primary)
                 .ok_or_else(not_found)?;
+            coverage::hit(Path::LedgerFoundByUpdatePrimary);
             return match change(&mut moved, now_ms)? {
                 Change::Keep(part) => Ok(Change::Keep(part)),
                 Change::Write(_) => Err(BookingError::Internal(
@@ -414,6 +419,7 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
         .map(|(index, p)| (p.ended_ms.unwrap_or(0), index))
         .collect();
     if ended_indexes.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
+        coverage::hit(Path::EndedPartsCapped);
         crate::model::sort_pairs(&mut ended_indexes);
         // Which parts go, by index (a mask, not a hash set: smaller code).
         let mut dropped = vec![false; doc.parts.len()];
@@ -456,6 +462,7 @@ pub fn finalize_primary<S: Store, E: Env>(
                 let place = (section, primary_doc as usize);
                 if ledger::find(ctx, meta, place, doc, nonce)?.is_some() {
                     // Confirmed, and moved to the ledger.
+                    coverage::hit(Path::LedgerFoundByFinalize);
                     return Ok(Change::Keep(true));
                 }
                 // Never written (its writer died or is stalled; the primary
@@ -467,6 +474,7 @@ pub fn finalize_primary<S: Store, E: Env>(
                     nonce: nonce.to_owned(),
                     until_ms: void_until_ms(orphan.expires_ms),
                 });
+                coverage::hit(Path::PrimaryVoidedByResolver);
                 return Ok(Change::Write(false));
             };
             match part.status {
@@ -478,6 +486,7 @@ pub fn finalize_primary<S: Store, E: Env>(
                     Err(BookingError::Contention)
                 }
                 PartStatus::Held => {
+                    coverage::hit(Path::PrimaryFinalizedExpired);
                     part.status = PartStatus::Expired;
                     part.ended_ms = Some(part.expires_ms);
                     Ok(Change::Write(false))
@@ -511,6 +520,7 @@ pub fn resolve_secondaries<S: Store, E: Env>(
             PartStatus::Expired
         };
         part.ended_ms = Some(now_ms);
+        coverage::hit(Path::SecondaryResolved);
         changed = true;
     }
     Ok(changed)

@@ -44,6 +44,7 @@
 //! `BOOKING_SIMULATION_FAULTS=stall,skew,loss,crash` (or `none`) picks the
 //! faults.
 
+use booking_core::coverage;
 use booking_core::model::{InventoryDoc, PartStatus, Register, register_key, seat_block};
 use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route};
 use booking_core::{MemoryCas, MemoryStore, Snapshot, Store, StoreError, Swap};
@@ -1931,6 +1932,13 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// Writes to the process's stderr, past the test harness's capture (which
+/// takes only `print!`/`eprint!`), so that a passing run shows it too.
+fn show(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
 fn replay_command(seed: u64) -> String {
     format!(
         "BOOKING_SIMULATION_SEED={seed} BOOKING_SIMULATION_TRACE=1 cargo test -p booking-core --test simulation -- --nocapture"
@@ -1952,6 +1960,7 @@ fn no_fault_breaks_a_promise() {
             (first..first + count).collect()
         }
     };
+    let coverage_before = coverage::snapshot();
     let mut total = Stats::default();
     // Per kind: the first seed that found it and how many did.
     let mut kinds: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
@@ -1987,6 +1996,8 @@ fn no_fault_breaks_a_promise() {
         }
     }
     eprintln!("simulation: {} seeds, {total:?}", seeds.len());
+    let reached = coverage::since(&coverage_before);
+    show(&format!("simulation, {} seeds: {}", seeds.len(), coverage::table(&reached)));
     for (kind, (first, count)) in &kinds {
         eprintln!("  {kind}: first seed {first}, {count} seeds");
     }
