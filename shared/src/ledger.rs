@@ -15,21 +15,21 @@ use crate::context::Ctx;
 use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::limits::LEDGER_MOVE_PARTS_MIN;
 use crate::model::{EventMeta, InventoryDoc, LedgerPage, Part, PartStatus};
 use crate::store::Store;
 
-/// The confirmed parts of `doc` to move now: once there are
-/// [`LEDGER_MOVE_PARTS_MIN`] of them, or once the shard is sold through
-/// (no room, nothing held), so that a sold-through shard reads small.
-pub fn due(doc: &InventoryDoc, now_ms: u64) -> Vec<Part> {
+/// The confirmed parts of `doc` to move now: once there are `parts_min`
+/// of them ([`crate::limits::LEDGER_MOVE_PARTS_MIN`] unless a test lowers
+/// it), or once the shard is sold through (no room, nothing held), so that
+/// a sold-through shard reads small.
+pub fn due(doc: &InventoryDoc, now_ms: u64, parts_min: usize) -> Vec<Part> {
     let confirmed: Vec<&Part> = doc
         .parts
         .iter()
         .filter(|p| p.status == PartStatus::Confirmed)
         .collect();
     let sold_through = doc.full_until(now_ms) == u64::MAX;
-    if confirmed.len() >= LEDGER_MOVE_PARTS_MIN || sold_through && !confirmed.is_empty() {
+    if confirmed.len() >= parts_min || sold_through && !confirmed.is_empty() {
         confirmed.into_iter().cloned().collect()
     } else {
         Vec::new()

@@ -81,7 +81,7 @@ mod store;
 mod summary;
 mod view;
 
-pub use context::{Config, Ctx};
+pub use context::{Config, Ctx, Tuning};
 pub use env::{Env, SystemEnv};
 pub use error::{BookingError, PROBLEM_TYPE_PREFIX};
 pub use http::{Reply, Request, allowed_origin};

@@ -95,7 +95,8 @@ fn update_document<S: Store, E: Env, T>(
             }
             attempts_made += 1;
             follow_up = if general {
-                FollowUp::of(inventory, doc, now_ms, full_before, wrote, own_write)
+                let parts_min = ctx.config.tuning.ledger_move_parts_min;
+                FollowUp::of(inventory, doc, now_ms, full_before, wrote, own_write, parts_min)
             } else {
                 FollowUp::default()
             };
@@ -131,6 +132,7 @@ impl FollowUp {
         full_before: bool,
         wrote: bool,
         own_write: bool,
+        ledger_parts_min: usize,
     ) -> FollowUp {
         let full_until_ms = inventory.full_until(now_ms);
         let turned = wrote && full_before != (full_until_ms > now_ms);
@@ -142,7 +144,7 @@ impl FollowUp {
                 full_until_ms,
             }),
             due: if wrote {
-                ledger::due(inventory, now_ms)
+                ledger::due(inventory, now_ms, ledger_parts_min)
             } else {
                 Vec::new()
             },

@@ -45,8 +45,9 @@
 //! faults.
 
 use booking_core::coverage;
+use booking_core::limits::LEDGER_MOVE_PARTS_MIN;
 use booking_core::model::{InventoryDoc, PartStatus, Register, register_key, seat_block};
-use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route};
+use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route, Tuning};
 use booking_core::{MemoryCas, MemoryStore, Snapshot, Store, StoreError, Swap};
 use serde_json::{Value, json};
 use std::cell::Cell;
@@ -68,6 +69,7 @@ fn config() -> Config {
         admin_token: Some(ADMIN_TOKEN.into()),
         confirm_token: Some(CONFIRM_TOKEN.into()),
         hold_ttl_seconds_default: 300,
+        tuning: Tuning::default(),
     }
 }
 
@@ -249,6 +251,10 @@ struct Plan {
     gateway_timeout_ms: u64,
     /// Orders whose Idempotency-Key several buyers share.
     shared: Vec<Order>,
+    /// The bounds the instances run with: most seeds lower them, so that
+    /// ledger moves (and the lookups that must then read the page) happen
+    /// in every run, not only once a shard sells through.
+    tuning: Tuning,
 }
 
 fn skew_ms(rng: &mut Rng, wide: bool) -> i64 {
@@ -354,6 +360,9 @@ impl Plan {
                 order
             })
             .collect();
+        let tuning = Tuning {
+            ledger_move_parts_min: [LEDGER_MOVE_PARTS_MIN, 1, 2, 3][rng.index(4)],
+        };
         Plan {
             seed,
             ttl_seconds,
@@ -365,6 +374,7 @@ impl Plan {
             clock_jumps,
             gateway_timeout_ms,
             shared,
+            tuning,
         }
     }
 }
@@ -1488,10 +1498,14 @@ fn run_seed(seed: u64, faults: Faults, trace: bool) -> Outcome {
     if trace {
         eprintln!("seed {seed}: {plan:?}");
     }
+    let tuning = plan.tuning;
     let sim = Sim {
         offsets_ms: plan.offsets_ms.map(AtomicI64::new),
         plan,
-        config: config(),
+        config: Config {
+            tuning,
+            ..config()
+        },
         store: store.clone(),
         base_ms: AtomicU64::new(START_MS),
         state: Mutex::new(State {
