@@ -96,7 +96,15 @@ fn update_document<S: Store, E: Env, T>(
             attempts_made += 1;
             follow_up = if general {
                 let parts_min = ctx.config.tuning.ledger_move_parts_min;
-                FollowUp::of(inventory, doc, now_ms, full_before, wrote, own_write, parts_min)
+                FollowUp::of(
+                    inventory,
+                    doc,
+                    now_ms,
+                    full_before,
+                    wrote,
+                    own_write,
+                    parts_min,
+                )
             } else {
                 FollowUp::default()
             };

@@ -243,6 +243,15 @@ struct Plan {
     /// them, forever: their clients never hear back.
     crashes: Vec<u64>,
     loss_per_mille: u64,
+    /// Per mille of store calls that lose their reply right after a call of
+    /// the same request lost its own (once: a burst is two calls long): a
+    /// flaky connection, which drives a request past its retries into an
+    /// unknown outcome, then lets the fence that settles it through.
+    loss_burst_per_mille: u64,
+    /// Per mille of requests that are flaky: one of their first few writes
+    /// lands but loses its reply, and so does the call after it. Aimed at
+    /// the writes whose outcome must then be settled (a primary, a fence).
+    flaky_per_mille: u64,
     offsets_ms: [i64; INSTANCES],
     /// Offsets may reach half of [`SKEW_MARGIN_MS`], not only [`SKEW_MAX_MS`].
     wide_skew: bool,
@@ -360,6 +369,16 @@ impl Plan {
                 order
             })
             .collect();
+        let loss_burst_per_mille = if loss_per_mille > 0 {
+            [0, 300, 700][rng.index(3)]
+        } else {
+            0
+        };
+        let flaky_per_mille = if faults.loss {
+            [0, 0, 100, 250][rng.index(4)]
+        } else {
+            0
+        };
         let tuning = Tuning {
             ledger_move_parts_min: [LEDGER_MOVE_PARTS_MIN, 1, 2, 3][rng.index(4)],
         };
@@ -369,6 +388,8 @@ impl Plan {
             stall,
             crashes,
             loss_per_mille,
+            loss_burst_per_mille,
+            flaky_per_mille,
             offsets_ms,
             wide_skew,
             clock_jumps,
@@ -795,15 +816,22 @@ impl Sim {
         }
     }
 
-    /// Ends `me`'s store call: checks what it wrote; true if its reply is lost.
-    fn leave(&self, written: Option<&str>) -> bool {
+    /// Ends `me`'s store call: checks what it wrote; true if its reply is
+    /// lost (more likely `after_loss`, when the request's last call lost its;
+    /// always when `forced`).
+    fn leave(&self, written: Option<&str>, after_loss: bool, forced: bool) -> bool {
         let mut state = self.lock();
         if let Some(key) = written {
             let steps = state.stats.steps;
             let found = state.checker.observe(&self.store, key, steps);
             state.violations.extend(found);
         }
-        let lost = self.plan.loss_per_mille > 0 && state.rng.chance(self.plan.loss_per_mille);
+        let per_mille = if after_loss {
+            self.plan.loss_burst_per_mille.max(self.plan.loss_per_mille)
+        } else {
+            self.plan.loss_per_mille
+        };
+        let lost = forced || per_mille > 0 && state.rng.chance(per_mille);
         if lost {
             state.stats.lost_replies += 1;
         }
@@ -911,6 +939,12 @@ struct SimStore<'a> {
     sim: &'a Sim,
     me: usize,
     calls: Cell<u32>,
+    /// Replies this request lost in a row, up to its last call.
+    lost_streak: Cell<u32>,
+    /// Writes to go until the flaky one (0: none, or done).
+    flaky_write: Cell<u32>,
+    /// The flaky write lost its reply: the next call loses its own too.
+    flaky_burst: Cell<bool>,
     sent: Sent,
 }
 
@@ -928,7 +962,17 @@ impl SimStore<'_> {
             self.sim.enter(self.me, 0);
         }
         let (result, wrote) = call(&self.sim.store);
-        let lost = self.sim.leave(wrote.then_some(key));
+        let streak = self.lost_streak.get();
+        // The flaky write, and the call right after it, lose their replies.
+        let flaky = self.flaky_write.get();
+        if wrote && flaky > 0 {
+            self.flaky_write.set(flaky - 1);
+        }
+        let flaky_now = wrote && flaky == 1;
+        let forced = flaky_now || self.flaky_burst.replace(false);
+        let lost = self.sim.leave(wrote.then_some(key), streak == 1, forced);
+        self.flaky_burst.set(flaky_now);
+        self.lost_streak.set(if lost { streak + 1 } else { 0 });
         if self.sim.plan.crashes.contains(&n) {
             self.sim.lock().stats.crashes += 1;
             self.sim
@@ -1200,10 +1244,20 @@ impl Client<'_> {
             instance,
             rng: Cell::new(mix(plan.seed, self.me as u64, u64::from(ordinal))),
         };
+        // A flaky request: its first, second or third write is the flaky one.
+        let mut flaky = Rng::new(mix(plan.seed, self.me as u64, u64::from(ordinal) ^ 0xF1A4));
+        let flaky_write = if flaky.chance(plan.flaky_per_mille) {
+            u32::try_from(flaky.range(1, 3)).unwrap_or(1)
+        } else {
+            0
+        };
         let store = SimStore {
             sim: self.sim,
             me: self.me,
             calls: Cell::new(0),
+            lost_streak: Cell::new(0),
+            flaky_write: Cell::new(flaky_write),
+            flaky_burst: Cell::new(false),
             sent: sent.clone(),
         };
         let request = request(&sent.method, &sent.path, &sent.body, sent.key.as_deref());
@@ -1502,10 +1556,7 @@ fn run_seed(seed: u64, faults: Faults, trace: bool) -> Outcome {
     let sim = Sim {
         offsets_ms: plan.offsets_ms.map(AtomicI64::new),
         plan,
-        config: Config {
-            tuning,
-            ..config()
-        },
+        config: Config { tuning, ..config() },
         store: store.clone(),
         base_ms: AtomicU64::new(START_MS),
         state: Mutex::new(State {
@@ -2011,7 +2062,11 @@ fn no_fault_breaks_a_promise() {
     }
     eprintln!("simulation: {} seeds, {total:?}", seeds.len());
     let reached = coverage::since(&coverage_before);
-    show(&format!("simulation, {} seeds: {}", seeds.len(), coverage::table(&reached)));
+    show(&format!(
+        "simulation, {} seeds: {}",
+        seeds.len(),
+        coverage::table(&reached)
+    ));
     for (kind, (first, count)) in &kinds {
         eprintln!("  {kind}: first seed {first}, {count} seeds");
     }
