@@ -69,7 +69,13 @@ pub fn post<S: Store, E: Env>(
         let _ = mark_secondary_sold(ctx, &meta, hold.section, *other as usize, &hold.nonce);
     }
     if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
-        let _ = customer::settle(ctx, &meta, customer, &hold.nonce, true);
+        let _ = customer::settle(
+            ctx,
+            &meta,
+            customer,
+            (&hold.nonce, part.key.as_deref()),
+            true,
+        );
     }
     let mut body = view(&meta, &hold, &part, ctx.env.now_ms());
     body["status"] = "confirmed".into();

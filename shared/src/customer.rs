@@ -9,11 +9,12 @@ use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::bucket_of;
+use crate::ledger;
 use crate::limits::{
     CUSTOMER_BUCKETS, CUSTOMER_REFUSALS_COUNTED_MAX, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX,
     CUSTOMERS_PER_BUCKET_MAX,
 };
-use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, PartStatus};
+use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, LedgerPage, PartStatus};
 use crate::parts;
 use crate::store::Store;
 
@@ -40,12 +41,17 @@ pub fn reserve<S: Store, E: Env>(
         &op,
         missing,
         |doc: &mut CustomerDoc| {
-            if doc
+            if let Some(active) = doc
                 .customers
-                .get(customer)
-                .is_some_and(|e| e.active.iter().any(|a| a.nonce == hold.nonce))
+                .get_mut(customer)
+                .and_then(|e| e.active.iter_mut().find(|a| stands_for(a, hold)))
             {
-                return Ok(Change::Keep(Ok(())));
+                // A reused reservation must outlive this attempt's hold too.
+                if active.expires_ms >= hold.expires_ms {
+                    return Ok(Change::Keep(Ok(())));
+                }
+                active.expires_ms = hold.expires_ms;
+                return Ok(Change::Write(Ok(())));
             }
             let resolved = resolve_expired(ctx, meta, doc, customer)?;
             if !doc.customers.contains_key(customer)
@@ -78,6 +84,19 @@ pub fn reserve<S: Store, E: Env>(
             Ok(Change::Write(Ok(())))
         },
     )?
+}
+
+/// Whether the reservation `active` already reserves for `hold`: our own
+/// (seen again after an unknown outcome), or the reservation of the same
+/// Idempotency-Key for the same units, made by a twin or by an earlier
+/// attempt whose outcome is unknown. A key places one hold at most, so
+/// one reservation counts it.
+fn stands_for(active: &CustomerHold, hold: &CustomerHold) -> bool {
+    active.nonce == hold.nonce
+        || hold.key.is_some()
+            && active.key == hold.key
+            && active.section == hold.section
+            && active.quantity == hold.quantity
 }
 
 /// Counts a customer-limit refusal of `customer`, unless it was counted
@@ -139,11 +158,15 @@ fn resolve_expired<S: Store, E: Env>(
 /// Moves a reservation to the customer's bookings (after a confirm), or
 /// drops it (after a release or a failed hold). Best effort: if it does not
 /// happen, the reservation expires and is resolved against the hold.
+///
+/// The reservation is found by the hold's nonce or, given the hold's
+/// Idempotency-Key id, by the key (a reservation an earlier attempt of the
+/// key made). A failed attempt gives back by nonce only.
 pub fn settle<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
     customer: &str,
-    nonce: &str,
+    (nonce, key): (&str, Option<&str>),
     booked: bool,
 ) -> Result<(), BookingError> {
     let op = format!("settle-{nonce}");
@@ -156,7 +179,11 @@ pub fn settle<S: Store, E: Env>(
             let Some(entry) = doc.customers.get_mut(customer) else {
                 return Ok(Change::Keep(()));
             };
-            let Some(index) = entry.active.iter().position(|a| a.nonce == nonce) else {
+            let Some(index) = entry
+                .active
+                .iter()
+                .position(|a| a.nonce == nonce || key.is_some() && a.key.as_deref() == key)
+            else {
                 return Ok(Change::Keep(()));
             };
             let hold = entry.active.remove(index);
@@ -190,6 +217,9 @@ fn hold_confirmed<S: Store, E: Env>(
     hold: &CustomerHold,
     sections: &mut SectionDocs,
 ) -> Result<bool, BookingError> {
+    if let Some(key_id) = &hold.key {
+        return key_confirmed(ctx, meta, hold.section, key_id);
+    }
     let read = match sections.iter().position(|(s, _)| *s == hold.section) {
         Some(read) => read,
         None => {
@@ -220,6 +250,69 @@ fn hold_confirmed<S: Store, E: Env>(
                 parts::finalize_primary(ctx, meta, hold.section, index, part)
             }
         };
+    }
+    moved_to_ledger(ctx, meta, hold, docs)
+}
+
+/// Whether the one hold of Idempotency-Key id `key_id` in `section` was
+/// confirmed: its primary is in the key's home document (or its ledger
+/// page), whichever attempt placed it; if still held, made final first.
+fn key_confirmed<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    section: usize,
+    key_id: &str,
+) -> Result<bool, BookingError> {
+    let docs = meta.sections.get(section).map_or(0, |s| s.docs);
+    let home = bucket_of(key_id.as_bytes(), docs.max(1) as usize);
+    let Some(doc) = cas::load::<S, E, InventoryDoc>(ctx, &meta.inventory_key(section, home))?
+    else {
+        return Ok(false);
+    };
+    let Some(part) = ledger::keyed_primary(ctx, meta, (section, home), &doc, key_id)? else {
+        return Ok(false);
+    };
+    match part.status {
+        PartStatus::Confirmed => Ok(true),
+        PartStatus::Released | PartStatus::Expired => Ok(false),
+        PartStatus::Held => {
+            let home = u32::try_from(home).unwrap_or(u32::MAX);
+            parts::finalize_primary(ctx, meta, section, home, &part)
+        }
+    }
+}
+
+/// Whether the primary of `hold`, absent from every shard of its section,
+/// is a booking moved to a ledger page: the pages of the shards that moved
+/// parts are read (one batch read), since only confirmed parts move.
+fn moved_to_ledger<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    hold: &CustomerHold,
+    docs: &[Option<InventoryDoc>],
+) -> Result<bool, BookingError> {
+    let keys: Vec<String> = docs
+        .iter()
+        .enumerate()
+        .filter(|(_, doc)| {
+            doc.as_ref()
+                .is_some_and(|d| d.parts_moved > 0 || d.sold_moved > 0)
+        })
+        .map(|(index, _)| meta.ledger_key(hold.section, index))
+        .collect();
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    for (key, value) in keys.iter().zip(ctx.store.get_many(&keys)?) {
+        let Some(bytes) = value else { continue };
+        let page: LedgerPage = cas::decode(key, &bytes)?;
+        if page
+            .parts
+            .iter()
+            .any(|p| p.nonce == hold.nonce && p.is_primary())
+        {
+            return Ok(true);
+        }
     }
     Ok(false)
 }

@@ -21,6 +21,10 @@ struct Inner {
     map: HashMap<String, Vec<u8>>,
     /// Keys whose swaps or puts fail, to test ambiguous outcomes.
     failures: HashMap<String, Failure>,
+    /// Keys whose reads (a get, or the read before a swap) fail once the
+    /// next write of the key landed (reads to fail, armed), so a test can
+    /// make a lost reply unknowable: the re-read fails too.
+    read_failures: HashMap<String, (u32, bool)>,
     /// Write calls so far (swaps, puts, increments; conflicts included):
     /// what a test counts to bound the writes an operation costs.
     writes: u64,
@@ -77,6 +81,15 @@ impl MemoryStore {
     pub fn fail(&self, key: &str, mode: FailMode, skip: u32, times: u32) {
         let failure = Failure { mode, skip, times };
         self.lock().failures.insert(key.to_owned(), failure);
+    }
+
+    /// Makes `times` reads of `key` (gets and reads for a swap; batch
+    /// reads are left alone) fail without reading, from the first read
+    /// after the next write of `key` that lands.
+    pub fn fail_reads_after_write(&self, key: &str, times: u32) {
+        self.lock()
+            .read_failures
+            .insert(key.to_owned(), (times, false));
     }
 
     /// All keys, sorted; for tests that bound the key count.
@@ -138,6 +151,18 @@ impl MemoryStore {
 }
 
 impl Inner {
+    /// Whether this read of `key` fails (see [`MemoryStore::fail_reads`]).
+    fn take_read_failure(&mut self, key: &str) -> Result<(), StoreError> {
+        let Some((times, true)) = self.read_failures.get_mut(key) else {
+            return Ok(());
+        };
+        *times = times.saturating_sub(1);
+        if *times == 0 {
+            self.read_failures.remove(key);
+        }
+        Err(StoreError("injected failure of a read".into()))
+    }
+
     /// The failure, if any, that this write of `key` suffers.
     fn take_failure(&mut self, key: &str) -> Option<FailMode> {
         let failure = self.failures.get_mut(key)?;
@@ -159,6 +184,7 @@ impl Store for MemoryStore {
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut inner = self.lock();
+        inner.take_read_failure(key)?;
         let value = inner.map.get(key).cloned();
         inner.read_bytes += value.as_ref().map_or(0, |v| v.len() as u64);
         Ok(value)
@@ -174,6 +200,7 @@ impl Store for MemoryStore {
 
     fn read_for_swap(&self, key: &str) -> Result<Snapshot<MemoryCas>, StoreError> {
         let mut inner = self.lock();
+        inner.take_read_failure(key)?;
         let value = inner.map.get(key).cloned();
         inner.read_bytes += value.as_ref().map_or(0, |v| v.len() as u64);
         drop(inner);
@@ -209,6 +236,9 @@ impl Store for MemoryStore {
                 value: current,
             };
             return Ok(Swap::Conflict(Some(fresh)));
+        }
+        if let Some((_, armed)) = inner.read_failures.get_mut(&cas.key) {
+            *armed = true;
         }
         inner.map.insert(cas.key, value.to_vec());
         match failure {

@@ -647,6 +647,11 @@ pub struct CustomerHold {
     pub quantity: u32,
     #[serde(rename = "x", default)]
     pub expires_ms: u64,
+    /// The Idempotency-Key id of a keyed hold: the reservation stands for
+    /// the key's one hold, whichever attempt (nonce) places it, so a retry
+    /// or a racing twin reuses it, and it is resolved by the key's primary.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Sorts `(key, index)` pairs ascending. The core's one sort instantiation

@@ -100,6 +100,22 @@ pub enum NotPlaced {
     Twin(Box<Part>),
 }
 
+impl NotPlaced {
+    /// Whether this attempt is known to have left no hold. A store error
+    /// (a lost reply, a failed read after a write, an undo cut short) or a
+    /// broken document leaves the outcome unknown: the primary may have
+    /// landed, so the customer's reservation must stay until it expires
+    /// and is resolved against the hold, never be given back now.
+    fn is_known(&self) -> bool {
+        match self {
+            NotPlaced::Voided | NotPlaced::Twin(_) => true,
+            NotPlaced::Refused(error) => {
+                !matches!(error, BookingError::Store(_) | BookingError::Internal(_))
+            }
+        }
+    }
+}
+
 impl From<BookingError> for NotPlaced {
     fn from(error: BookingError) -> Self {
         NotPlaced::Refused(error)
@@ -149,15 +165,18 @@ impl Placement<'_> {
                 nonce: self.nonce.to_owned(),
                 quantity: self.hold.units(),
                 expires_ms: self.expires_ms,
+                key: self.key.map(|tag| tag.id.clone()),
             };
             customer::reserve(ctx, self.meta, customer, limit, &reservation)?;
         }
         let placed = self.place(ctx, view);
-        if placed.is_err()
+        if let Err(not_placed) = &placed
+            && not_placed.is_known()
             && let Some((_, customer)) = limited_customer
         {
-            // Give the reservation back; if this fails it simply expires.
-            let _ = customer::settle(ctx, self.meta, customer, self.nonce, false);
+            // Give this attempt's reservation back (by nonce only: one of the
+            // key's reused by a twin stays); if this fails it simply expires.
+            let _ = customer::settle(ctx, self.meta, customer, (self.nonce, None), false);
         }
         placed
     }

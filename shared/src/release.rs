@@ -41,7 +41,13 @@ pub fn release<S: Store, E: Env>(
     let others: Vec<usize> = part.other_docs.iter().map(|o| *o as usize).collect();
     let _ = end_parts(ctx, &meta, hold.section, &others, &hold.nonce, End::Release);
     if let (Some(customer), Some(_)) = (&part.customer_id, meta.max_per_customer) {
-        let _ = customer::settle(ctx, &meta, customer, &hold.nonce, false);
+        let _ = customer::settle(
+            ctx,
+            &meta,
+            customer,
+            (&hold.nonce, part.key.as_deref()),
+            false,
+        );
     }
     // An expired hold stays reported as expired, whoever asks.
     let status = part.hold_status(ctx.env.now_ms());

@@ -130,3 +130,87 @@ fn a_paid_unit_behind_a_moved_zero_unit_primary_is_never_resold() {
     assert_eq!((available, sold), (0, paid));
     booking.check_documents();
 }
+
+/// The customer bucket key that holds `customer`'s entry.
+fn bucket_of(booking: &Booking, event: &str, customer: &str) -> String {
+    let needle = format!("\"{customer}\"");
+    booking
+        .store
+        .keys()
+        .into_iter()
+        .filter(|key| key.starts_with(&format!("e/{event}/")) && key.contains("/c/"))
+        .find(|key| {
+            booking
+                .store
+                .raw(key)
+                .is_some_and(|value| String::from_utf8_lossy(&value).contains(&needle))
+        })
+        .unwrap_or_else(|| panic!("no bucket holds {customer}"))
+}
+
+/// Defect 2: a reservation left unsettled after a confirm (its bucket
+/// write failed) was resolved by looking for the hold in the shards only;
+/// once the booking had moved to the ledger it was judged "not confirmed",
+/// dropped, and the customer could buy past the limit.
+#[test]
+fn the_customer_limit_counts_bookings_moved_to_the_ledger() {
+    let booking = Booking::new(3);
+    let definition = json!({"name": "Limit", "hold_ttl_seconds": 60, "max_per_customer": 2,
+        "sections": [{"id": "floor", "capacity": 100, "shards": 1}]});
+    assert_eq!(booking.create("limit", definition).status, 201);
+    let mine = json!({"section": "floor", "quantity": 2, "customer_id": "alice"});
+    let hold = booking.hold("limit", mine.clone());
+    assert_eq!(hold.status, 201, "{:?}", hold.body);
+    // Both attempts of the settle after the confirm fail.
+    let bucket = bucket_of(&booking, "limit", "alice");
+    booking
+        .store
+        .fail(&bucket, FailMode::ErrorWithoutWrite, 0, 2);
+    assert_eq!(booking.confirm(&hold.str("hold_id")).status, 200);
+    // Enough other bookings that the shard's confirmed parts move.
+    for buyer in 0..40 {
+        let other =
+            json!({"section": "floor", "quantity": 1, "customer_id": format!("buyer-{buyer}")});
+        let hold = booking.hold("limit", other);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        assert_eq!(booking.confirm(&hold.str("hold_id")).status, 200);
+    }
+    let moved = shard(&booking, "limit", 0);
+    assert!(moved.parts_moved > 0, "bookings moved");
+    // The reservation expires unsettled; alice's next hold resolves it.
+    booking.env.advance_ms(120_000);
+    let again = booking.hold("limit", mine);
+    assert_eq!(again.status, 409, "alice has 2 of 2: {:?}", again.body);
+    assert_eq!(again.problem(), "customer-limit");
+}
+
+/// Defect 3: a keyed hold's primary lands, its reply is lost, and the
+/// re-read and the fence's read fail: the outcome is unknown (here: placed),
+/// so the customer's reservation must not be given back. Before the fix
+/// the 503 released it, the client's retry replayed the hold, and the
+/// customer could hold 4 of 2.
+#[test]
+fn an_unknown_outcome_keeps_the_customer_reservation() {
+    let booking = Booking::new(4);
+    let definition = json!({"name": "Lost", "hold_ttl_seconds": 60, "max_per_customer": 2,
+        "sections": [{"id": "floor", "capacity": 10, "shards": 1}]});
+    assert_eq!(booking.create("lost", definition).status, 201);
+    let mine = json!({"section": "floor", "quantity": 2, "customer_id": "alice"});
+    let home = "e/lost/1/s/0/0";
+    booking.store.fail_next(home, FailMode::WriteThenError);
+    booking.store.fail_reads_after_write(home, 2);
+    let first = booking.hold_with_key("lost", mine.clone(), "lost-reply-key-0001");
+    assert_eq!(first.status, 503, "{:?}", first.body);
+    let retry = booking.hold_with_key("lost", mine.clone(), "lost-reply-key-0001");
+    assert_eq!(retry.status, 201, "the hold landed: {:?}", retry.body);
+    assert_eq!(retry.header("idempotency-replayed"), Some("true"));
+    let more = booking.hold("lost", mine.clone());
+    assert_eq!(more.status, 409, "alice holds 2 of 2: {:?}", more.body);
+    assert_eq!(more.problem(), "customer-limit");
+    // Paid, then the reservation expires unsettled: still counted.
+    assert_eq!(booking.confirm(&retry.str("hold_id")).status, 200);
+    booking.env.advance_ms(120_000);
+    assert_eq!(booking.hold("lost", mine).status, 409);
+    let (_, held, sold) = booking.counts("lost", "floor");
+    assert_eq!((held, sold), (0, 2));
+}
