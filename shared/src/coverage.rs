@@ -57,6 +57,18 @@ pub enum Path {
     /// An expired reservation resolved from its primary in a shard
     /// (`customer`).
     CustomerResolvedFromShard,
+    /// An expired reservation resolved from a booking moved to a ledger
+    /// page (`customer`).
+    CustomerResolvedFromLedger,
+    /// An expired keyed reservation resolved by its key's primary
+    /// (`customer`).
+    CustomerResolvedByKey,
+    /// A reservation of the same Idempotency-Key reused by a retry or a
+    /// twin (`customer`).
+    ReservationReusedByKey,
+    /// A failed placement whose outcome is unknown kept its customer
+    /// reservation (`placement`).
+    ReservationKeptOnUnknown,
     /// A customer refused with the customer limit (`customer`).
     CustomerLimitRefused,
     /// An unresolved secondary part resolved by a writer (`parts`).
@@ -76,7 +88,7 @@ pub enum Path {
 impl Path {
     /// Every path, in declaration order.
     #[cfg(feature = "testing")]
-    pub const ALL: [Path; 28] = [
+    pub const ALL: [Path; 32] = [
         Path::ZeroUnitHomePrimary,
         Path::SpreadHold,
         Path::UndoOtherParts,
@@ -98,6 +110,10 @@ impl Path {
         Path::CustomerSettledBooked,
         Path::CustomerSettledReleased,
         Path::CustomerResolvedFromShard,
+        Path::CustomerResolvedFromLedger,
+        Path::CustomerResolvedByKey,
+        Path::ReservationReusedByKey,
+        Path::ReservationKeptOnUnknown,
         Path::CustomerLimitRefused,
         Path::SecondaryResolved,
         Path::PrimaryFinalizedExpired,

@@ -46,6 +46,7 @@ pub fn reserve<S: Store, E: Env>(
                 .get_mut(customer)
                 .and_then(|e| e.active.iter_mut().find(|a| stands_for(a, hold)))
             {
+                coverage::hit_if(active.nonce != hold.nonce, Path::ReservationReusedByKey);
                 // A reused reservation must outlive this attempt's hold too.
                 if active.expires_ms >= hold.expires_ms {
                     return Ok(Change::Keep(Ok(())));
@@ -272,6 +273,7 @@ fn key_confirmed<S: Store, E: Env>(
     let Some(part) = ledger::keyed_primary(ctx, meta, (section, home), &doc, key_id)? else {
         return Ok(false);
     };
+    coverage::hit(Path::CustomerResolvedByKey);
     match part.status {
         PartStatus::Confirmed => Ok(true),
         PartStatus::Released | PartStatus::Expired => Ok(false),
@@ -311,6 +313,7 @@ fn moved_to_ledger<S: Store, E: Env>(
             .iter()
             .any(|p| p.nonce == hold.nonce && p.is_primary())
         {
+            coverage::hit(Path::CustomerResolvedFromLedger);
             return Ok(true);
         }
     }

@@ -170,8 +170,13 @@ impl Placement<'_> {
             customer::reserve(ctx, self.meta, customer, limit, &reservation)?;
         }
         let placed = self.place(ctx, view);
+        let unknown = placed.as_ref().is_err_and(|e| !e.is_known());
+        coverage::hit_if(
+            unknown && limited_customer.is_some(),
+            Path::ReservationKeptOnUnknown,
+        );
         if let Err(not_placed) = &placed
-            && not_placed.is_known()
+            && (not_placed.is_known() || cfg!(feature = "plant-unknown-as-not-placed"))
             && let Some((_, customer)) = limited_customer
         {
             // Give this attempt's reservation back (by nonce only: one of the
