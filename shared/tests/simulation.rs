@@ -435,7 +435,7 @@ fn random_order(rng: &mut Rng) -> Order {
     let event = if rng.chance(333) { GIG } else { EV };
     let body = if rng.chance(600) {
         let mut body = json!({"section": "floor", "quantity": rng.range(1, 10)});
-        if event == EV && rng.chance(500) {
+        if event == EV && rng.chance(800) {
             body["customer_id"] = json!(format!("c{}", rng.below(3)));
         }
         body
@@ -945,6 +945,8 @@ struct SimStore<'a> {
     flaky_write: Cell<u32>,
     /// The flaky write lost its reply: the next call loses its own too.
     flaky_burst: Cell<bool>,
+    /// Reads count towards the flaky call, not only writes.
+    flaky_reads: Cell<bool>,
     sent: Sent,
 }
 
@@ -963,15 +965,18 @@ impl SimStore<'_> {
         }
         let (result, wrote) = call(&self.sim.store);
         let streak = self.lost_streak.get();
-        // The flaky write, and the call right after it, lose their replies.
+        // The flaky call, and the one right after it, lose their replies.
+        let counted = wrote || self.flaky_reads.get();
         let flaky = self.flaky_write.get();
-        if wrote && flaky > 0 {
+        if counted && flaky > 0 {
             self.flaky_write.set(flaky - 1);
         }
-        let flaky_now = wrote && flaky == 1;
+        let flaky_now = counted && flaky == 1;
         let forced = flaky_now || self.flaky_burst.replace(false);
         let lost = self.sim.leave(wrote.then_some(key), streak == 1, forced);
-        self.flaky_burst.set(flaky_now);
+        // A lost read is unknown enough: no second loss, so the fence it
+        // calls for gets through.
+        self.flaky_burst.set(flaky_now && wrote);
         self.lost_streak.set(if lost { streak + 1 } else { 0 });
         if self.sim.plan.crashes.contains(&n) {
             self.sim.lock().stats.crashes += 1;
@@ -1244,12 +1249,14 @@ impl Client<'_> {
             instance,
             rng: Cell::new(mix(plan.seed, self.me as u64, u64::from(ordinal))),
         };
-        // A flaky request: its first, second or third write is the flaky one.
+        // A flaky request: its first, second or third write is the flaky
+        // one, or (reads counted too) one of its first six calls.
         let mut flaky = Rng::new(mix(plan.seed, self.me as u64, u64::from(ordinal) ^ 0xF1A4));
-        let flaky_write = if flaky.chance(plan.flaky_per_mille) {
-            u32::try_from(flaky.range(1, 3)).unwrap_or(1)
-        } else {
-            0
+        let flaky_reads = flaky.chance(400);
+        let flaky_write = match flaky.chance(plan.flaky_per_mille) {
+            true if flaky_reads => u32::try_from(flaky.range(1, 6)).unwrap_or(1),
+            true => u32::try_from(flaky.range(1, 3)).unwrap_or(1),
+            false => 0,
         };
         let store = SimStore {
             sim: self.sim,
@@ -1258,6 +1265,7 @@ impl Client<'_> {
             lost_streak: Cell::new(0),
             flaky_write: Cell::new(flaky_write),
             flaky_burst: Cell::new(false),
+            flaky_reads: Cell::new(flaky_reads),
             sent: sent.clone(),
         };
         let request = request(&sent.method, &sent.path, &sent.body, sent.key.as_deref());
