@@ -948,7 +948,10 @@ struct SimStore<'a> {
     /// Writes to go until the flaky one (0: none, or done).
     flaky_write: Cell<u32>,
     /// The flaky write lost its reply: the next call loses its own too.
-    flaky_burst: Cell<bool>,
+    flaky_burst: Cell<u32>,
+    /// Calls after the flaky write that lose their replies too: one lets
+    /// the fence through, two fail it (the outcome stays unknown).
+    flaky_burst_calls: u32,
     /// Reads count towards the flaky call, not only writes.
     flaky_reads: Cell<bool>,
     sent: Sent,
@@ -976,11 +979,15 @@ impl SimStore<'_> {
             self.flaky_write.set(flaky - 1);
         }
         let flaky_now = counted && flaky == 1;
-        let forced = flaky_now || self.flaky_burst.replace(false);
+        let burst = self.flaky_burst.get();
+        self.flaky_burst.set(burst.saturating_sub(1));
+        let forced = flaky_now || burst > 0;
         let lost = self.sim.leave(wrote.then_some(key), streak == 1, forced);
         // A lost read is unknown enough: no second loss, so the fence it
         // calls for gets through.
-        self.flaky_burst.set(flaky_now && wrote);
+        if flaky_now && wrote {
+            self.flaky_burst.set(self.flaky_burst_calls);
+        }
         self.lost_streak.set(if lost { streak + 1 } else { 0 });
         if self.sim.plan.crashes.contains(&n) {
             self.sim.lock().stats.crashes += 1;
@@ -1268,7 +1275,8 @@ impl Client<'_> {
             calls: Cell::new(0),
             lost_streak: Cell::new(0),
             flaky_write: Cell::new(flaky_write),
-            flaky_burst: Cell::new(false),
+            flaky_burst: Cell::new(0),
+            flaky_burst_calls: if flaky.chance(300) { 2 } else { 1 },
             flaky_reads: Cell::new(flaky_reads),
             sent: sent.clone(),
         };
