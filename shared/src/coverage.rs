@@ -136,8 +136,7 @@ mod counters {
     use super::Path;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    const ZERO: AtomicU64 = AtomicU64::new(0);
-    static COUNTS: [AtomicU64; Path::ALL.len()] = [ZERO; Path::ALL.len()];
+    static COUNTS: [AtomicU64; Path::ALL.len()] = [const { AtomicU64::new(0) }; Path::ALL.len()];
 
     pub fn hit(path: Path) {
         COUNTS[path as usize].fetch_add(1, Ordering::Relaxed);
