@@ -8,6 +8,7 @@
 use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
+use crate::invariants::Invariants;
 use crate::limits::{
     CAS_ATTEMPTS_MAX, CAS_BACKOFF_BASE_MILLISECONDS, CAS_BACKOFF_CAP_MILLISECONDS,
 };
@@ -28,6 +29,22 @@ pub enum Change<T> {
 pub fn decode<D: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<D, BookingError> {
     serde_json::from_slice(bytes)
         .map_err(|e| BookingError::Internal(format!("stored document {key} does not parse: {e}")))
+}
+
+/// [`decode`], then (debug builds) the document's invariants: a value that
+/// breaks one is answered as a broken store, and nothing is written on it.
+pub fn decode_checked<D: DeserializeOwned + Invariants>(
+    key: &str,
+    bytes: &[u8],
+) -> Result<D, BookingError> {
+    let doc: D = decode(key, bytes)?;
+    #[cfg(debug_assertions)]
+    if let Some(violation) = doc.violation() {
+        return Err(BookingError::Internal(format!(
+            "stored document {key} breaks an invariant: {violation}"
+        )));
+    }
+    Ok(doc)
 }
 
 pub fn encode<D: Serialize>(doc: &D) -> Result<Vec<u8>, BookingError> {
@@ -59,7 +76,7 @@ pub fn update<S, E, D, T>(
 where
     S: Store,
     E: Env,
-    D: Serialize + DeserializeOwned + Versioned,
+    D: Serialize + DeserializeOwned + Versioned + Invariants,
 {
     update_within(ctx, key, op, CAS_ATTEMPTS_MAX, missing, change)
 }
@@ -79,13 +96,13 @@ pub fn update_within<S, E, D, T>(
 where
     S: Store,
     E: Env,
-    D: Serialize + DeserializeOwned + Versioned,
+    D: Serialize + DeserializeOwned + Versioned + Invariants,
 {
     // The answer of the last attempt; the loop itself is over bytes and
     // compiled once, not once per document type and change.
     let mut answer = None;
     update_bytes(ctx, key, attempts, &missing, &mut |bytes| {
-        let mut doc: D = decode(key, bytes)?;
+        let mut doc: D = decode_checked(key, bytes)?;
         match change(&mut doc)? {
             Change::Keep(result) => {
                 answer = Some(result);
@@ -94,6 +111,8 @@ where
             Change::Write(result) => {
                 answer = Some(result);
                 doc.stamp(op);
+                // Our own write: a broken invariant here is a bug of ours.
+                debug_assert_eq!(doc.violation(), None, "a write of {key} by {op}");
                 encode(&doc).map(Some)
             }
         }

@@ -11,8 +11,9 @@
 //! written twice.
 //!
 //! Each document numbers its records (`seq`, from 1, without gaps) and keeps
-//! the last [`CHANGES_PER_DOCUMENT_MAX`]; a consumer resumes from the last
-//! `seq` it saw of every document (the feed's cursor). Record times never go
+//! every record not yet copied to its feed pages (`feed_pages`) and the last
+//! [`CHANGES_PER_DOCUMENT_MAX`] of those copied; a consumer resumes from the
+//! last `seq` it saw of every document (the feed's cursor). Record times never go
 //! backwards within a document, even when the writers' clocks disagree, so
 //! (time, document, seq) orders the records of one document exactly and of
 //! different documents as well as the writers' clocks allow.
@@ -32,8 +33,15 @@ use crate::records::{ChangeKind, ChangeRecord, CustomerTally, MinuteTally, Tally
 /// Records in `doc` (which holds the parts about to be written) what
 /// changed since `before` (its parts as read), and tallies it. Called once
 /// per written value, inside the CAS loop: a retry starts again from the
-/// value it lost to.
-pub fn record(doc: &mut InventoryDoc, before: &[Part], now_ms: u64, cas_retries: u32) {
+/// value it lost to. `paged_feed`: the event has feed pages, so records not
+/// yet copied to them stay (see [`trim`]).
+pub fn record(
+    doc: &mut InventoryDoc,
+    before: &[Part],
+    now_ms: u64,
+    cas_retries: u32,
+    paged_feed: bool,
+) {
     // Never before the last record: the writers' clocks may disagree.
     let at_ms = doc
         .changes
@@ -72,18 +80,36 @@ pub fn record(doc: &mut InventoryDoc, before: &[Part], now_ms: u64, cas_retries:
             nonce: part.nonce,
         });
     }
-    let excess = doc.changes.len().saturating_sub(CHANGES_PER_DOCUMENT_MAX);
-    crate::coverage::hit_if(excess > 0, crate::coverage::Path::RecordsPruned);
-    doc.changes.drain(..excess);
+    trim(doc, paged_feed);
     doc.tally.writes += 1;
     doc.tally.cas_retries += u64::from(cas_retries);
-    debug_assert!(doc.changes.len() <= CHANGES_PER_DOCUMENT_MAX);
     debug_assert!(
         doc.changes
             .last()
             .is_none_or(|last| last.seq == doc.changes_seq),
         "records are numbered without gaps"
     );
+}
+
+/// Drops the oldest records beyond the newest [`CHANGES_PER_DOCUMENT_MAX`]:
+/// with feed pages (`paged_feed`) only those already copied to a page
+/// (`seq <= paged`), so a record is always in the document or in a page;
+/// without (an event created before pages existed) regardless.
+pub fn trim(doc: &mut InventoryDoc, paged_feed: bool) {
+    let excess = doc.changes.len().saturating_sub(CHANGES_PER_DOCUMENT_MAX);
+    let droppable = if paged_feed {
+        doc.changes
+            .iter()
+            .take(excess)
+            .take_while(|r| r.seq <= doc.paged)
+            .count()
+    } else {
+        excess
+    };
+    // Not asserted: `paged` and the records of a damaged stored value may
+    // disagree, and such a value must still be writable.
+    crate::coverage::hit_if(droppable > 0, crate::coverage::Path::RecordsPruned);
+    doc.changes.drain(..droppable);
 }
 
 impl Tally {
@@ -264,14 +290,14 @@ mod tests {
     #[test]
     fn each_part_change_is_one_record_numbered_without_gaps() {
         let mut doc = doc_with(vec![held("a", 2, "c1")]);
-        record(&mut doc, &[], 1_000, 0);
+        record(&mut doc, &[], 1_000, 0, false);
         let before = doc.parts.clone();
         doc.parts[0].status = PartStatus::Confirmed;
         doc.parts.push(held("b", 1, "c2"));
-        record(&mut doc, &before, 2_000, 3);
+        record(&mut doc, &before, 2_000, 3, false);
         let before = doc.parts.clone();
         doc.parts.retain(|p| p.nonce != "b");
-        record(&mut doc, &before, 3_000, 0);
+        record(&mut doc, &before, 3_000, 0, false);
         let kinds: Vec<(u64, ChangeKind, &str)> = doc
             .changes
             .iter()
@@ -298,25 +324,25 @@ mod tests {
     fn a_write_without_part_changes_records_nothing() {
         let mut doc = doc_with(vec![held("a", 2, "c1")]);
         let before = doc.parts.clone();
-        record(&mut doc, &before, 1_000, 0);
+        record(&mut doc, &before, 1_000, 0, false);
         assert!(doc.changes.is_empty());
         // Pruning an ended part, or moving a confirmed one to the ledger, is
         // not a change of the sale.
         doc.parts[0].status = PartStatus::Released;
         let before = doc.parts.clone();
         doc.parts.clear();
-        record(&mut doc, &before, 2_000, 0);
+        record(&mut doc, &before, 2_000, 0, false);
         assert!(doc.changes.is_empty());
     }
 
     #[test]
     fn record_times_never_go_back_within_a_document() {
         let mut doc = doc_with(vec![held("a", 1, "c1")]);
-        record(&mut doc, &[], 5_000, 0);
+        record(&mut doc, &[], 5_000, 0, false);
         let before = doc.parts.clone();
         doc.parts.push(held("b", 1, "c1"));
         // A writer whose clock is behind.
-        record(&mut doc, &before, 4_000, 0);
+        record(&mut doc, &before, 4_000, 0, false);
         assert_eq!(doc.changes[1].at_ms, 5_000);
     }
 
@@ -326,7 +352,7 @@ mod tests {
         for n in 0..(CHANGES_PER_DOCUMENT_MAX + 5) {
             let before = doc.parts.clone();
             doc.parts.push(held(&format!("n{n}"), 1, "c"));
-            record(&mut doc, &before, 1_000 + n as u64, 0);
+            record(&mut doc, &before, 1_000 + n as u64, 0, false);
         }
         assert_eq!(doc.changes.len(), CHANGES_PER_DOCUMENT_MAX);
         assert_eq!(doc.changes[0].seq, 6);
@@ -339,13 +365,13 @@ mod tests {
         for n in 0..BURST_HOLDS_MIN {
             let before = doc.parts.clone();
             doc.parts.push(held(&format!("burst{n}"), 1, "greedy"));
-            record(&mut doc, &before, 1_000 + n * 100, 0);
+            record(&mut doc, &before, 1_000 + n * 100, 0, false);
         }
         for n in 0..(TALLY_CUSTOMERS_MAX as u64 + 3) {
             let before = doc.parts.clone();
             doc.parts
                 .push(held(&format!("one{n}"), 1, &format!("c{n}")));
-            record(&mut doc, &before, 60_000 + n * 100_000, 0);
+            record(&mut doc, &before, 60_000 + n * 100_000, 0, false);
         }
         assert_eq!(doc.tally.customers.len(), TALLY_CUSTOMERS_MAX);
         let greedy = doc

@@ -26,11 +26,13 @@ use crate::context::Ctx;
 use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::limits::{CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SECONDS};
+use crate::limits::{
+    CAS_ATTEMPTS_MAX, CUSTOMER_BUCKETS, EVENT_CREATION_STALE_SECONDS, FEED_PAGES_PER_DOCUMENT,
+};
 use crate::model::{
-    CustomerDoc, EventDefinition, EventDoc, EventMeta, InventoryDoc, LedgerPage, Register,
-    SectionDefinition, SectionKind, SectionLayout, SectionSummary, claim_key, definition_key,
-    generation_meta_key, meta_key, register_key, seat_block, shard_units,
+    CustomerDoc, EventDefinition, EventDoc, EventMeta, FeedPage, InventoryDoc, LedgerPage,
+    Register, SectionDefinition, SectionKind, SectionLayout, SectionSummary, claim_key,
+    definition_key, generation_meta_key, meta_key, register_key, seat_block, shard_units,
 };
 use crate::store::{Store, Swap};
 
@@ -216,6 +218,7 @@ pub fn layout(
         hold_ttl_seconds: definition.hold_ttl_seconds,
         max_per_customer: definition.max_per_customer,
         sections: Vec::with_capacity(definition.sections.len()),
+        feed_pages: true,
     };
     let mut documents = Vec::new();
     for (index, section) in definition.sections.iter().enumerate() {
@@ -237,6 +240,7 @@ pub fn layout(
         }
         for (doc, inventory) in inventory.into_iter().enumerate() {
             documents.push((meta.inventory_key(index, doc), cas::encode(&inventory)?));
+            documents.extend(feed_pages(&meta, index, doc)?);
         }
         meta.sections.push(layout);
     }
@@ -250,6 +254,26 @@ pub fn layout(
         }
     }
     Ok((meta, documents))
+}
+
+/// The empty ring of feed pages of one inventory document: slot `s` holds
+/// page `s`, so the first pages are written in place and later ones
+/// replace them (see `feed_pages`).
+fn feed_pages(
+    meta: &EventMeta,
+    section: usize,
+    doc: usize,
+) -> Result<InitialDocuments, BookingError> {
+    (0..FEED_PAGES_PER_DOCUMENT)
+        .map(|slot| {
+            let page = FeedPage {
+                operation: CREATION_OPERATION.into(),
+                page: slot as u64,
+                ..FeedPage::default()
+            };
+            Ok((meta.feed_page_key(section, doc, slot), cas::encode(&page)?))
+        })
+        .collect()
 }
 
 /// Inventory documents of a section: its shards or seat blocks.

@@ -14,10 +14,12 @@
 use crate::context::Ctx;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
+use crate::feed_pages;
 use crate::http::Request;
 use crate::ids::HoldRef;
 use crate::limits::{
-    FEED_PAGE_RECORDS_DEFAULT, FEED_PAGE_RECORDS_MAX, FEED_POLL_MILLISECONDS,
+    FEED_PAGE_READ_ROUNDS_MAX, FEED_PAGE_READS_MAX, FEED_PAGE_RECORDS_DEFAULT,
+    FEED_PAGE_RECORDS_MAX, FEED_PAGES_PER_DOCUMENT, FEED_POLL_MILLISECONDS,
     FEED_RETRY_MILLISECONDS, FEED_WAIT_SECONDS_MAX,
 };
 use crate::meta::ready_meta;
@@ -30,7 +32,7 @@ use serde_json::{Value, json};
 /// Where a consumer stands: the last `seq` it has of every document of the
 /// event (position 0: the event's definition; then every inventory
 /// document, section by section).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cursor(pub Vec<u64>);
 
 const CURSOR_PREFIX: &str = "c1";
@@ -259,7 +261,10 @@ pub fn parse_query(meta: &EventMeta, query: &str) -> Result<(Cursor, usize, u64)
     Ok((after, limit, wait_seconds))
 }
 
-/// The records after `after`, at most `limit`, in order (one batch read).
+/// The records after `after`, at most `limit`, in order: one batch read of
+/// the documents, and at most [`FEED_PAGE_READ_ROUNDS_MAX`] of the feed
+/// pages of at most [`FEED_PAGE_READS_MAX`] documents the cursor is behind
+/// on.
 pub fn read_page<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -271,21 +276,27 @@ pub fn read_page<S: Store, E: Env>(
     for (section, layout) in meta.sections.iter().enumerate() {
         for doc in 0..layout.docs as usize {
             keys.push(meta.inventory_key(section, doc));
-            places.push(Some((section, doc, format!("{}/{doc}", layout.id))));
+            places.push(Some(Place {
+                section,
+                doc,
+                document: format!("{}/{doc}", layout.id),
+                section_id: layout.id.clone(),
+            }));
         }
     }
     debug_assert_eq!(keys.len(), after.0.len());
     let values = ctx.store.get_many(&keys)?;
-    let mut pending = Vec::new();
-    let mut missed = Vec::new();
+    let mut read = Read {
+        after,
+        ..Read::default()
+    };
     for (position, ((key, value), place)) in keys.iter().zip(values).zip(places).enumerate() {
         let bytes = value
             .ok_or_else(|| BookingError::Internal(format!("event document {key} is missing")))?;
-        let seen = after.0[position];
-        let Some((section, _, document)) = place else {
+        let Some(place) = place else {
             let event: EventDoc = cas::decode(key, &bytes)?;
-            if seen < 1 {
-                pending.push(FeedRecord {
+            if read.after.0[position] < 1 {
+                read.pending.push(FeedRecord {
                     position,
                     document: "event".into(),
                     section: None,
@@ -297,41 +308,205 @@ pub fn read_page<S: Store, E: Env>(
             continue;
         };
         let doc: InventoryDoc = cas::decode(key, &bytes)?;
-        if let Some(first) = doc.changes.first()
-            && first.seq > seen + 1
-        {
-            missed.push((document.clone(), seen + 1, first.seq - 1));
+        read.take_document(meta, position, place, doc);
+    }
+    // A round that finds a document's page replaced moves its cursor past
+    // what is gone; the next reads on from there, so a page is not empty
+    // while records wait.
+    for _ in 0..FEED_PAGE_READ_ROUNDS_MAX {
+        if read.behind.is_empty() {
+            break;
         }
-        let layout_id = meta.sections[section].id.clone();
-        for record in doc.changes.into_iter().filter(|r| r.seq > seen) {
-            pending.push(FeedRecord {
+        read.take_pages(ctx, meta)?;
+    }
+    Ok(read.page(limit))
+}
+
+/// Where an inventory document is: for keys and for the records' names.
+#[derive(Debug, Clone)]
+struct Place {
+    section: usize,
+    doc: usize,
+    /// `<section id>/<document index>`.
+    document: String,
+    section_id: String,
+}
+
+/// A document the cursor is behind on (its oldest record is past the
+/// cursor's next): the rest comes from its feed pages.
+#[derive(Debug)]
+struct Behind {
+    position: usize,
+    place: Place,
+    doc: InventoryDoc,
+}
+
+/// A page being read: records found, what was missed, documents behind.
+#[derive(Debug, Default)]
+struct Read {
+    /// The cursor, moved past what was missed.
+    after: Cursor,
+    pending: Vec<FeedRecord>,
+    missed: Vec<(String, u64, u64)>,
+    behind: Vec<Behind>,
+    /// The (time, position, seq) of the last record taken of a document
+    /// whose records go on in pages not read: nothing after it is sent, so
+    /// the page stays in order across documents.
+    horizon: Option<(u64, usize, u64)>,
+}
+
+impl Read {
+    /// The records of `doc` past the cursor, or, when the cursor is behind
+    /// its oldest record, a note to read its feed pages (at most
+    /// [`FEED_PAGE_READS_MAX`] documents a page; the others follow later).
+    fn take_document(
+        &mut self,
+        meta: &EventMeta,
+        position: usize,
+        place: Place,
+        doc: InventoryDoc,
+    ) {
+        let seen = self.after.0[position];
+        let oldest = doc.changes.first().map_or(seen + 1, |first| first.seq);
+        if oldest > seen + 1 {
+            if meta.feed_pages {
+                if self.behind.len() < FEED_PAGE_READS_MAX {
+                    self.behind.push(Behind {
+                        position,
+                        place,
+                        doc,
+                    });
+                }
+                return;
+            }
+            // An event created before feed pages existed: gone.
+            self.skip(position, &place, oldest - 1);
+        }
+        self.take_records(position, &place, doc.changes);
+    }
+
+    /// Records past the cursor, from a document or a page.
+    fn take_records(&mut self, position: usize, place: &Place, records: Vec<ChangeRecord>) {
+        let seen = self.after.0[position];
+        for record in records.into_iter().filter(|r| r.seq > seen) {
+            self.pending.push(FeedRecord {
                 position,
-                document: document.clone(),
-                section: Some((section, layout_id.clone())),
+                document: place.document.clone(),
+                section: Some((place.section, place.section_id.clone())),
                 seq: record.seq,
                 at_ms: record.at_ms,
                 record: Some(record),
             });
         }
     }
-    // Within a document, times never go back and seq grows: this order
-    // keeps each document's records in sequence, so any prefix of it is a
-    // prefix of every document's records.
-    pending.sort_by_key(|r| (r.at_ms, r.position, r.seq));
-    pending.truncate(limit);
-    let mut next = after;
-    let mut cursors = Vec::with_capacity(pending.len());
-    for record in &pending {
-        debug_assert!(record.seq > next.0[record.position]);
-        next.0[record.position] = record.seq;
-        cursors.push(next.clone());
+
+    /// Records the cursor lost (through `to_seq`) and moves it past them.
+    fn skip(&mut self, position: usize, place: &Place, to_seq: u64) {
+        let seen = self.after.0[position];
+        if to_seq > seen {
+            self.missed.push((place.document.clone(), seen + 1, to_seq));
+            self.after.0[position] = to_seq;
+        }
     }
-    Ok(Page {
-        records: pending,
-        cursors,
-        next,
-        missed,
-    })
+
+    /// For every document behind: the records of the page that holds the
+    /// cursor's next, and the document's own when the page reaches them;
+    /// or, past the retention, what was missed.
+    fn take_pages<S: Store, E: Env>(
+        &mut self,
+        ctx: &Ctx<'_, S, E>,
+        meta: &EventMeta,
+    ) -> Result<(), BookingError> {
+        let wanted: Vec<(usize, usize, u64)> = self
+            .behind
+            .iter()
+            .map(|b| {
+                let seen = self.after.0[b.position];
+                (b.place.section, b.place.doc, feed_pages::page_of(seen + 1))
+            })
+            .collect();
+        let pages = feed_pages::read(ctx, meta, &wanted)?;
+        let behind = std::mem::take(&mut self.behind);
+        let mut again = Vec::new();
+        for ((behind, page), (_, _, number)) in behind.into_iter().zip(pages).zip(wanted) {
+            let Behind {
+                position,
+                place,
+                doc,
+            } = behind;
+            let oldest = doc.changes.first().map_or(0, |first| first.seq);
+            let seen = self.after.0[position];
+            match page {
+                Some(page) if page.page > number => {
+                    // Replaced: the ring keeps the pages from this one on.
+                    let kept = (page.page + 1).saturating_sub(FEED_PAGES_PER_DOCUMENT as u64);
+                    let to_seq = (feed_pages::first_seq(kept) - 1).min(oldest - 1);
+                    self.skip(position, &place, to_seq);
+                    if to_seq + 1 == oldest {
+                        self.take_records(position, &place, doc.changes);
+                    } else {
+                        again.push(Behind {
+                            position,
+                            place,
+                            doc,
+                        });
+                    }
+                }
+                Some(page)
+                    if page.page == number && page.records.iter().any(|r| r.seq == seen + 1) =>
+                {
+                    let records: Vec<ChangeRecord> = page
+                        .records
+                        .into_iter()
+                        .filter(|r| r.seq < oldest)
+                        .collect();
+                    let reached = records.last().is_some_and(|last| last.seq + 1 == oldest);
+                    if let (false, Some(last)) = (reached, records.last()) {
+                        let end = (last.at_ms, position, last.seq);
+                        self.horizon = Some(self.horizon.map_or(end, |h| h.min(end)));
+                    }
+                    self.take_records(position, &place, records);
+                    if reached {
+                        self.take_records(position, &place, doc.changes);
+                    }
+                }
+                // No page, or one without the records it should hold (a
+                // broken store): what the document lacks is gone.
+                _ => {
+                    self.skip(position, &place, oldest - 1);
+                    self.take_records(position, &place, doc.changes);
+                }
+            }
+        }
+        self.behind = again;
+        Ok(())
+    }
+
+    /// The first `limit` records in order, with the cursors after them.
+    fn page(self, limit: usize) -> Page {
+        let mut pending = self.pending;
+        // Within a document, times never go back and seq grows: this order
+        // keeps each document's records in sequence, so any prefix of it is
+        // a prefix of every document's records.
+        pending.sort_by_key(|r| (r.at_ms, r.position, r.seq));
+        if let Some(horizon) = self.horizon {
+            pending.retain(|r| (r.at_ms, r.position, r.seq) <= horizon);
+        }
+        pending.truncate(limit);
+        let mut next = self.after;
+        let mut cursors = Vec::with_capacity(pending.len());
+        for record in &pending {
+            debug_assert!(record.seq > next.0[record.position]);
+            next.0[record.position] = record.seq;
+            cursors.push(next.clone());
+        }
+        Page {
+            records: pending,
+            cursors,
+            next,
+            missed: self.missed,
+        }
+    }
 }
 
 /// A record as the feed shows it.

@@ -166,7 +166,9 @@ pub fn post<S: Store, E: Env>(
                 NotPlaced::Refused(error) => error,
                 // Voided by a fence after an unknown outcome; or (keyed
                 // only) a twin: neither happens without a key's twin.
-                NotPlaced::Voided | NotPlaced::Twin(_) => BookingError::Contention,
+                NotPlaced::Voided | NotPlaced::Twin(_) | NotPlaced::TwinInFlight => {
+                    BookingError::Contention
+                }
             })?;
     Ok(hold_status::placed_reply(
         &placement,

@@ -79,10 +79,54 @@ pub fn post<S: Store, E: Env>(
             ctx.env.now_ms(),
         )),
         Err(NotPlaced::Twin(part)) => replay(meta, hold.section, home, *part),
+        Err(NotPlaced::Refused(error)) if is_refusal(&error) => {
+            answer_refusal(ctx, meta, (hold.section, home), &tag, error)
+        }
+        Err(NotPlaced::TwinInFlight) => answer_refusal(
+            ctx,
+            meta,
+            (hold.section, home),
+            &tag,
+            BookingError::Contention,
+        ),
         Err(NotPlaced::Refused(error)) => Err(error),
         // Voided by a fence or a resolver: nothing of it is left; a retry
         // places the hold afresh.
         Err(NotPlaced::Voided) => Err(BookingError::Contention),
+    }
+}
+
+/// A refusal about the sale itself (no room, seats taken, the customer at
+/// the limit): a twin with the key may be what took them.
+fn is_refusal(error: &BookingError) -> bool {
+    matches!(
+        error,
+        BookingError::SoldOut { .. }
+            | BookingError::SeatsUnavailable { .. }
+            | BookingError::CustomerLimit { .. }
+    )
+}
+
+/// Before refusing, looks for the key's primary at home once more: a twin
+/// that read before us may have placed it meanwhile, and then the answer is
+/// its hold, not "sold out" (the units or seats we lacked were its own).
+/// `error` otherwise: the refusal, or 503 when a twin is still in flight.
+fn answer_refusal<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    meta: &EventMeta,
+    (section, home): (usize, usize),
+    tag: &KeyTag,
+    error: BookingError,
+) -> Result<Reply, BookingError> {
+    let doc = crate::cas::load(ctx, &meta.inventory_key(section, home))?.ok_or_else(|| {
+        BookingError::Internal(format!(
+            "inventory document {} is missing",
+            meta.inventory_key(section, home)
+        ))
+    })?;
+    match keyed_primary(ctx, meta, (section, home), &doc, tag)? {
+        Some(part) => replay(meta, section, home, part),
+        None => Err(error),
     }
 }
 

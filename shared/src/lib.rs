@@ -21,6 +21,9 @@
 //! - `records`: the stored form of change records and sales tallies.
 //! - `model`: the stored documents, their key layout and the pure rules on
 //!   them (occupancy of a part, the client's hold status, seat blocks).
+//! - `invariants`: what every stored document keeps (units within
+//!   capacity, no seat twice, records in sequence, ended parts final),
+//!   checked after decode and before every swap in debug builds.
 //! - `context`: the per-request context (store, env, settings, retries).
 //! - `http`: request and reply types; the error → reply mapping.
 //! - `cas`: the bounded, jittered read-modify-CAS loop.
@@ -28,6 +31,8 @@
 //! - `creation`: writing an event's documents, fenced by its register.
 //! - `changes`: the change records and tallies a write of an inventory
 //!   document makes from what it changed.
+//! - `feed_pages`: the ring of pages an inventory document's change
+//!   records are copied to before the document drops them.
 //! - `summary`: which shards of a general section are full.
 //! - `ledger`: pages of confirmed parts moved out of general shards.
 //! - `parts`: inventory documents and hold parts: reading a section,
@@ -60,10 +65,12 @@ mod env;
 mod error;
 mod event;
 mod feed;
+mod feed_pages;
 mod hold;
 mod hold_status;
 mod http;
 mod ids;
+mod invariants;
 mod keyed;
 mod ledger;
 pub mod limits;

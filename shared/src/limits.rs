@@ -1,4 +1,24 @@
 //! Every bound of the system. A limit that is not written down here is a bug.
+//!
+//! What bounds each stored document, whatever clients do (issue 19):
+//! - an inventory document (a shard or a seat block): live parts at most
+//!   its units ([`SHARD_UNITS_MAX`], [`SEAT_BLOCK_SEATS_TARGET`]) plus
+//!   [`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`] zero-unit keyed primaries;
+//!   ended parts at most [`ENDED_PARTS_PER_DOCUMENT_MAX`] +
+//!   [`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`]; confirmed parts move to the
+//!   ledger page once [`LEDGER_MOVE_PARTS_MIN`] of them are there; change
+//!   records at most [`CHANGES_PER_DOCUMENT_MAX`] (see the feed's paging
+//!   bound below for the records not yet copied to a page); the tally at
+//!   most [`TALLY_MINUTES_MAX`] minutes and [`TALLY_CUSTOMERS_MAX`]
+//!   customers; void marks one per attempt a fence or resolver voided,
+//!   each kept until its attempt's expiry plus [`CLOCK_SKEW_MARGIN_SECONDS`].
+//! - a ledger page: one part per confirmed hold whose primary or units were
+//!   in its shard; at most the shard's units plus the confirmed zero-unit
+//!   primaries of keyed holds homed there (each one a sold unit elsewhere
+//!   in the section).
+//! - a customer bucket: [`CUSTOMERS_PER_BUCKET_MAX`] customers (503 beyond).
+//! - a section summary: one entry per shard ([`SHARDS_PER_SECTION_MAX`]).
+//! - an event definition: [`ADMIN_REQUEST_BODY_BYTES_MAX`].
 
 /// Largest request body accepted by the buyer-facing routes (holds, confirm,
 /// release, reads); larger bodies get 413. A hold request is well under 1 KiB.
@@ -88,6 +108,25 @@ pub const CLOCK_SKEW_MARGIN_SECONDS: u64 = 3_600;
 pub const ENDED_PARTS_PER_DOCUMENT_MAX: usize = 64;
 /// Ended hold parts are pruned after this long.
 pub const ENDED_PARTS_RETENTION_SECONDS: u64 = 3_600;
+/// Live zero-unit keyed primaries one document takes (keyed holds homed
+/// there whose units all went to other documents because it was full):
+/// each is a live hold with units elsewhere, so they are bounded by the
+/// section's units, which may be 1,000,000; this bounds them per document
+/// (about 200 bytes each). Beyond it a keyed hold homed there answers 503
+/// `bookkeeping-full` with `Retry-After` until some end.
+pub const ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX: usize = 1_000;
+
+/// Ended (released or expired) keyed primaries kept per document as the
+/// records of their Idempotency-Keys. Without a count cap a client
+/// cycling hold + release with fresh keys homed on one shard grows it
+/// without bound (260 KB in 3,000 requests) and every hold there rewrites
+/// it. Beyond the cap the oldest go: an ended hold's key is remembered for
+/// [`IDEMPOTENCY_RETENTION_SECONDS`] or until this many newer keyed holds
+/// homed on its document ended, whichever comes first; a replay after that
+/// places a new hold (the first one ended: nothing is sold twice). A
+/// confirmed hold's key is remembered for the life of the event (its
+/// primary moves to the ledger page, never pruned). About 200 bytes each.
+pub const KEYED_ENDED_PARTS_PER_DOCUMENT_MAX: usize = 128;
 
 /// Confirmed parts a general shard keeps before a writer moves them to the
 /// shard's ledger page (two more writes per move): few enough that shard
@@ -113,10 +152,49 @@ pub const RETRY_AFTER_CAPACITY_SECONDS: u32 = 60;
 /// the same definition.
 pub const EVENT_CREATION_STALE_SECONDS: u64 = 30;
 
-/// Change records each inventory document keeps (the newest); a feed
-/// consumer further behind than this on one document is told what it
-/// missed. About 100 bytes each in the document every CAS rewrites.
+/// Change records each inventory document keeps once they are copied to
+/// its feed pages (the newest): about 100 bytes each in the document every
+/// CAS rewrites. Records not yet copied are never dropped (see
+/// [`FEED_UNPAGED_RECORDS_MAX`]). For an event created before feed pages
+/// existed this is all it keeps, and a consumer further behind is told what
+/// it missed.
 pub const CHANGES_PER_DOCUMENT_MAX: usize = 64;
+
+/// Feed pages per inventory document, pre-created with the event (a swap on
+/// a missing key is an upsert on Spin, so pages are never created later):
+/// a ring, page `n` in slot `n % FEED_PAGES_PER_DOCUMENT`, the newer page
+/// replacing the older. With [`FEED_PAGE_RECORDS`] this is the feed's
+/// retention: the newest 8 × 512 = 4,096 records per document beyond the 64
+/// it keeps itself. Time is not the bound, writes are: at the store's floor
+/// for one document (about 1,500 writes/s, nearly all of one record) that is
+/// at least 4,160 / 1,500 ≈ 2.8 s of a document written flat out; a sale of
+/// 500 units on one shard writes a record per hold placed and one per hold
+/// ended or confirmed (about 1,000 to 2,000 in a flash sale), so the whole
+/// sale. A consumer that polls every 30 s keeps up with any document that
+/// takes fewer than about 140 records a second.
+pub const FEED_PAGES_PER_DOCUMENT: usize = 8;
+/// Consecutive records per feed page (page `n` holds seq `512n+1 ..=
+/// 512(n+1)`): about 50 KB, the most a page write rewrites.
+pub const FEED_PAGE_RECORDS: u64 = 512;
+/// Records not yet copied to feed pages at which a write of the document
+/// copies them after it (best effort, two or more CAS writes): few enough
+/// that documents stay small, enough that a copy costs little per record.
+pub const FEED_MOVE_RECORDS_MIN: u64 = 32;
+/// Records not yet copied to feed pages a document may hold as read before
+/// its next write must copy them first (or answer 503): the copy after a
+/// write is best effort, so this bounds a document's records when it keeps
+/// failing. A document holds at most [`CHANGES_PER_DOCUMENT_MAX`] +
+/// [`FEED_UNPAGED_RECORDS_MAX`] records, or the records of one write if it
+/// made more (one per part it changed: a write that expires many holds).
+pub const FEED_UNPAGED_RECORDS_MAX: u64 = 256;
+/// Documents whose records a feed request reads from feed pages (one page
+/// each, at most about 50 KB): bounded work per request; documents further
+/// behind follow in later pages of the feed.
+pub const FEED_PAGE_READS_MAX: usize = 8;
+/// Batch reads of feed pages per feed request: a read that finds a page
+/// past the retention moves the cursor past what is gone and reads on from
+/// there (the ring's oldest page, as far as that read could tell).
+pub const FEED_PAGE_READ_ROUNDS_MAX: usize = 3;
 
 /// Minutes of per-minute counts each document's tally keeps.
 pub const TALLY_MINUTES_MAX: usize = 60;

@@ -14,6 +14,8 @@
 //!   shard of a general section or per block of seats, with its holds.
 //! - `e/<event>/<generation>/l/<section>/<doc>`: [`LedgerPage`], the
 //!   confirmed parts moved out of a general shard (one page per shard).
+//! - `e/<event>/<generation>/p/<section>/<doc>/<slot>`: [`FeedPage`], a
+//!   ring of pages of an inventory document's older change records.
 //! - `e/<event>/<generation>/f/<section>`: [`SectionSummary`], which
 //!   shards of a general section are full (and until when).
 //! - `e/<event>/<generation>/c/<bucket>`: [`CustomerDoc`], per-customer
@@ -99,7 +101,13 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(InventoryDoc, CustomerDoc, SectionSummary, LedgerPage);
+versioned!(
+    InventoryDoc,
+    CustomerDoc,
+    SectionSummary,
+    LedgerPage,
+    FeedPage
+);
 
 /// A normalised event definition: what `PUT` stored and `GET` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +164,15 @@ pub struct EventMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_customer: Option<u32>,
     pub sections: Vec<SectionLayout>,
+    /// Whether every inventory document has its [`FeedPage`]s (events
+    /// created before feed pages existed have none: their documents keep
+    /// only their newest records).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub feed_pages: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +199,11 @@ impl EventMeta {
 
     pub fn ledger_key(&self, section: usize, doc: usize) -> String {
         format!("{}/l/{section}/{doc}", self.prefix())
+    }
+
+    /// Slot `slot` of the feed pages of inventory document `doc`.
+    pub fn feed_page_key(&self, section: usize, doc: usize, slot: usize) -> String {
+        format!("{}/p/{section}/{doc}/{slot}", self.prefix())
     }
 
     pub fn summary_key(&self, section: usize) -> String {
@@ -445,6 +467,10 @@ pub struct InventoryDoc {
     /// Records ever written here: the `seq` of the newest.
     #[serde(rename = "cs", default, skip_serializing_if = "is_zero_u64")]
     pub changes_seq: u64,
+    /// Records copied to this document's [`FeedPage`]s: the `seq` of the
+    /// newest (every older one was copied too). Only these may be dropped.
+    #[serde(rename = "pd", default, skip_serializing_if = "is_zero_u64")]
+    pub paged: u64,
     /// Sales counters folded from the same changes.
     #[serde(rename = "ty", default, skip_serializing_if = "Tally::is_empty")]
     pub tally: Tally,
@@ -466,6 +492,24 @@ pub struct LedgerPage {
     #[serde(rename = "op")]
     pub operation: String,
     pub parts: Vec<Part>,
+}
+
+/// One page of an inventory document's change records: page `page` holds
+/// the records numbered `page × FEED_PAGE_RECORDS + 1 ..= (page + 1) ×
+/// FEED_PAGE_RECORDS`, oldest first and without gaps, and lives in slot
+/// `page % FEED_PAGES_PER_DOCUMENT` (see [`crate::limits::FEED_PAGE_RECORDS`]).
+/// Pre-created empty, slot `s` holding page `s`; a newer page replaces an
+/// older one in its slot, never the reverse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPage {
+    #[serde(rename = "v")]
+    pub version: u64,
+    #[serde(rename = "op")]
+    pub operation: String,
+    #[serde(rename = "pn", default)]
+    pub page: u64,
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<ChangeRecord>,
 }
 
 /// A hold nonce that will never be placed in this document. Written, with a

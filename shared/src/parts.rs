@@ -14,14 +14,18 @@ use crate::context::Ctx;
 use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
+use crate::feed_pages;
 use crate::ids::HoldRef;
+use crate::invariants::transition_violation;
 use crate::ledger;
 use crate::limits::{
     CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX,
     ENDED_PARTS_RETENTION_SECONDS, IDEMPOTENCY_RETENTION_SECONDS,
+    KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
 };
 use crate::meta::ready_meta;
 use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, SectionKind, Voided};
+use crate::records::ChangeRecord;
 use crate::store::Store;
 use crate::summary::{self, Seen};
 
@@ -55,7 +59,9 @@ pub fn update_inventory_within<S: Store, E: Env, T>(
 
 /// The read-modify-CAS under every inventory write. On a general shard it
 /// then records in the section summary a write that turned the shard full
-/// or gave it room, and moves confirmed parts to the ledger when due.
+/// or gave it room, and moves confirmed parts to the ledger when due; on
+/// any document it copies change records to the feed pages when due (and
+/// first, before writing, when too many wait: see `feed_pages`).
 fn update_document<S: Store, E: Env, T>(
     ctx: &Ctx<'_, S, E>,
     meta: &EventMeta,
@@ -74,13 +80,12 @@ fn update_document<S: Store, E: Env, T>(
     let mut follow_up = FollowUp::default();
     // Attempts before the one that writes: the CAS conflicts it retried.
     let mut attempts_made = 0u32;
-    let result = cas::update_within(
-        ctx,
-        &key,
-        op,
-        attempts,
-        missing,
-        |inventory: &mut InventoryDoc| {
+    let result = feed_pages::copying_first(ctx, meta, (section, doc), |overdue| {
+        cas::update_within(ctx, &key, op, attempts, &missing, |inventory| {
+            *overdue = feed_pages::overdue(meta, inventory);
+            if overdue.is_some() {
+                return Err(BookingError::Contention);
+            }
             let now_ms = ctx.env.now_ms();
             let full_before = inventory.full_until(now_ms) > now_ms;
             // Our own write, seen again after an ambiguous outcome: its
@@ -89,9 +94,14 @@ fn update_document<S: Store, E: Env, T>(
             let before = inventory.parts.clone();
             let decision = change(inventory)?;
             let wrote = matches!(decision, Change::Write(_));
+            debug_assert!(
+                !wrote || transition_violation(&before, inventory).is_none(),
+                "{key} by {op}: {:?}",
+                transition_violation(&before, inventory)
+            );
             if wrote {
                 // Recorded in the value this CAS writes: with the change.
-                changes::record(inventory, &before, now_ms, attempts_made);
+                changes::record(inventory, &before, now_ms, attempts_made, meta.feed_pages);
             }
             attempts_made += 1;
             follow_up = if general {
@@ -108,17 +118,21 @@ fn update_document<S: Store, E: Env, T>(
             } else {
                 FollowUp::default()
             };
+            follow_up.records = feed_pages::due(meta, inventory, wrote);
             Ok(decision)
-        },
-    )?;
-    // Best effort, both: a stale summary entry costs extra reads, or (a
+        })
+    })?;
+    // Best effort, all: a stale summary entry costs extra reads, or (a
     // full mark that should have gone) refusals until its time passes; a
-    // move not made is made by a later write.
+    // move or copy not made is made by a later write.
     if let Some(seen) = follow_up.transition {
         let _ = summary::record(ctx, meta, section, &[seen]);
     }
     if !follow_up.due.is_empty() {
         let _ = move_to_ledger(ctx, meta, (section, doc), &follow_up.due);
+    }
+    if !follow_up.records.is_empty() {
+        let _ = feed_pages::copy(ctx, meta, (section, doc), &follow_up.records);
     }
     Ok(result)
 }
@@ -130,6 +144,8 @@ struct FollowUp {
     transition: Option<Seen>,
     /// Confirmed parts to move to the ledger.
     due: Vec<Part>,
+    /// Change records to copy to the feed pages (any document).
+    records: Vec<ChangeRecord>,
 }
 
 impl FollowUp {
@@ -156,6 +172,7 @@ impl FollowUp {
             } else {
                 Vec::new()
             },
+            records: Vec::new(),
         }
     }
 }
@@ -217,7 +234,7 @@ pub fn load_section<S: Store, E: Env>(
             let bytes = value.ok_or_else(|| {
                 BookingError::Internal(format!("inventory document {key} is missing"))
             })?;
-            cas::decode(key, &bytes)
+            cas::decode_checked(key, &bytes)
         })
         .collect()
 }
@@ -402,7 +419,10 @@ pub fn void_until_ms(expires_ms: u64) -> u64 {
 /// drops ended parts past retention or beyond the per-document cap, and
 /// void marks past their time, so documents stay small however many holds
 /// come and go. A keyed primary is the record of its Idempotency-Key, so it
-/// stays as long as the key is remembered (plus the skew margin), cap or not.
+/// stays as long as the key is remembered (plus the skew margin), under a
+/// cap of its own ([`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`]): whatever clients
+/// do, a document holds at most that many plus
+/// [`ENDED_PARTS_PER_DOCUMENT_MAX`] ended parts.
 pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     for part in &mut doc.parts {
         if part.status == PartStatus::Held && part.is_primary() && now_ms >= part.expires_ms {
@@ -419,29 +439,48 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
         |p: &Part| p.key.is_some() && p.is_primary() && age_ms(p) < keyed_retention_ms;
     doc.parts
         .retain(|p| !ended(p) || age_ms(p) < retention_ms || kept_for_key(p));
-    // Beyond the cap, the oldest ended parts go; ties (holds that expired at
-    // the same millisecond) by position, so the cap holds exactly.
+    drop_oldest(
+        doc,
+        |p| ended(p) && !kept_for_key(p),
+        ENDED_PARTS_PER_DOCUMENT_MAX,
+    );
+    drop_oldest(
+        doc,
+        |p| ended(p) && kept_for_key(p),
+        KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+    );
+    debug_assert!(
+        doc.parts.iter().filter(|p| ended(p)).count()
+            <= ENDED_PARTS_PER_DOCUMENT_MAX + KEYED_ENDED_PARTS_PER_DOCUMENT_MAX
+    );
+}
+
+/// Drops the oldest parts `chosen` picks beyond `kept_max` of them, by end
+/// time; ties (holds that expired at the same millisecond) by position, so
+/// the cap holds exactly.
+fn drop_oldest(doc: &mut InventoryDoc, chosen: impl Fn(&Part) -> bool, kept_max: usize) {
     let mut ended_indexes: Vec<(u64, usize)> = doc
         .parts
         .iter()
         .enumerate()
-        .filter(|(_, p)| ended(p) && !kept_for_key(p))
+        .filter(|(_, p)| chosen(p))
         .map(|(index, p)| (p.ended_ms.unwrap_or(0), index))
         .collect();
-    if ended_indexes.len() > ENDED_PARTS_PER_DOCUMENT_MAX {
-        coverage::hit(Path::EndedPartsCapped);
-        crate::model::sort_pairs(&mut ended_indexes);
-        // Which parts go, by index (a mask, not a hash set: smaller code).
-        let mut dropped = vec![false; doc.parts.len()];
-        for (_, index) in &ended_indexes[..ended_indexes.len() - ENDED_PARTS_PER_DOCUMENT_MAX] {
-            dropped[*index] = true;
-        }
-        let mut index = 0;
-        doc.parts.retain(|_| {
-            index += 1;
-            !dropped[index - 1]
-        });
+    if ended_indexes.len() <= kept_max {
+        return;
     }
+    coverage::hit(Path::EndedPartsCapped);
+    crate::model::sort_pairs(&mut ended_indexes);
+    // Which parts go, by index (a mask, not a hash set: smaller code).
+    let mut dropped = vec![false; doc.parts.len()];
+    for (_, index) in &ended_indexes[..ended_indexes.len() - kept_max] {
+        dropped[*index] = true;
+    }
+    let mut index = 0;
+    doc.parts.retain(|_| {
+        index += 1;
+        !dropped[index - 1]
+    });
 }
 
 /// The final status of an expired hold whose primary is in `primary_doc`,

@@ -20,7 +20,9 @@ use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ledger;
-use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
+use crate::limits::{
+    CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX, ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX,
+};
 use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
 };
@@ -98,6 +100,11 @@ pub enum NotPlaced {
     /// A twin with the same Idempotency-Key placed its primary first: this
     /// is it, and this attempt wrote nothing that is left.
     Twin(Box<Part>),
+    /// The room or seats this attempt lacks are held by the other parts of
+    /// a twin with the same Idempotency-Key whose primary is not (yet) at
+    /// home: the key's hold may be about to exist, so no refusal may be
+    /// answered. This attempt wrote nothing that is left.
+    TwinInFlight,
 }
 
 impl NotPlaced {
@@ -108,7 +115,7 @@ impl NotPlaced {
     /// and is resolved against the hold, never be given back now.
     fn is_known(&self) -> bool {
         match self {
-            NotPlaced::Voided | NotPlaced::Twin(_) => true,
+            NotPlaced::Voided | NotPlaced::Twin(_) | NotPlaced::TwinInFlight => true,
             NotPlaced::Refused(error) => {
                 !matches!(error, BookingError::Store(_) | BookingError::Internal(_))
             }
@@ -145,6 +152,8 @@ enum Written {
     Late,
     /// The key's primary is there already, placed by a twin.
     Twin(Box<Part>),
+    /// Seats this part needs are held by a twin's other parts.
+    TwinInFlight,
 }
 
 impl Placement<'_> {
@@ -190,7 +199,26 @@ impl Placement<'_> {
     fn template(&self) -> Part {
         let mut part = Part::new(self.nonce, PartStatus::Held, self.expires_ms, self.now_ms);
         part.customer_id = self.hold.customer_id.clone();
+        // Every part carries the key id, so a twin that finds the room it
+        // needs taken can tell its own key's parts (see `twin_in_flight`).
+        part.key = self.key.map(|tag| tag.id.clone());
         part
+    }
+
+    /// Whether `doc` holds a part of another attempt with this hold's
+    /// Idempotency-Key, other than its primary: a twin between writing its
+    /// other parts and its primary (or one that died there; its parts
+    /// expire).
+    fn twin_in_flight(&self, doc: &InventoryDoc, now_ms: u64) -> bool {
+        let Some(tag) = self.key else {
+            return false;
+        };
+        doc.parts.iter().any(|p| {
+            !p.is_primary()
+                && p.nonce != self.nonce
+                && p.key.as_deref() == Some(tag.id.as_str())
+                && p.occupancy(now_ms) == Occupancy::Held
+        })
     }
 
     /// Places the hold: its primary document index and part. `view` is
@@ -220,6 +248,11 @@ impl Placement<'_> {
                 Err(BookingError::SoldOut { .. }) if !view.unread_with_room(now_ms).is_empty() => {
                     view.widen(ctx, self.meta, None)?;
                     continue;
+                }
+                Err(BookingError::SoldOut { .. } | BookingError::SeatsUnavailable { .. })
+                    if view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)) =>
+                {
+                    return Err(NotPlaced::TwinInFlight);
                 }
                 other => other?,
             };
@@ -318,6 +351,10 @@ impl Placement<'_> {
                 coverage::hit(Path::TwinDecidedByHomeCas);
                 self.undo(ctx, &written)?;
                 Err(NotPlaced::Twin(part))
+            }
+            Ok(Written::TwinInFlight) => {
+                self.undo(ctx, &written)?;
+                Err(NotPlaced::TwinInFlight)
             }
             // Conflicts the store confirmed: nothing landed; try elsewhere.
             Err(BookingError::Contention) if movable => Ok(Outcome::Busy(primary.doc)),
@@ -446,6 +483,9 @@ impl Placement<'_> {
                     return Ok(Change::Keep(stop));
                 }
                 parts::prune(doc, now_ms);
+                if part.is_primary() && part.units() == 0 && zero_unit_primaries_full(doc, now_ms) {
+                    return Err(BookingError::BookkeepingFull("key"));
+                }
                 let mut resolved = false;
                 if !has_room(doc, part, now_ms) {
                     resolved = parts::resolve_secondaries(ctx, self.meta, section, doc, now_ms)?;
@@ -459,6 +499,9 @@ impl Placement<'_> {
                     return Ok(Change::Write(Written::Done));
                 }
                 if !part.seats.is_empty() {
+                    if self.twin_in_flight(doc, now_ms) {
+                        return Ok(Change::Keep(Written::TwinInFlight));
+                    }
                     let unavailable = part
                         .seats
                         .iter()
@@ -716,6 +759,18 @@ fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
         p.seats.iter().any(|s| s == seat)
             && matches!(p.occupancy(now_ms), Occupancy::Held | Occupancy::Sold)
     })
+}
+
+/// Whether `doc` holds as many live zero-unit primaries as it may
+/// ([`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`]): the bound that keeps a home
+/// document small however many keyed holds are homed on it.
+fn zero_unit_primaries_full(doc: &InventoryDoc, now_ms: u64) -> bool {
+    let live = doc
+        .parts
+        .iter()
+        .filter(|p| p.is_primary() && p.units() == 0 && p.occupancy(now_ms) != Occupancy::Free)
+        .count();
+    live >= ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX
 }
 
 fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {

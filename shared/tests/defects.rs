@@ -214,3 +214,109 @@ fn an_unknown_outcome_keeps_the_customer_reservation() {
     let (_, held, sold) = booking.counts("lost", "floor");
     assert_eq!((held, sold), (0, 2));
 }
+
+fn inventory(booking: &Booking, key: &str) -> InventoryDoc {
+    let bytes = booking
+        .store
+        .raw(key)
+        .unwrap_or_else(|| panic!("no document {key}"));
+    serde_json::from_slice(&bytes).expect("inventory document parses")
+}
+
+/// Adds `part` to the inventory document `key`, as the write of a twin.
+fn write_part(booking: &Booking, key: &str, part: booking_core::model::Part) {
+    let mut doc = inventory(booking, key);
+    doc.parts.push(part);
+    let bytes = serde_json::to_vec(&doc).expect("encodes");
+    booking_core::Store::put(&booking.store, key, &bytes).expect("memory store writes");
+}
+
+/// Defect 4: twin B reads after twin A wrote its other parts but before
+/// A's primary lands at home; B saw the seats taken by A and answered 409
+/// without looking for its key again. Now B answers 503 (retry) while A is
+/// in flight, and A's hold once A's primary is home.
+#[test]
+fn a_racing_twin_is_never_refused_for_its_own_key() {
+    let booking = Booking::new(5);
+    let seats: Vec<String> = (1..=128).map(|n| format!("A-{n}")).collect();
+    let definition = json!({"name": "Twins", "hold_ttl_seconds": 600,
+        "sections": [{"id": "A", "seats": seats}]});
+    for event in ["twin", "mirror"] {
+        assert_eq!(booking.create(event, definition.clone()).status, 201);
+    }
+    let key = "twin-key-000000001";
+    let home = KeyTag::new(key, 0).home_doc(2);
+    let seat = seats
+        .iter()
+        .find(|s| booking_core::model::seat_block(s, 2) != home)
+        .expect("a seat outside the key's home block")
+        .clone();
+    let other = 1 - home;
+    let body = json!({"section": "A", "seats": [seat]});
+    // Twin A's two writes, taken from the same hold on an identical event.
+    let placed = booking.hold_with_key("mirror", body.clone(), key);
+    assert_eq!(placed.status, 201);
+    let part_of = |doc: usize| {
+        inventory(&booking, &format!("e/mirror/1/s/0/{doc}"))
+            .parts
+            .pop()
+            .expect("the mirror hold's part")
+    };
+    let (primary, secondary) = (part_of(home), part_of(other));
+    assert_eq!(secondary.primary_doc, u32::try_from(home).ok());
+    // A wrote its other part; B comes.
+    write_part(&booking, &format!("e/twin/1/s/0/{other}"), secondary);
+    let b = booking.hold_with_key("twin", body.clone(), key);
+    assert_eq!(
+        b.status, 503,
+        "not refused while its twin is in flight: {:?}",
+        b.body
+    );
+    // A's primary lands; B's retry gets A's hold.
+    write_part(&booking, &format!("e/twin/1/s/0/{home}"), primary.clone());
+    let retry = booking.hold_with_key("twin", body, key);
+    assert_eq!(retry.status, 201, "{:?}", retry.body);
+    assert!(retry.str("hold_id").contains(&primary.nonce));
+    let (_, held, _) = booking.counts("twin", "A");
+    assert_eq!(held, 1);
+}
+
+/// Defect 5: ended keyed primaries were kept for their key's lifetime with
+/// no count cap, so a hold + release loop with fresh keys homed on one
+/// shard grew it without bound (260 KB in 3,000 requests). Now the
+/// document levels off under its bound, and stays there.
+#[test]
+fn a_hold_and_release_loop_cannot_grow_a_document() {
+    use booking_core::limits::{ENDED_PARTS_PER_DOCUMENT_MAX, KEYED_ENDED_PARTS_PER_DOCUMENT_MAX};
+    let booking = Booking::new(6);
+    let definition = json!({"name": "Loop", "hold_ttl_seconds": 600,
+        "sections": [{"id": "floor", "capacity": 64, "shards": 4}]});
+    assert_eq!(booking.create("loop", definition).status, 201);
+    let home = "e/loop/1/s/0/0";
+    let size = || booking.store.raw(home).map_or(0, |v| v.len());
+    let mut sizes = Vec::new();
+    for (round, key) in keys_homed("loop", 0, 4, 700).iter().enumerate() {
+        let body = json!({"section": "floor", "quantity": 1, "customer_id": "mallory"});
+        let hold = booking.hold_with_key("loop", body, key);
+        assert_eq!(hold.status, 201, "{:?}", hold.body);
+        assert_eq!(booking.release(&hold.str("hold_id")).status, 200);
+        booking.env.advance_ms(10);
+        if round % 100 == 99 {
+            sizes.push(size());
+        }
+    }
+    let doc = inventory(&booking, home);
+    let ended = doc.parts.iter().filter(|p| p.ended_ms.is_some()).count();
+    assert!(
+        ended <= ENDED_PARTS_PER_DOCUMENT_MAX + KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+        "{ended} ended parts"
+    );
+    // Flat once the caps are reached (the records and tally are bounded too).
+    let (early, late) = (sizes[2], sizes[sizes.len() - 1]);
+    assert!(
+        late <= early + early / 10,
+        "grew from {early} to {late} bytes: {sizes:?}"
+    );
+    assert!(late < 96 * 1024, "{late} bytes");
+    eprintln!("home document bytes every 100 rounds: {sizes:?}");
+}

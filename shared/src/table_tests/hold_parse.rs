@@ -25,6 +25,7 @@ fn meta() -> EventMeta {
             section("ga", SectionKind::General, 100, 2),
             section("floor", SectionKind::Seated, 40, 1),
         ],
+        feed_pages: false,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Test vectors for seat planning, shard planning and the room check a
 //! part's write makes.
 
-use super::{has_room, plan_seats};
+use super::{has_room, plan_seats, zero_unit_primaries_full};
 use crate::error::{BookingError, PROBLEM_TYPE_PREFIX};
-use crate::limits::HOLD_UNITS_MAX;
+use crate::limits::{HOLD_UNITS_MAX, ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX};
 use crate::model::{InventoryDoc, Part, PartStatus, seat_block};
 
 const NOW: u64 = 1_000_000;
@@ -808,4 +808,29 @@ fn busy_shards_are_avoided() {
             }
         }
     }
+}
+
+/// The bound on live zero-unit keyed primaries per home document: ended
+/// ones and primaries with units do not count; live ones up to the bound do.
+#[test]
+fn zero_unit_primaries_are_bounded_per_document() {
+    let mut doc = InventoryDoc {
+        shard_units: 10,
+        ..InventoryDoc::default()
+    };
+    let below = ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX - 1;
+    for index in 0..below {
+        doc.parts
+            .push(units(&format!("z{index}"), PartStatus::Held, LIVE, None, 0));
+    }
+    doc.parts
+        .push(units("ended", PartStatus::Released, LIVE, None, 0));
+    doc.parts
+        .push(units("expired", PartStatus::Held, PAST, None, 0));
+    doc.parts
+        .push(units("with-units", PartStatus::Held, LIVE, None, 2));
+    assert!(!zero_unit_primaries_full(&doc, NOW), "one below the bound");
+    doc.parts
+        .push(units("last", PartStatus::Confirmed, LIVE, None, 0));
+    assert!(zero_unit_primaries_full(&doc, NOW), "at the bound");
 }

@@ -1,7 +1,8 @@
 //! The change feed under load: a consumer follows every event's
-//! `GET /events/:id/changes` while the run goes on (a page every
-//! [`FOLLOW_INTERVAL_MS`], resuming from the page's cursor), drains it at
-//! rest, and reads `GET /events/:id/stats`. [`check`] then proves, from
+//! `GET /events/:id/changes` while the run goes on (a poll every
+//! [`FOLLOW_INTERVAL_MS`], or every `--feed-poll-seconds` for a slow
+//! consumer, each reading pages from the cursor until one comes back not
+//! full), drains it at rest, and reads `GET /events/:id/stats`. [`check`] then proves, from
 //! what it heard and the run's log and final state:
 //!
 //! - `feed-readable`: every page read at rest answered 200 (while the load
@@ -56,8 +57,13 @@ pub struct EventFeed {
 /// event id → what was heard.
 pub type FeedLog = BTreeMap<String, EventFeed>;
 
-/// Follows `events` until `stop`, then drains each feed and reads the stats.
-pub async fn follow(base_url: String, events: Vec<String>, stop: Arc<AtomicBool>) -> FeedLog {
+/// Follows `events` until `stop`, a poll every `interval_ms`.
+pub async fn follow(
+    base_url: String,
+    events: Vec<String>,
+    interval_ms: u64,
+    stop: Arc<AtomicBool>,
+) -> FeedLog {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -68,11 +74,22 @@ pub async fn follow(base_url: String, events: Vec<String>, stop: Arc<AtomicBool>
         .collect();
     while !stop.load(Ordering::Relaxed) {
         for (event, feed) in feeds.iter_mut() {
-            read_page(&client, &base_url, event, feed).await;
+            for _ in 0..DRAIN_PAGES_MAX {
+                if read_page(&client, &base_url, event, feed).await < PAGE_RECORDS as usize {
+                    break;
+                }
+            }
             feed.errors_while_following += feed.errors.len() as u64;
             feed.errors.clear();
         }
-        tokio::time::sleep(Duration::from_millis(FOLLOW_INTERVAL_MS)).await;
+        // Slept in short steps, so a slow consumer does not hold up the end
+        // of the run.
+        let mut slept_ms = 0;
+        while slept_ms < interval_ms && !stop.load(Ordering::Relaxed) {
+            let step_ms = (interval_ms - slept_ms).min(FOLLOW_INTERVAL_MS);
+            tokio::time::sleep(Duration::from_millis(step_ms)).await;
+            slept_ms += step_ms;
+        }
     }
     feeds
 }

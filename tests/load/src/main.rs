@@ -146,6 +146,11 @@ struct LoadArgs {
     /// without them, e.g. the PostgreSQL peer).
     #[arg(long)]
     no_feed_check: bool,
+    /// Follow the change feed as a slow consumer: one poll (read until the
+    /// feed runs dry) every this many seconds instead of a page every
+    /// 50 ms. The feed rules are checked the same: nothing may be missed.
+    #[arg(long)]
+    feed_poll_seconds: Option<u64>,
 }
 
 impl LoadArgs {
@@ -163,6 +168,7 @@ impl LoadArgs {
         c.request_timeout_seconds = self.request_timeout_seconds;
         c.rest_past_expiry = self.rest_past_expiry;
         c.check_feed = !self.no_feed_check;
+        c.feed_poll_seconds = self.feed_poll_seconds;
         if let Some(b) = self.buyers {
             c.buyers = b;
         }

@@ -125,6 +125,10 @@ pub struct RunConfig {
     /// the feed (the PostgreSQL peer).
     #[serde(default)]
     pub check_feed: bool,
+    /// The feed consumer polls every this many seconds (a slow consumer)
+    /// instead of a page every [`crate::feed::FOLLOW_INTERVAL_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_poll_seconds: Option<u64>,
 }
 
 impl RunConfig {
@@ -154,6 +158,7 @@ impl RunConfig {
             retry_unanswered: false,
             rest_past_expiry: false,
             check_feed: true,
+            feed_poll_seconds: None,
         }
     }
 }
@@ -327,9 +332,13 @@ pub async fn run_with_kills(
     let probe = tokio::spawn(probe(Arc::clone(&ctx), Arc::clone(&stop_probe)));
     let follower = config.check_feed.then(|| {
         let events = ctx.events.iter().map(|e| e.id.clone()).collect();
+        let interval_ms = config
+            .feed_poll_seconds
+            .map_or(feed::FOLLOW_INTERVAL_MS, |seconds| seconds * 1_000);
         tokio::spawn(feed::follow(
             base_url.to_owned(),
             events,
+            interval_ms,
             Arc::clone(&stop_probe),
         ))
     });
