@@ -10,7 +10,10 @@
 //! so whatever any clock says, held and confirmed parts never exceed a
 //! document's units and never share a seat.
 
-use crate::model::{CustomerDoc, InventoryDoc, LedgerPage, Part, PartStatus, SectionSummary};
+use crate::limits::FEED_PAGE_RECORDS;
+use crate::model::{
+    CustomerDoc, FeedPage, InventoryDoc, LedgerPage, Part, PartStatus, SectionSummary,
+};
 
 /// A document type whose stored values have invariants.
 pub trait Invariants {
@@ -76,6 +79,17 @@ impl Invariants for LedgerPage {
         nonces.sort_unstable();
         nonces.dedup();
         (nonces.len() != total).then(|| "a ledger page holds a part twice".into())
+    }
+}
+
+impl Invariants for FeedPage {
+    fn violation(&self) -> Option<String> {
+        // Page n holds records n × size + 1 ..= (n + 1) × size, in order.
+        let first = self.page.saturating_mul(FEED_PAGE_RECORDS) + 1;
+        let last = first + FEED_PAGE_RECORDS - 1;
+        let gap = self.records.windows(2).any(|w| w[1].seq != w[0].seq + 1);
+        let outside = self.records.iter().any(|r| r.seq < first || r.seq > last);
+        (gap || outside).then(|| format!("feed page {} holds records out of place", self.page))
     }
 }
 
