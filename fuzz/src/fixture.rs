@@ -7,7 +7,9 @@
 //! documents. Each run copies its stored values into a fresh store.
 
 use booking_core::model::{InventoryDoc, LedgerPage};
-use booking_core::{Config, Ctx, ManualEnv, MemoryStore, Reply, Request, Route, Store};
+use booking_core::{
+    Config, Ctx, ManualEnv, MemoryStore, Reply, Request, Route, Store, Tuning,
+};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
@@ -192,6 +194,7 @@ fn build() -> Fixture {
         admin_token: Some(TOKEN.to_owned()),
         confirm_token: Some(TOKEN.to_owned()),
         hold_ttl_seconds_default: 300,
+        tuning: Tuning::default(),
     };
     let bearer = format!("Bearer {TOKEN}");
     let auth = [("authorization", bearer.as_str())];

@@ -108,6 +108,7 @@ pub fn trim(doc: &mut InventoryDoc, paged_feed: bool) {
     };
     // Not asserted: `paged` and the records of a damaged stored value may
     // disagree, and such a value must still be writable.
+    crate::coverage::hit_if(droppable > 0, crate::coverage::Path::RecordsPruned);
     doc.changes.drain(..droppable);
 }
 

@@ -2,7 +2,7 @@
 //! environment, the settings, and a count of CAS retries.
 
 use crate::env::Env;
-use crate::limits::ADMIN_TOKEN_LENGTH_MIN;
+use crate::limits::{ADMIN_TOKEN_LENGTH_MIN, LEDGER_MOVE_PARTS_MIN};
 use crate::store::Store;
 use std::cell::Cell;
 
@@ -16,6 +16,24 @@ pub struct Config {
     /// which holds this token, may confirm.
     pub confirm_token: Option<String>,
     pub hold_ttl_seconds_default: u32,
+    /// Bounds a test lowers to reach rare paths often; deployments use the
+    /// defaults (the constants of `limits`).
+    pub tuning: Tuning,
+}
+
+/// Bounds of `limits` that tests may lower (see [`Config::tuning`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// [`LEDGER_MOVE_PARTS_MIN`].
+    pub ledger_move_parts_min: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            ledger_move_parts_min: LEDGER_MOVE_PARTS_MIN,
+        }
+    }
 }
 
 impl Config {

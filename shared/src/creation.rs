@@ -23,6 +23,7 @@
 
 use crate::cas;
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::limits::{
@@ -195,6 +196,7 @@ fn created<S: Store, E: Env>(
     event_id: &str,
     generation: u64,
 ) -> Result<Created, BookingError> {
+    coverage::hit_if(generation > 1, Path::CreatedByLaterGeneration);
     cas::load::<S, E, EventDoc>(ctx, &definition_key(event_id, generation))?
         .map(Created::Now)
         .ok_or_else(|| BookingError::Internal("created event without a definition".into()))

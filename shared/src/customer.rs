@@ -5,6 +5,7 @@
 
 use crate::cas::{self, Change};
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ids::bucket_of;
@@ -45,6 +46,7 @@ pub fn reserve<S: Store, E: Env>(
                 .get_mut(customer)
                 .and_then(|e| e.active.iter_mut().find(|a| stands_for(a, hold)))
             {
+                coverage::hit_if(active.nonce != hold.nonce, Path::ReservationReusedByKey);
                 // A reused reservation must outlive this attempt's hold too.
                 if active.expires_ms >= hold.expires_ms {
                     return Ok(Change::Keep(Ok(())));
@@ -61,6 +63,7 @@ pub fn reserve<S: Store, E: Env>(
             let entry = doc.customers.entry(customer.to_owned()).or_default();
             let current = entry.units();
             if current + hold.quantity > limit {
+                coverage::hit(Path::CustomerLimitRefused);
                 let refused = Err(BookingError::CustomerLimit {
                     limit,
                     current,
@@ -188,6 +191,11 @@ pub fn settle<S: Store, E: Env>(
             if booked {
                 entry.book(&hold);
             }
+            coverage::hit(if booked {
+                Path::CustomerSettledBooked
+            } else {
+                Path::CustomerSettledReleased
+            });
             if entry.is_empty() {
                 doc.customers.remove(customer);
             }
@@ -234,6 +242,7 @@ fn hold_confirmed<S: Store, E: Env>(
         else {
             continue;
         };
+        coverage::hit(Path::CustomerResolvedFromShard);
         return match part.status {
             PartStatus::Confirmed => Ok(true),
             PartStatus::Released | PartStatus::Expired => Ok(false),
@@ -264,6 +273,7 @@ fn key_confirmed<S: Store, E: Env>(
     let Some(part) = ledger::keyed_primary(ctx, meta, (section, home), &doc, key_id)? else {
         return Ok(false);
     };
+    coverage::hit(Path::CustomerResolvedByKey);
     match part.status {
         PartStatus::Confirmed => Ok(true),
         PartStatus::Released | PartStatus::Expired => Ok(false),
@@ -303,6 +313,7 @@ fn moved_to_ledger<S: Store, E: Env>(
             .iter()
             .any(|p| p.nonce == hold.nonce && p.is_primary())
         {
+            coverage::hit(Path::CustomerResolvedFromLedger);
             return Ok(true);
         }
     }

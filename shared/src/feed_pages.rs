@@ -259,6 +259,7 @@ mod tests {
             admin_token: None,
             confirm_token: None,
             hold_ttl_seconds_default: 300,
+            tuning: crate::context::Tuning::default(),
         }
     }
 

@@ -25,6 +25,7 @@
 //! decides who owns the key, the home document's CAS does.
 
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::hold_status;
@@ -52,6 +53,10 @@ pub fn post<S: Store, E: Env>(
     };
     let view = SectionView::open(ctx, meta, hold.section, seats, Some(home))?;
     if let Some(part) = keyed_primary(ctx, meta, (hold.section, home), &view.docs[home], &tag)? {
+        coverage::hit(match view.docs[home].keyed_primary(&tag.id) {
+            Some(_) => Path::KeyReplayFromShard,
+            None => Path::KeyReplayFromLedger,
+        });
         return replay(meta, hold.section, home, part);
     }
     refuse_if_used_elsewhere(ctx, meta, hold.section, &tag)?;

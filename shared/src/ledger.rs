@@ -12,23 +12,24 @@
 
 use crate::cas::{self, Change};
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::limits::LEDGER_MOVE_PARTS_MIN;
 use crate::model::{EventMeta, InventoryDoc, LedgerPage, Part, PartStatus};
 use crate::store::Store;
 
-/// The confirmed parts of `doc` to move now: once there are
-/// [`LEDGER_MOVE_PARTS_MIN`] of them, or once the shard is sold through
-/// (no room, nothing held), so that a sold-through shard reads small.
-pub fn due(doc: &InventoryDoc, now_ms: u64) -> Vec<Part> {
+/// The confirmed parts of `doc` to move now: once there are `parts_min`
+/// of them ([`crate::limits::LEDGER_MOVE_PARTS_MIN`] unless a test lowers
+/// it), or once the shard is sold through (no room, nothing held), so that
+/// a sold-through shard reads small.
+pub fn due(doc: &InventoryDoc, now_ms: u64, parts_min: usize) -> Vec<Part> {
     let confirmed: Vec<&Part> = doc
         .parts
         .iter()
         .filter(|p| p.status == PartStatus::Confirmed)
         .collect();
     let sold_through = doc.full_until(now_ms) == u64::MAX;
-    if confirmed.len() >= LEDGER_MOVE_PARTS_MIN || sold_through && !confirmed.is_empty() {
+    if confirmed.len() >= parts_min || sold_through && !confirmed.is_empty() {
         confirmed.into_iter().cloned().collect()
     } else {
         Vec::new()
@@ -75,7 +76,8 @@ fn page<S: Store, E: Env>(
 ) -> Result<Option<LedgerPage>, BookingError> {
     // Not `sold_moved` alone: a keyed hold's zero-unit primary moves
     // without adding to it, and must still be found.
-    if shard.sold_moved == 0 && shard.parts_moved == 0 {
+    if cfg!(feature = "plant-skip-ledger-lookup") || shard.sold_moved == 0 && shard.parts_moved == 0
+    {
         return Ok(None);
     }
     cas::load(ctx, &meta.ledger_key(section, doc))
@@ -93,8 +95,10 @@ pub fn find<S: Store, E: Env>(
     if let Some(part) = shard.part(nonce) {
         return Ok(Some(part.clone()));
     }
-    Ok(page(ctx, meta, place, shard)?
-        .and_then(|page| page.parts.into_iter().find(|p| p.nonce == nonce)))
+    let found = page(ctx, meta, place, shard)?
+        .and_then(|page| page.parts.into_iter().find(|p| p.nonce == nonce));
+    coverage::hit_if(found.is_some(), Path::LedgerFoundByFind);
+    Ok(found)
 }
 
 /// The primary placed with Idempotency-Key id `key_id` in `shard`
@@ -109,9 +113,11 @@ pub fn keyed_primary<S: Store, E: Env>(
     if let Some(part) = shard.keyed_primary(key_id) {
         return Ok(Some(part.clone()));
     }
-    Ok(page(ctx, meta, place, shard)?.and_then(|page| {
+    let found = page(ctx, meta, place, shard)?.and_then(|page| {
         page.parts
             .into_iter()
             .find(|p| p.is_primary() && p.key.as_deref() == Some(key_id))
-    }))
+    });
+    coverage::hit_if(found.is_some(), Path::LedgerFoundKeyedPrimary);
+    Ok(found)
 }

@@ -10,6 +10,8 @@
 //! Map of the modules, lowest layer first: each module imports only modules
 //! listed before it, so the import graph has no cycle (`router`, last, is the
 //! only module that imports the operations):
+//! - `coverage`: named paths the simulators must reach, counted with
+//!   feature `testing` (a no-op otherwise).
 //! - `limits`: every bound of the system, as named constants.
 //! - `store`: the narrow storage trait (get, get-many, CAS, increment, put),
 //!   with the storage contract written on it.
@@ -56,6 +58,7 @@ mod cas;
 mod changes;
 mod confirm;
 mod context;
+pub mod coverage;
 mod creation;
 mod customer;
 mod env;
@@ -85,7 +88,7 @@ mod store;
 mod summary;
 mod view;
 
-pub use context::{Config, Ctx};
+pub use context::{Config, Ctx, Tuning};
 pub use env::{Env, SystemEnv};
 pub use error::{BookingError, PROBLEM_TYPE_PREFIX};
 pub use http::{Reply, Request, allowed_origin};

@@ -11,6 +11,7 @@
 use crate::cas::{self, Change};
 use crate::changes;
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::feed_pages;
@@ -104,7 +105,16 @@ fn update_document<S: Store, E: Env, T>(
             }
             attempts_made += 1;
             follow_up = if general {
-                FollowUp::of(inventory, doc, now_ms, full_before, wrote, own_write)
+                let parts_min = ctx.config.tuning.ledger_move_parts_min;
+                FollowUp::of(
+                    inventory,
+                    doc,
+                    now_ms,
+                    full_before,
+                    wrote,
+                    own_write,
+                    parts_min,
+                )
             } else {
                 FollowUp::default()
             };
@@ -146,6 +156,7 @@ impl FollowUp {
         full_before: bool,
         wrote: bool,
         own_write: bool,
+        ledger_parts_min: usize,
     ) -> FollowUp {
         let full_until_ms = inventory.full_until(now_ms);
         let turned = wrote && full_before != (full_until_ms > now_ms);
@@ -157,7 +168,7 @@ impl FollowUp {
                 full_until_ms,
             }),
             due: if wrote {
-                ledger::due(inventory, now_ms)
+                ledger::due(inventory, now_ms, ledger_parts_min)
             } else {
                 Vec::new()
             },
@@ -177,6 +188,7 @@ fn move_to_ledger<S: Store, E: Env>(
     if !ledger::append(ctx, meta, place, parts)? {
         return Ok(());
     }
+    coverage::hit(Path::LedgerMovePageWritten);
     let key = meta.inventory_key(place.0, place.1);
     let missing = || BookingError::Internal(format!("inventory document {key} is missing"));
     cas::update(
@@ -200,6 +212,7 @@ fn move_to_ledger<S: Store, E: Env>(
             inventory.parts_moved = inventory.parts_moved.saturating_add(moved);
             // Zero-unit parts move too: a keyed hold's primary in its home
             // shard when its units went elsewhere.
+            coverage::hit_if(inventory.parts.len() < before, Path::LedgerMoveShardTrimmed);
             Ok(if inventory.parts.len() < before {
                 Change::Write(())
             } else {
@@ -247,6 +260,7 @@ pub fn locate<S: Store, E: Env>(
     let part = ledger::find(ctx, &meta, (hold.section, hold.doc), &doc, &hold.nonce)?
         .filter(Part::is_primary)
         .ok_or_else(not_found)?;
+    coverage::hit_if(doc.part(&hold.nonce).is_none(), Path::LedgerFoundByLocate);
     Ok((meta, hold, doc, part))
 }
 
@@ -271,6 +285,7 @@ pub fn update_primary<S: Store, E: Env>(
             let mut moved = ledger::find(ctx, meta, place, doc, &hold.nonce)?
                 .filter(Part::is_primary)
                 .ok_or_else(not_found)?;
+            coverage::hit(Path::LedgerFoundByUpdatePrimary);
             return match change(&mut moved, now_ms)? {
                 Change::Keep(part) => Ok(Change::Keep(part)),
                 Change::Write(_) => Err(BookingError::Internal(
@@ -454,6 +469,7 @@ fn drop_oldest(doc: &mut InventoryDoc, chosen: impl Fn(&Part) -> bool, kept_max:
     if ended_indexes.len() <= kept_max {
         return;
     }
+    coverage::hit(Path::EndedPartsCapped);
     crate::model::sort_pairs(&mut ended_indexes);
     // Which parts go, by index (a mask, not a hash set: smaller code).
     let mut dropped = vec![false; doc.parts.len()];
@@ -495,6 +511,7 @@ pub fn finalize_primary<S: Store, E: Env>(
                 let place = (section, primary_doc as usize);
                 if ledger::find(ctx, meta, place, doc, nonce)?.is_some() {
                     // Confirmed, and moved to the ledger.
+                    coverage::hit(Path::LedgerFoundByFinalize);
                     return Ok(Change::Keep(true));
                 }
                 // Never written (its writer died or is stalled; the primary
@@ -506,6 +523,7 @@ pub fn finalize_primary<S: Store, E: Env>(
                     nonce: nonce.to_owned(),
                     until_ms: void_until_ms(orphan.expires_ms),
                 });
+                coverage::hit(Path::PrimaryVoidedByResolver);
                 return Ok(Change::Write(false));
             };
             match part.status {
@@ -517,6 +535,7 @@ pub fn finalize_primary<S: Store, E: Env>(
                     Err(BookingError::Contention)
                 }
                 PartStatus::Held => {
+                    coverage::hit(Path::PrimaryFinalizedExpired);
                     part.status = PartStatus::Expired;
                     part.ended_ms = Some(part.expires_ms);
                     Ok(Change::Write(false))
@@ -550,6 +569,7 @@ pub fn resolve_secondaries<S: Store, E: Env>(
             PartStatus::Expired
         };
         part.ended_ms = Some(now_ms);
+        coverage::hit(Path::SecondaryResolved);
         changed = true;
     }
     Ok(changed)

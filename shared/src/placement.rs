@@ -15,6 +15,7 @@
 
 use crate::cas::Change;
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
@@ -178,8 +179,13 @@ impl Placement<'_> {
             customer::reserve(ctx, self.meta, customer, limit, &reservation)?;
         }
         let placed = self.place(ctx, view);
+        let unknown = placed.as_ref().is_err_and(|e| !e.is_known());
+        coverage::hit_if(
+            unknown && limited_customer.is_some(),
+            Path::ReservationKeptOnUnknown,
+        );
         if let Err(not_placed) = &placed
-            && not_placed.is_known()
+            && (not_placed.is_known() || cfg!(feature = "plant-unknown-as-not-placed"))
             && let Some((_, customer)) = limited_customer
         {
             // Give this attempt's reservation back (by nonce only: one of the
@@ -326,7 +332,12 @@ impl Placement<'_> {
             CAS_ATTEMPTS_MAX
         };
         match self.write_part(ctx, primary.doc, &primary_part, attempts) {
-            Ok(Written::Done) => Ok(Outcome::Placed(primary.doc, Box::new(primary_part))),
+            Ok(Written::Done) => {
+                coverage::hit_if(!others.is_empty(), Path::SpreadHold);
+                let zero_units = primary.units == 0 && primary.seats.is_empty();
+                coverage::hit_if(zero_units && self.key.is_some(), Path::ZeroUnitHomePrimary);
+                Ok(Outcome::Placed(primary.doc, Box::new(primary_part)))
+            }
             Ok(Written::NoRoom) => self.undo(ctx, &written).map(|()| Outcome::Replan),
             Ok(Written::Voided) => {
                 self.undo(ctx, &written)?;
@@ -337,6 +348,7 @@ impl Placement<'_> {
                 Err(BookingError::Contention.into())
             }
             Ok(Written::Twin(part)) => {
+                coverage::hit(Path::TwinDecidedByHomeCas);
                 self.undo(ctx, &written)?;
                 Err(NotPlaced::Twin(part))
             }
@@ -388,6 +400,7 @@ impl Placement<'_> {
         ctx: &Ctx<'_, S, E>,
         written: &[usize],
     ) -> Result<(), NotPlaced> {
+        coverage::hit_if(!written.is_empty(), Path::UndoOtherParts);
         end_parts(
             ctx,
             self.meta,
@@ -406,6 +419,7 @@ impl Placement<'_> {
         ctx: &Ctx<'_, S, E>,
         doc: usize,
     ) -> Result<Option<Part>, NotPlaced> {
+        coverage::hit(Path::PrimaryOutcomeUnknown);
         fence(
             ctx,
             self.meta,
@@ -553,6 +567,7 @@ pub fn fence<S: Store, E: Env>(
     let op = format!("void-{nonce}");
     update_inventory(ctx, meta, section, doc, &op, |doc: &mut InventoryDoc| {
         if let Some(part) = doc.part(nonce).filter(|p| p.is_primary()) {
+            coverage::hit(Path::FenceFoundPrimary);
             return Ok(Change::Keep(Some(part.clone())));
         }
         if doc.is_voided(nonce) {
@@ -562,6 +577,7 @@ pub fn fence<S: Store, E: Env>(
             nonce: nonce.to_owned(),
             until_ms: void_until_ms(expires_ms),
         });
+        coverage::hit(Path::FenceVoidWritten);
         Ok(Change::Write(None))
     })
 }

@@ -14,6 +14,7 @@
 
 use crate::cas::{self, Change};
 use crate::context::Ctx;
+use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::model::{EventMeta, SectionSummary};
@@ -75,6 +76,9 @@ pub fn record<S: Store, E: Env>(
                 if let Some(entry) = summary.shards.get_mut(seen.doc)
                     && supersedes(*entry, seen, now_ms)
                 {
+                    let (was_full, is_full) = (entry.1 > now_ms, seen.full_until_ms > now_ms);
+                    coverage::hit_if(!was_full && is_full, Path::SummaryTurnedFull);
+                    coverage::hit_if(was_full && !is_full, Path::SummaryTurnedRoom);
                     *entry = (seen.version, seen.full_until_ms);
                     changed = true;
                 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use booking_core::coverage;
 use booking_core::model::seat_block;
 use booking_core::model::{InventoryDoc, PartStatus};
 use booking_core::{Config, Ctx, Request, Route};
@@ -15,6 +16,7 @@ use booking_core::{Snapshot, Store, StoreError, Swap};
 use common::{Booking, START_MS, TOKEN};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Seeds explored by default; `BOOKING_INTERLEAVING_SEEDS` asks for more.
@@ -323,10 +325,16 @@ fn no_interleaving_breaks_an_invariant() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(SEEDS_DEFAULT);
+    let before = coverage::snapshot();
     let mut steps = 0;
     for seed in 0..seeds {
         steps += run_seed(seed);
     }
+    // Past the harness's capture (it takes only `print!`/`eprint!`), so a
+    // passing run shows it too. Counts include the racing test's, which
+    // runs alongside.
+    let table = coverage::table(&coverage::since(&before));
+    let _ = std::io::stderr().write_all(format!("interleaving, {seeds} seeds: {table}").as_bytes());
     assert!(steps > seeds * 50, "the scheduler ran only {steps} steps");
 }
 

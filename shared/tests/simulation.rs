@@ -44,8 +44,12 @@
 //! `BOOKING_SIMULATION_FAULTS=stall,skew,loss,crash` (or `none`) picks the
 //! faults.
 
-use booking_core::model::{InventoryDoc, PartStatus, Register, register_key, seat_block};
-use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route};
+use booking_core::coverage::{self, Path};
+use booking_core::limits::LEDGER_MOVE_PARTS_MIN;
+use booking_core::model::{
+    CustomerDoc, InventoryDoc, PartStatus, Register, register_key, seat_block,
+};
+use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route, Tuning};
 use booking_core::{MemoryCas, MemoryStore, Snapshot, Store, StoreError, Swap};
 use serde_json::{Value, json};
 use std::cell::Cell;
@@ -67,6 +71,7 @@ fn config() -> Config {
         admin_token: Some(ADMIN_TOKEN.into()),
         confirm_token: Some(CONFIRM_TOKEN.into()),
         hold_ttl_seconds_default: 300,
+        tuning: Tuning::default(),
     }
 }
 
@@ -112,6 +117,8 @@ const FAULT_CALLS_MAX: u64 = 350;
 const STEPS_MAX: u64 = 200_000;
 
 const EV: &str = "ev";
+/// `max_per_customer` of `ev`.
+const EV_CUSTOMER_LIMIT: u64 = 12;
 const GIG: &str = "gig";
 
 // ---------------------------------------------------------------------------
@@ -240,6 +247,15 @@ struct Plan {
     /// them, forever: their clients never hear back.
     crashes: Vec<u64>,
     loss_per_mille: u64,
+    /// Per mille of store calls that lose their reply right after a call of
+    /// the same request lost its own (once: a burst is two calls long): a
+    /// flaky connection, which drives a request past its retries into an
+    /// unknown outcome, then lets the fence that settles it through.
+    loss_burst_per_mille: u64,
+    /// Per mille of requests that are flaky: one of their first few writes
+    /// lands but loses its reply, and so does the call after it. Aimed at
+    /// the writes whose outcome must then be settled (a primary, a fence).
+    flaky_per_mille: u64,
     offsets_ms: [i64; INSTANCES],
     /// Offsets may reach half of [`SKEW_MARGIN_MS`], not only [`SKEW_MAX_MS`].
     wide_skew: bool,
@@ -248,6 +264,10 @@ struct Plan {
     gateway_timeout_ms: u64,
     /// Orders whose Idempotency-Key several buyers share.
     shared: Vec<Order>,
+    /// The bounds the instances run with: most seeds lower them, so that
+    /// ledger moves (and the lookups that must then read the page) happen
+    /// in every run, not only once a shard sells through.
+    tuning: Tuning,
 }
 
 fn skew_ms(rng: &mut Rng, wide: bool) -> i64 {
@@ -353,17 +373,33 @@ impl Plan {
                 order
             })
             .collect();
+        let loss_burst_per_mille = if loss_per_mille > 0 {
+            [0, 300, 700][rng.index(3)]
+        } else {
+            0
+        };
+        let flaky_per_mille = if faults.loss {
+            [0, 0, 100, 250][rng.index(4)]
+        } else {
+            0
+        };
+        let tuning = Tuning {
+            ledger_move_parts_min: [LEDGER_MOVE_PARTS_MIN, 1, 2, 3][rng.index(4)],
+        };
         Plan {
             seed,
             ttl_seconds,
             stall,
             crashes,
             loss_per_mille,
+            loss_burst_per_mille,
+            flaky_per_mille,
             offsets_ms,
             wide_skew,
             clock_jumps,
             gateway_timeout_ms,
             shared,
+            tuning,
         }
     }
 }
@@ -387,7 +423,7 @@ fn contested_seats(prefix: &str, seats: u32, blocks: u32) -> Vec<String> {
 /// blocks, a customer limit.
 fn ev_definition(ttl_seconds: u64) -> Value {
     let seats: Vec<String> = (1..=130).map(|i| format!("A-{i}")).collect();
-    json!({"name": "ev", "hold_ttl_seconds": ttl_seconds, "max_per_customer": 12,
+    json!({"name": "ev", "hold_ttl_seconds": ttl_seconds, "max_per_customer": EV_CUSTOMER_LIMIT,
            "sections": [{"id": "floor", "capacity": 30, "shards": 3}, {"id": "A", "seats": seats}]})
 }
 
@@ -403,7 +439,7 @@ fn random_order(rng: &mut Rng) -> Order {
     let event = if rng.chance(333) { GIG } else { EV };
     let body = if rng.chance(600) {
         let mut body = json!({"section": "floor", "quantity": rng.range(1, 10)});
-        if event == EV && rng.chance(500) {
+        if event == EV && rng.chance(800) {
             body["customer_id"] = json!(format!("c{}", rng.below(3)));
         }
         body
@@ -784,15 +820,22 @@ impl Sim {
         }
     }
 
-    /// Ends `me`'s store call: checks what it wrote; true if its reply is lost.
-    fn leave(&self, written: Option<&str>) -> bool {
+    /// Ends `me`'s store call: checks what it wrote; true if its reply is
+    /// lost (more likely `after_loss`, when the request's last call lost its;
+    /// always when `forced`).
+    fn leave(&self, written: Option<&str>, after_loss: bool, forced: bool) -> bool {
         let mut state = self.lock();
         if let Some(key) = written {
             let steps = state.stats.steps;
             let found = state.checker.observe(&self.store, key, steps);
             state.violations.extend(found);
         }
-        let lost = self.plan.loss_per_mille > 0 && state.rng.chance(self.plan.loss_per_mille);
+        let per_mille = if after_loss {
+            self.plan.loss_burst_per_mille.max(self.plan.loss_per_mille)
+        } else {
+            self.plan.loss_per_mille
+        };
+        let lost = forced || per_mille > 0 && state.rng.chance(per_mille);
         if lost {
             state.stats.lost_replies += 1;
         }
@@ -900,6 +943,17 @@ struct SimStore<'a> {
     sim: &'a Sim,
     me: usize,
     calls: Cell<u32>,
+    /// Replies this request lost in a row, up to its last call.
+    lost_streak: Cell<u32>,
+    /// Writes to go until the flaky one (0: none, or done).
+    flaky_write: Cell<u32>,
+    /// The flaky write lost its reply: the next call loses its own too.
+    flaky_burst: Cell<u32>,
+    /// Calls after the flaky write that lose their replies too: one lets
+    /// the fence through, two fail it (the outcome stays unknown).
+    flaky_burst_calls: u32,
+    /// Reads count towards the flaky call, not only writes.
+    flaky_reads: Cell<bool>,
     sent: Sent,
 }
 
@@ -917,7 +971,24 @@ impl SimStore<'_> {
             self.sim.enter(self.me, 0);
         }
         let (result, wrote) = call(&self.sim.store);
-        let lost = self.sim.leave(wrote.then_some(key));
+        let streak = self.lost_streak.get();
+        // The flaky call, and the one right after it, lose their replies.
+        let counted = wrote || self.flaky_reads.get();
+        let flaky = self.flaky_write.get();
+        if counted && flaky > 0 {
+            self.flaky_write.set(flaky - 1);
+        }
+        let flaky_now = counted && flaky == 1;
+        let burst = self.flaky_burst.get();
+        self.flaky_burst.set(burst.saturating_sub(1));
+        let forced = flaky_now || burst > 0;
+        let lost = self.sim.leave(wrote.then_some(key), streak == 1, forced);
+        // A lost read is unknown enough: no second loss, so the fence it
+        // calls for gets through.
+        if flaky_now && wrote {
+            self.flaky_burst.set(self.flaky_burst_calls);
+        }
+        self.lost_streak.set(if lost { streak + 1 } else { 0 });
         if self.sim.plan.crashes.contains(&n) {
             self.sim.lock().stats.crashes += 1;
             self.sim
@@ -1189,10 +1260,24 @@ impl Client<'_> {
             instance,
             rng: Cell::new(mix(plan.seed, self.me as u64, u64::from(ordinal))),
         };
+        // A flaky request: its first, second or third write is the flaky
+        // one, or (reads counted too) one of its first six calls.
+        let mut flaky = Rng::new(mix(plan.seed, self.me as u64, u64::from(ordinal) ^ 0xF1A4));
+        let flaky_reads = flaky.chance(400);
+        let flaky_write = match flaky.chance(plan.flaky_per_mille) {
+            true if flaky_reads => u32::try_from(flaky.range(1, 6)).unwrap_or(1),
+            true => u32::try_from(flaky.range(1, 3)).unwrap_or(1),
+            false => 0,
+        };
         let store = SimStore {
             sim: self.sim,
             me: self.me,
             calls: Cell::new(0),
+            lost_streak: Cell::new(0),
+            flaky_write: Cell::new(flaky_write),
+            flaky_burst: Cell::new(0),
+            flaky_burst_calls: if flaky.chance(300) { 2 } else { 1 },
+            flaky_reads: Cell::new(flaky_reads),
             sent: sent.clone(),
         };
         let request = request(&sent.method, &sent.path, &sent.body, sent.key.as_deref());
@@ -1487,10 +1572,11 @@ fn run_seed(seed: u64, faults: Faults, trace: bool) -> Outcome {
     if trace {
         eprintln!("seed {seed}: {plan:?}");
     }
+    let tuning = plan.tuning;
     let sim = Sim {
         offsets_ms: plan.offsets_ms.map(AtomicI64::new),
         plan,
-        config: config(),
+        config: Config { tuning, ..config() },
         store: store.clone(),
         base_ms: AtomicU64::new(START_MS),
         state: Mutex::new(State {
@@ -1800,6 +1886,8 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
             None,
         );
     }
+    // Units of confirmed holds per customer of `ev`, against its limit.
+    let mut bought: BTreeMap<String, u64> = BTreeMap::new();
     let mut events = vec![EV];
     if matches!(put.status, 200 | 201) {
         events.push(GIG);
@@ -1897,6 +1985,9 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
                         part.all_seats().len() as u64
                     };
                     confirmed_units += units;
+                    if let Some(customer) = part.customer_id.as_ref().filter(|_| event == EV) {
+                        *bought.entry(customer.clone()).or_default() += units;
+                    }
                     let id = HoldRef {
                         event_id: event.to_owned(),
                         section: index,
@@ -1921,7 +2012,58 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
         }
         found.extend(audit_feed(store, at_rest, event, &sections));
     }
+    // Skewed clocks are left out until the open defect is fixed: a resolver
+    // whose clock is ahead drops a reservation as expired while its hold is
+    // still being placed (the primary not found yet), and nothing fences
+    // the hold, so it lands uncounted (seed 248).
+    if sim.plan.offsets_ms.iter().all(|o| *o == 0) {
+        found.extend(audit_customers(store, &bought));
+    }
+    for (customer, units) in bought {
+        if units > EV_CUSTOMER_LIMIT {
+            found.push(violation(
+                "customer-over-limit",
+                format!(
+                    "{customer} bought {units} units of {EV}, the limit is {EV_CUSTOMER_LIMIT}"
+                ),
+            ));
+        }
+    }
     found
+}
+
+/// The customer buckets of `ev` never count fewer units for a customer than
+/// its confirmed holds contain (`bought`): a bucket that forgot a booking
+/// would let the customer past the limit. (Bookings and reservations not yet
+/// resolved both count; an expired reservation of a hold that was never
+/// confirmed may still be counted, which only over-counts.)
+fn audit_customers(store: &MemoryStore, bought: &BTreeMap<String, u64>) -> Vec<Violation> {
+    let mut counted: BTreeMap<String, u64> = BTreeMap::new();
+    for key in store.keys() {
+        let bucket = key.starts_with(&format!("e/{EV}/")) && key.contains("/c/");
+        let Some(bytes) = store.raw(&key).filter(|_| bucket) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<CustomerDoc>(&bytes) else {
+            return vec![violation("customer-bucket-unreadable", key)];
+        };
+        for (customer, entry) in doc.customers {
+            *counted.entry(customer).or_default() += u64::from(entry.units());
+        }
+    }
+    bought
+        .iter()
+        .filter(|(customer, units)| counted.get(*customer).copied().unwrap_or(0) < **units)
+        .map(|(customer, units)| {
+            violation(
+                "customer-undercounted",
+                format!(
+                    "{customer} bought {units} units of {EV}, its bucket counts {}",
+                    counted.get(customer).copied().unwrap_or(0)
+                ),
+            )
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -1929,6 +2071,76 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// The least number of times the default run ([`SEEDS_DEFAULT`] seeds from
+/// 0, every fault) must take each path: about half of what it takes, so a
+/// change of the workload or the core that stops reaching a path fails CI
+/// rather than silently checking less. 0: no workload reaches it yet
+/// (listed, not enforced).
+fn coverage_min(path: Path) -> u64 {
+    match path {
+        Path::ZeroUnitHomePrimary => 500,
+        Path::SpreadHold => 1_000,
+        Path::UndoOtherParts => 75,
+        Path::PrimaryOutcomeUnknown => 100,
+        Path::FenceFoundPrimary => 80,
+        Path::FenceVoidWritten => 25,
+        Path::TwinDecidedByHomeCas => 25,
+        Path::KeyReplayFromShard => 1_500,
+        Path::KeyReplayFromLedger => 300,
+        Path::LedgerMovePageWritten | Path::LedgerMoveShardTrimmed => 900,
+        Path::LedgerFoundByFind => 2_500,
+        Path::LedgerFoundKeyedPrimary => 300,
+        Path::LedgerFoundByLocate => 2_000,
+        Path::LedgerFoundByUpdatePrimary => 250,
+        Path::SummaryTurnedFull => 700,
+        Path::SummaryTurnedRoom => 100,
+        Path::CustomerSettledBooked => 600,
+        Path::CustomerSettledReleased => 200,
+        Path::CustomerResolvedFromShard => 15,
+        Path::CustomerResolvedByKey => 20,
+        Path::ReservationReusedByKey => 50,
+        Path::ReservationKeptOnUnknown => 25,
+        Path::CustomerLimitRefused => 350,
+        Path::SecondaryResolved => 30,
+        Path::PrimaryFinalizedExpired => 35,
+        Path::PrimaryVoidedByResolver => 5,
+        Path::CreatedByLaterGeneration => 40,
+        Path::LedgerFoundByFinalize
+        | Path::CustomerResolvedFromLedger
+        | Path::RecordsPruned
+        | Path::EndedPartsCapped => 0,
+    }
+}
+
+/// The coverage table of a run, with each path's minimum; the paths
+/// reached fewer times than their minimum, when `enforced`.
+fn coverage_report(reached: &[(Path, u64)], enforced: bool) -> (String, Vec<String>) {
+    let mut table = String::from("coverage: path, times reached, least required\n");
+    let mut short = Vec::new();
+    for (path, count) in reached {
+        let least = coverage_min(*path);
+        let note = if least == 0 { " (not enforced)" } else { "" };
+        table.push_str(&format!(
+            "  {:<28} {count:>8} {least:>6}{note}\n",
+            path.name()
+        ));
+        if enforced && *count < least {
+            short.push(format!(
+                "{} reached {count} times, at least {least} needed",
+                path.name()
+            ));
+        }
+    }
+    (table, short)
+}
+
+/// Writes to the process's stderr, past the test harness's capture (which
+/// takes only `print!`/`eprint!`), so that a passing run shows it too.
+fn show(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 fn replay_command(seed: u64) -> String {
@@ -1952,6 +2164,7 @@ fn no_fault_breaks_a_promise() {
             (first..first + count).collect()
         }
     };
+    let coverage_before = coverage::snapshot();
     let mut total = Stats::default();
     // Per kind: the first seed that found it and how many did.
     let mut kinds: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
@@ -1987,6 +2200,14 @@ fn no_fault_breaks_a_promise() {
         }
     }
     eprintln!("simulation: {} seeds, {total:?}", seeds.len());
+    // The minimums are for the default run: fewer seeds or faults reach less.
+    let default_run = seeds.len() as u64 >= SEEDS_DEFAULT
+        && faults.stall
+        && faults.loss
+        && faults.crash
+        && faults.skew;
+    let (table, short) = coverage_report(&coverage::since(&coverage_before), default_run);
+    show(&format!("simulation, {} seeds: {table}", seeds.len()));
     for (kind, (first, count)) in &kinds {
         eprintln!("  {kind}: first seed {first}, {count} seeds");
     }
@@ -2003,6 +2224,11 @@ fn no_fault_breaks_a_promise() {
             replay_command(*seed)
         );
     }
+    assert!(
+        short.is_empty(),
+        "paths the checks no longer reach enough:\n  {}",
+        short.join("\n  ")
+    );
     // The faults did happen: a simulator that injects nothing proves nothing.
     if seeds.len() >= 100 {
         if faults.stall {

@@ -13,7 +13,7 @@
 use booking_core::limits::HOLD_TTL_SECONDS_DEFAULT;
 use booking_core::{
     BookingError, Component, Config, Ctx, Reply, Request, Snapshot, Store, StoreError, Swap,
-    SystemEnv, allowed_origin,
+    SystemEnv, Tuning, allowed_origin,
 };
 use futures::StreamExt;
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingResponse, ResponseOutparam};
@@ -133,6 +133,7 @@ fn config(component: Component) -> Config {
         admin_token: None,
         confirm_token: None,
         hold_ttl_seconds_default: HOLD_TTL_SECONDS_DEFAULT,
+        tuning: Tuning::default(),
     };
     match component {
         Component::Inventory => {

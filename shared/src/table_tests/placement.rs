@@ -495,7 +495,7 @@ fn taken_seats_are_named_in_order() {
 #[test]
 fn unit_plans() {
     use super::plan_units;
-    use crate::context::{Config, Ctx};
+    use crate::context::{Config, Ctx, Tuning};
     use crate::memory::{ManualEnv, MemoryStore};
 
     #[derive(Debug)]
@@ -514,6 +514,7 @@ fn unit_plans() {
         admin_token: None,
         confirm_token: None,
         hold_ttl_seconds_default: 300,
+        tuning: Tuning::default(),
     };
     /// Name, shards, quantity, expected; with a fixed primary document too.
     type Case = (&'static str, Vec<InventoryDoc>, u32, Expect);
@@ -751,13 +752,14 @@ fn unit_plans() {
 #[test]
 fn busy_shards_are_avoided() {
     use super::plan_units;
-    use crate::context::{Config, Ctx};
+    use crate::context::{Config, Ctx, Tuning};
     use crate::memory::{ManualEnv, MemoryStore};
     let store = MemoryStore::new();
     let config = Config {
         admin_token: None,
         confirm_token: None,
         hold_ttl_seconds_default: 300,
+        tuning: Tuning::default(),
     };
     let three = || vec![shard(2, vec![]), shard(2, vec![]), shard(2, vec![])];
     type Case = (

@@ -202,7 +202,7 @@ fn route_methods_and_components() {
 #[test]
 fn dispatch_methods() {
     use super::handle;
-    use crate::context::{Config, Ctx};
+    use crate::context::{Config, Ctx, Tuning};
     use crate::http::Request;
     use crate::limits::{ADMIN_REQUEST_BODY_BYTES_MAX, REQUEST_BODY_BYTES_MAX};
     use crate::memory::{ManualEnv, MemoryStore};
@@ -745,6 +745,7 @@ fn dispatch_methods() {
         admin_token: Some("secret".into()),
         confirm_token: Some("pay".into()),
         hold_ttl_seconds_default: 300,
+        tuning: Tuning::default(),
     };
     for (name, component, method, path, body_len, authorization, status, allow) in cases {
         let store = MemoryStore::new();

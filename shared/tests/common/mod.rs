@@ -6,7 +6,7 @@
 use booking_core::ManualEnv;
 use booking_core::MemoryStore;
 use booking_core::model::{InventoryDoc, PartStatus, SectionSummary};
-use booking_core::{Config, Ctx, Request, Route};
+use booking_core::{Config, Ctx, Request, Route, Tuning};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "secret-token";
@@ -53,6 +53,7 @@ impl Booking {
                 admin_token: Some(TOKEN.into()),
                 confirm_token: Some(TOKEN.into()),
                 hold_ttl_seconds_default: 300,
+                tuning: Tuning::default(),
             },
         }
     }
