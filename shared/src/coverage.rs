@@ -83,12 +83,33 @@ pub enum Path {
     RecordsPruned,
     /// Ended parts dropped beyond the per-document cap (`parts`).
     EndedPartsCapped,
+    /// An expired reservation whose hold is not found kept until the skew
+    /// margin passed: a writer with a clock behind may still place it (`customer`).
+    ReservationKeptUntilSkewMargin,
+    /// A give-back that left a reservation another attempt of the key
+    /// reused (`customer`).
+    ReservationSharedKept,
+    /// A keyed refusal answered with the twin's hold found by reading the
+    /// home again (`keyed`).
+    TwinRereadAfterRefusal,
+    /// A keyed attempt found its room taken by a twin's other parts and
+    /// answered 503 instead of a refusal (`placement`).
+    TwinInFlight,
+    /// Ended keyed primaries dropped beyond their per-document cap (`parts`).
+    KeyedEndedPartsCapped,
+    /// A keyed hold refused because its home holds as many live zero-unit
+    /// primaries as it may (`placement`).
+    ZeroUnitPrimariesFull,
+    /// Change records copied to a feed page (`feed_pages`).
+    FeedRecordsCopied,
+    /// A feed read served records from a feed page (`feed`).
+    FeedReadFromPage,
 }
 
 impl Path {
     /// Every path, in declaration order.
     #[cfg(feature = "testing")]
-    pub const ALL: [Path; 32] = [
+    pub const ALL: [Path; 40] = [
         Path::ZeroUnitHomePrimary,
         Path::SpreadHold,
         Path::UndoOtherParts,
@@ -121,6 +142,14 @@ impl Path {
         Path::CreatedByLaterGeneration,
         Path::RecordsPruned,
         Path::EndedPartsCapped,
+        Path::ReservationKeptUntilSkewMargin,
+        Path::ReservationSharedKept,
+        Path::TwinRereadAfterRefusal,
+        Path::TwinInFlight,
+        Path::KeyedEndedPartsCapped,
+        Path::ZeroUnitPrimariesFull,
+        Path::FeedRecordsCopied,
+        Path::FeedReadFromPage,
     ];
 
     /// The path's name, as the tables print it.

@@ -11,9 +11,13 @@ use crate::error::BookingError;
 use crate::ids::bucket_of;
 use crate::ledger;
 use crate::limits::{
-    CUSTOMER_BUCKETS, CUSTOMER_REFUSALS_COUNTED_MAX, CUSTOMER_RESOLUTIONS_PER_WRITE_MAX,
-    CUSTOMERS_PER_BUCKET_MAX,
+    CLOCK_SKEW_MARGIN_SECONDS, CUSTOMER_BUCKETS, CUSTOMER_REFUSALS_COUNTED_MAX,
+    CUSTOMER_RESOLUTIONS_PER_WRITE_MAX, CUSTOMERS_PER_BUCKET_MAX,
 };
+
+/// How long past its expiry a reservation whose hold is not found is kept:
+/// until no writer whose clock is within the skew margin can still place it.
+const SKEW_MARGIN_MS: u64 = CLOCK_SKEW_MARGIN_SECONDS * 1_000;
 use crate::model::{CustomerDoc, CustomerHold, EventMeta, InventoryDoc, LedgerPage, PartStatus};
 use crate::parts;
 use crate::store::Store;
@@ -47,6 +51,14 @@ pub fn reserve<S: Store, E: Env>(
                 .and_then(|e| e.active.iter_mut().find(|a| stands_for(a, hold)))
             {
                 coverage::hit_if(active.nonce != hold.nonce, Path::ReservationReusedByKey);
+                // Reused by another attempt of the key: it now stands for
+                // whichever attempt places the hold, so the attempt that
+                // made it may no longer give it back (see `settle`).
+                if active.nonce != hold.nonce && !active.shared {
+                    active.shared = true;
+                    active.expires_ms = active.expires_ms.max(hold.expires_ms);
+                    return Ok(Change::Write(Ok(())));
+                }
                 // A reused reservation must outlive this attempt's hold too.
                 if active.expires_ms >= hold.expires_ms {
                     return Ok(Change::Keep(Ok(())));
@@ -143,10 +155,21 @@ fn resolve_expired<S: Store, E: Env>(
                 continue;
             }
             budget = budget.saturating_sub(1);
-            changed = true;
-            if hold_confirmed(ctx, meta, &active, &mut sections)? {
-                entry.book(&active);
+            match hold_confirmed(ctx, meta, &active, &mut sections)? {
+                Some(true) => entry.book(&active),
+                Some(false) => {}
+                // Not placed, or not yet: a writer whose clock is behind
+                // ours may still place it until its own clock passes the
+                // expiry, so the reservation stays until no clock within
+                // the skew margin can.
+                None if now_ms < active.expires_ms.saturating_add(SKEW_MARGIN_MS) => {
+                    coverage::hit(Path::ReservationKeptUntilSkewMargin);
+                    still_active.push(active);
+                    continue;
+                }
+                None => {}
             }
+            changed = true;
         }
         entry.active = still_active;
         if entry.is_empty() {
@@ -180,11 +203,16 @@ pub fn settle<S: Store, E: Env>(
             let Some(entry) = doc.customers.get_mut(customer) else {
                 return Ok(Change::Keep(()));
             };
-            let Some(index) = entry
-                .active
-                .iter()
-                .position(|a| a.nonce == nonce || key.is_some() && a.key.as_deref() == key)
-            else {
+            // A give-back (by nonce, no key) leaves a shared reservation:
+            // another attempt of the key may have placed the hold.
+            let Some(index) = entry.active.iter().position(|a| {
+                a.nonce == nonce && (key.is_some() || booked || !a.shared)
+                    || key.is_some() && a.key.as_deref() == key
+            }) else {
+                coverage::hit_if(
+                    entry.active.iter().any(|a| a.nonce == nonce),
+                    Path::ReservationSharedKept,
+                );
                 return Ok(Change::Keep(()));
             };
             let hold = entry.active.remove(index);
@@ -217,7 +245,7 @@ fn hold_confirmed<S: Store, E: Env>(
     meta: &EventMeta,
     hold: &CustomerHold,
     sections: &mut SectionDocs,
-) -> Result<bool, BookingError> {
+) -> Result<Option<bool>, BookingError> {
     if let Some(key_id) = &hold.key {
         return key_confirmed(ctx, meta, hold.section, key_id);
     }
@@ -244,15 +272,15 @@ fn hold_confirmed<S: Store, E: Env>(
         };
         coverage::hit(Path::CustomerResolvedFromShard);
         return match part.status {
-            PartStatus::Confirmed => Ok(true),
-            PartStatus::Released | PartStatus::Expired => Ok(false),
+            PartStatus::Confirmed => Ok(Some(true)),
+            PartStatus::Released | PartStatus::Expired => Ok(Some(false)),
             PartStatus::Held => {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
-                parts::finalize_primary(ctx, meta, hold.section, index, part)
+                parts::finalize_primary(ctx, meta, hold.section, index, part).map(Some)
             }
         };
     }
-    moved_to_ledger(ctx, meta, hold, docs)
+    Ok(moved_to_ledger(ctx, meta, hold, docs)?.then_some(true))
 }
 
 /// Whether the one hold of Idempotency-Key id `key_id` in `section` was
@@ -263,23 +291,23 @@ fn key_confirmed<S: Store, E: Env>(
     meta: &EventMeta,
     section: usize,
     key_id: &str,
-) -> Result<bool, BookingError> {
+) -> Result<Option<bool>, BookingError> {
     let docs = meta.sections.get(section).map_or(0, |s| s.docs);
     let home = bucket_of(key_id.as_bytes(), docs.max(1) as usize);
     let Some(doc) = cas::load::<S, E, InventoryDoc>(ctx, &meta.inventory_key(section, home))?
     else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(part) = ledger::keyed_primary(ctx, meta, (section, home), &doc, key_id)? else {
-        return Ok(false);
+        return Ok(None);
     };
     coverage::hit(Path::CustomerResolvedByKey);
     match part.status {
-        PartStatus::Confirmed => Ok(true),
-        PartStatus::Released | PartStatus::Expired => Ok(false),
+        PartStatus::Confirmed => Ok(Some(true)),
+        PartStatus::Released | PartStatus::Expired => Ok(Some(false)),
         PartStatus::Held => {
             let home = u32::try_from(home).unwrap_or(u32::MAX);
-            parts::finalize_primary(ctx, meta, section, home, &part)
+            parts::finalize_primary(ctx, meta, section, home, &part).map(Some)
         }
     }
 }

@@ -426,6 +426,7 @@ impl Read {
             })
             .collect();
         let pages = feed_pages::read(ctx, meta, &wanted)?;
+        crate::coverage::hit(crate::coverage::Path::FeedReadFromPage);
         let behind = std::mem::take(&mut self.behind);
         let mut again = Vec::new();
         for ((behind, page), (_, _, number)) in behind.into_iter().zip(pages).zip(wanted) {

@@ -126,6 +126,7 @@ pub fn copy<S: Store, E: Env>(
         }
     }
     if copied > 0 {
+        crate::coverage::hit(crate::coverage::Path::FeedRecordsCopied);
         raise(ctx, meta, place, copied)?;
     }
     failure.map_or(Ok(()), Err)

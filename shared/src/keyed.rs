@@ -125,7 +125,10 @@ fn answer_refusal<S: Store, E: Env>(
         ))
     })?;
     match keyed_primary(ctx, meta, (section, home), &doc, tag)? {
-        Some(part) => replay(meta, section, home, part),
+        Some(part) => {
+            crate::coverage::hit(crate::coverage::Path::TwinRereadAfterRefusal);
+            replay(meta, section, home, part)
+        }
         None => Err(error),
     }
 }

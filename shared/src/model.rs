@@ -696,6 +696,11 @@ pub struct CustomerHold {
     /// or a racing twin reuses it, and it is resolved by the key's primary.
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Reused by another attempt of the same key: the attempt that made it
+    /// may have lost to that one, so it is never given back by nonce, only
+    /// settled with the key's hold (confirm, release) or resolved by key.
+    #[serde(rename = "sh", default, skip_serializing_if = "is_false")]
+    pub shared: bool,
 }
 
 /// Sorts `(key, index)` pairs ascending. The core's one sort instantiation

@@ -442,12 +442,15 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
     drop_oldest(
         doc,
         |p| ended(p) && !kept_for_key(p),
-        ENDED_PARTS_PER_DOCUMENT_MAX,
+        (ENDED_PARTS_PER_DOCUMENT_MAX, Path::EndedPartsCapped),
     );
     drop_oldest(
         doc,
         |p| ended(p) && kept_for_key(p),
-        KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+        (
+            KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+            Path::KeyedEndedPartsCapped,
+        ),
     );
     debug_assert!(
         doc.parts.iter().filter(|p| ended(p)).count()
@@ -458,7 +461,11 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
 /// Drops the oldest parts `chosen` picks beyond `kept_max` of them, by end
 /// time; ties (holds that expired at the same millisecond) by position, so
 /// the cap holds exactly.
-fn drop_oldest(doc: &mut InventoryDoc, chosen: impl Fn(&Part) -> bool, kept_max: usize) {
+fn drop_oldest(
+    doc: &mut InventoryDoc,
+    chosen: impl Fn(&Part) -> bool,
+    (kept_max, path): (usize, Path),
+) {
     let mut ended_indexes: Vec<(u64, usize)> = doc
         .parts
         .iter()
@@ -469,7 +476,7 @@ fn drop_oldest(doc: &mut InventoryDoc, chosen: impl Fn(&Part) -> bool, kept_max:
     if ended_indexes.len() <= kept_max {
         return;
     }
-    coverage::hit(Path::EndedPartsCapped);
+    coverage::hit(path);
     crate::model::sort_pairs(&mut ended_indexes);
     // Which parts go, by index (a mask, not a hash set: smaller code).
     let mut dropped = vec![false; doc.parts.len()];

@@ -175,6 +175,7 @@ impl Placement<'_> {
                 quantity: self.hold.units(),
                 expires_ms: self.expires_ms,
                 key: self.key.map(|tag| tag.id.clone()),
+                shared: false,
             };
             customer::reserve(ctx, self.meta, customer, limit, &reservation)?;
         }
@@ -252,6 +253,7 @@ impl Placement<'_> {
                 Err(BookingError::SoldOut { .. } | BookingError::SeatsUnavailable { .. })
                     if view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)) =>
                 {
+                    coverage::hit(Path::TwinInFlight);
                     return Err(NotPlaced::TwinInFlight);
                 }
                 other => other?,
@@ -484,6 +486,7 @@ impl Placement<'_> {
                 }
                 parts::prune(doc, now_ms);
                 if part.is_primary() && part.units() == 0 && zero_unit_primaries_full(doc, now_ms) {
+                    coverage::hit(Path::ZeroUnitPrimariesFull);
                     return Err(BookingError::BookkeepingFull("key"));
                 }
                 let mut resolved = false;
@@ -500,6 +503,7 @@ impl Placement<'_> {
                 }
                 if !part.seats.is_empty() {
                     if self.twin_in_flight(doc, now_ms) {
+                        coverage::hit(Path::TwinInFlight);
                         return Ok(Change::Keep(Written::TwinInFlight));
                     }
                     let unavailable = part

@@ -2012,13 +2012,11 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
         }
         found.extend(audit_feed(store, at_rest, event, &sections));
     }
-    // Skewed clocks are left out until the open defect is fixed: a resolver
-    // whose clock is ahead drops a reservation as expired while its hold is
-    // still being placed (the primary not found yet), and nothing fences
-    // the hold, so it lands uncounted (seed 248).
-    if sim.plan.offsets_ms.iter().all(|o| *o == 0) {
-        found.extend(audit_customers(store, &bought));
-    }
+    // Skewed clocks included: a resolver whose clock is ahead once dropped a
+    // reservation as expired while its hold was still being placed (seed
+    // 248); a reservation whose hold is not found is now kept until the
+    // skew margin passed.
+    found.extend(audit_customers(store, &bought));
     for (customer, units) in bought {
         if units > EV_CUSTOMER_LIMIT {
             found.push(violation(
@@ -2110,7 +2108,15 @@ fn coverage_min(path: Path) -> u64 {
         Path::LedgerFoundByFinalize
         | Path::CustomerResolvedFromLedger
         | Path::RecordsPruned
-        | Path::EndedPartsCapped => 0,
+        | Path::EndedPartsCapped
+        | Path::ReservationKeptUntilSkewMargin
+        | Path::ReservationSharedKept
+        | Path::TwinRereadAfterRefusal
+        | Path::TwinInFlight
+        | Path::KeyedEndedPartsCapped
+        | Path::ZeroUnitPrimariesFull
+        | Path::FeedRecordsCopied
+        | Path::FeedReadFromPage => 0,
     }
 }
 
