@@ -12,7 +12,7 @@
 //!
 //! Each document numbers its records (`seq`, from 1, without gaps) and keeps
 //! every record not yet copied to its feed pages (`feed_pages`) and the last
-//! [`CHANGES_PER_DOCUMENT_MAX`] of those copied; a consumer resumes from the
+//! [`CHANGES_PER_DOCUMENT_MAX`](crate::limits::CHANGES_PER_DOCUMENT_MAX) of those copied; a consumer resumes from the
 //! last `seq` it saw of every document (the feed's cursor). Record times never go
 //! backwards within a document, even when the writers' clocks disagree, so
 //! (time, document, seq) orders the records of one document exactly and of
@@ -24,9 +24,7 @@
 //! adds the tallies of an event's documents: bounded work however long the
 //! sale ran.
 
-use crate::limits::{
-    BURST_WINDOW_SECONDS, CHANGES_PER_DOCUMENT_MAX, TALLY_CUSTOMERS_MAX, TALLY_MINUTES_MAX,
-};
+use crate::limits::{BURST_WINDOW_SECONDS, TALLY_CUSTOMERS_MAX, TALLY_MINUTES_MAX};
 use crate::model::{InventoryDoc, Part, PartStatus};
 use crate::records::{ChangeKind, ChangeRecord, CustomerTally, MinuteTally, Tally};
 
@@ -34,13 +32,13 @@ use crate::records::{ChangeKind, ChangeRecord, CustomerTally, MinuteTally, Tally
 /// changed since `before` (its parts as read), and tallies it. Called once
 /// per written value, inside the CAS loop: a retry starts again from the
 /// value it lost to. `paged_feed`: the event has feed pages, so records not
-/// yet copied to them stay (see [`trim`]).
+/// yet copied to them stay (see [`trim`]); `kept_max`: the records a
+/// document keeps ([`CHANGES_PER_DOCUMENT_MAX`](crate::limits::CHANGES_PER_DOCUMENT_MAX) but in tests).
 pub fn record(
     doc: &mut InventoryDoc,
     before: &[Part],
-    now_ms: u64,
-    cas_retries: u32,
-    paged_feed: bool,
+    (now_ms, cas_retries): (u64, u32),
+    (paged_feed, kept_max): (bool, usize),
 ) {
     // Never before the last record: the writers' clocks may disagree.
     let at_ms = doc
@@ -80,7 +78,7 @@ pub fn record(
             nonce: part.nonce,
         });
     }
-    trim(doc, paged_feed);
+    trim(doc, paged_feed, kept_max);
     doc.tally.writes += 1;
     doc.tally.cas_retries += u64::from(cas_retries);
     debug_assert!(
@@ -91,12 +89,12 @@ pub fn record(
     );
 }
 
-/// Drops the oldest records beyond the newest [`CHANGES_PER_DOCUMENT_MAX`]:
+/// Drops the oldest records beyond the newest [`CHANGES_PER_DOCUMENT_MAX`](crate::limits::CHANGES_PER_DOCUMENT_MAX):
 /// with feed pages (`paged_feed`) only those already copied to a page
 /// (`seq <= paged`), so a record is always in the document or in a page;
 /// without (an event created before pages existed) regardless.
-pub fn trim(doc: &mut InventoryDoc, paged_feed: bool) {
-    let excess = doc.changes.len().saturating_sub(CHANGES_PER_DOCUMENT_MAX);
+pub fn trim(doc: &mut InventoryDoc, paged_feed: bool, kept_max: usize) {
+    let excess = doc.changes.len().saturating_sub(kept_max);
     let droppable = if paged_feed {
         doc.changes
             .iter()
@@ -270,7 +268,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::BURST_HOLDS_MIN;
+    use crate::limits::{BURST_HOLDS_MIN, CHANGES_PER_DOCUMENT_MAX};
 
     fn held(nonce: &str, quantity: u32, customer: &str) -> Part {
         let mut part = Part::new(nonce, PartStatus::Held, 10_000, 1_000);
@@ -290,14 +288,24 @@ mod tests {
     #[test]
     fn each_part_change_is_one_record_numbered_without_gaps() {
         let mut doc = doc_with(vec![held("a", 2, "c1")]);
-        record(&mut doc, &[], 1_000, 0, false);
+        record(&mut doc, &[], (1_000, 0), (false, CHANGES_PER_DOCUMENT_MAX));
         let before = doc.parts.clone();
         doc.parts[0].status = PartStatus::Confirmed;
         doc.parts.push(held("b", 1, "c2"));
-        record(&mut doc, &before, 2_000, 3, false);
+        record(
+            &mut doc,
+            &before,
+            (2_000, 3),
+            (false, CHANGES_PER_DOCUMENT_MAX),
+        );
         let before = doc.parts.clone();
         doc.parts.retain(|p| p.nonce != "b");
-        record(&mut doc, &before, 3_000, 0, false);
+        record(
+            &mut doc,
+            &before,
+            (3_000, 0),
+            (false, CHANGES_PER_DOCUMENT_MAX),
+        );
         let kinds: Vec<(u64, ChangeKind, &str)> = doc
             .changes
             .iter()
@@ -324,25 +332,40 @@ mod tests {
     fn a_write_without_part_changes_records_nothing() {
         let mut doc = doc_with(vec![held("a", 2, "c1")]);
         let before = doc.parts.clone();
-        record(&mut doc, &before, 1_000, 0, false);
+        record(
+            &mut doc,
+            &before,
+            (1_000, 0),
+            (false, CHANGES_PER_DOCUMENT_MAX),
+        );
         assert!(doc.changes.is_empty());
         // Pruning an ended part, or moving a confirmed one to the ledger, is
         // not a change of the sale.
         doc.parts[0].status = PartStatus::Released;
         let before = doc.parts.clone();
         doc.parts.clear();
-        record(&mut doc, &before, 2_000, 0, false);
+        record(
+            &mut doc,
+            &before,
+            (2_000, 0),
+            (false, CHANGES_PER_DOCUMENT_MAX),
+        );
         assert!(doc.changes.is_empty());
     }
 
     #[test]
     fn record_times_never_go_back_within_a_document() {
         let mut doc = doc_with(vec![held("a", 1, "c1")]);
-        record(&mut doc, &[], 5_000, 0, false);
+        record(&mut doc, &[], (5_000, 0), (false, CHANGES_PER_DOCUMENT_MAX));
         let before = doc.parts.clone();
         doc.parts.push(held("b", 1, "c1"));
         // A writer whose clock is behind.
-        record(&mut doc, &before, 4_000, 0, false);
+        record(
+            &mut doc,
+            &before,
+            (4_000, 0),
+            (false, CHANGES_PER_DOCUMENT_MAX),
+        );
         assert_eq!(doc.changes[1].at_ms, 5_000);
     }
 
@@ -352,7 +375,12 @@ mod tests {
         for n in 0..(CHANGES_PER_DOCUMENT_MAX + 5) {
             let before = doc.parts.clone();
             doc.parts.push(held(&format!("n{n}"), 1, "c"));
-            record(&mut doc, &before, 1_000 + n as u64, 0, false);
+            record(
+                &mut doc,
+                &before,
+                (1_000 + n as u64, 0),
+                (false, CHANGES_PER_DOCUMENT_MAX),
+            );
         }
         assert_eq!(doc.changes.len(), CHANGES_PER_DOCUMENT_MAX);
         assert_eq!(doc.changes[0].seq, 6);
@@ -365,13 +393,23 @@ mod tests {
         for n in 0..BURST_HOLDS_MIN {
             let before = doc.parts.clone();
             doc.parts.push(held(&format!("burst{n}"), 1, "greedy"));
-            record(&mut doc, &before, 1_000 + n * 100, 0, false);
+            record(
+                &mut doc,
+                &before,
+                (1_000 + n * 100, 0),
+                (false, CHANGES_PER_DOCUMENT_MAX),
+            );
         }
         for n in 0..(TALLY_CUSTOMERS_MAX as u64 + 3) {
             let before = doc.parts.clone();
             doc.parts
                 .push(held(&format!("one{n}"), 1, &format!("c{n}")));
-            record(&mut doc, &before, 60_000 + n * 100_000, 0, false);
+            record(
+                &mut doc,
+                &before,
+                (60_000 + n * 100_000, 0),
+                (false, CHANGES_PER_DOCUMENT_MAX),
+            );
         }
         assert_eq!(doc.tally.customers.len(), TALLY_CUSTOMERS_MAX);
         let greedy = doc

@@ -2,7 +2,11 @@
 //! environment, the settings, and a count of CAS retries.
 
 use crate::env::Env;
-use crate::limits::{ADMIN_TOKEN_LENGTH_MIN, LEDGER_MOVE_PARTS_MIN};
+use crate::limits::{
+    ADMIN_TOKEN_LENGTH_MIN, CHANGES_PER_DOCUMENT_MAX, ENDED_PARTS_PER_DOCUMENT_MAX,
+    FEED_MOVE_RECORDS_MIN, KEYED_ENDED_PARTS_PER_DOCUMENT_MAX, LEDGER_MOVE_PARTS_MIN,
+    ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX,
+};
 use crate::store::Store;
 use std::cell::Cell;
 
@@ -21,17 +25,33 @@ pub struct Config {
     pub tuning: Tuning,
 }
 
-/// Bounds of `limits` that tests may lower (see [`Config::tuning`]).
+/// Bounds of `limits` that tests may lower (see [`Config::tuning`]), so
+/// that a few hundred requests reach the paths a cap opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     /// [`LEDGER_MOVE_PARTS_MIN`].
     pub ledger_move_parts_min: usize,
+    /// [`CHANGES_PER_DOCUMENT_MAX`].
+    pub changes_per_document_max: usize,
+    /// [`FEED_MOVE_RECORDS_MIN`].
+    pub feed_move_records_min: u64,
+    /// [`ENDED_PARTS_PER_DOCUMENT_MAX`].
+    pub ended_parts_per_document_max: usize,
+    /// [`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`].
+    pub keyed_ended_parts_per_document_max: usize,
+    /// [`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`].
+    pub zero_unit_primaries_per_document_max: usize,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             ledger_move_parts_min: LEDGER_MOVE_PARTS_MIN,
+            changes_per_document_max: CHANGES_PER_DOCUMENT_MAX,
+            feed_move_records_min: FEED_MOVE_RECORDS_MIN,
+            ended_parts_per_document_max: ENDED_PARTS_PER_DOCUMENT_MAX,
+            keyed_ended_parts_per_document_max: KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+            zero_unit_primaries_per_document_max: ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX,
         }
     }
 }

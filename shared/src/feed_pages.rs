@@ -17,18 +17,16 @@
 //! drops only records at or below `paged` (see `changes::trim`), so every
 //! record is in the document, or in a page, or both (after a crash between
 //! the writes, until the next copy finishes the job). Copies follow writes,
-//! best effort, once [`FEED_MOVE_RECORDS_MIN`] records wait; a write that
+//! best effort, once [`FEED_MOVE_RECORDS_MIN`](crate::limits::FEED_MOVE_RECORDS_MIN) records wait; a write that
 //! finds more than [`FEED_UNPAGED_RECORDS_MAX`] waiting (the copies kept
 //! failing) copies them first or answers 503, so a document stays bounded.
 
 use crate::cas::{self, Change};
 use crate::changes;
-use crate::context::Ctx;
+use crate::context::{Ctx, Tuning};
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::limits::{
-    FEED_MOVE_RECORDS_MIN, FEED_PAGE_RECORDS, FEED_PAGES_PER_DOCUMENT, FEED_UNPAGED_RECORDS_MAX,
-};
+use crate::limits::{FEED_PAGE_RECORDS, FEED_PAGES_PER_DOCUMENT, FEED_UNPAGED_RECORDS_MAX};
 use crate::model::{EventMeta, FeedPage, InventoryDoc};
 use crate::records::ChangeRecord;
 use crate::store::Store;
@@ -62,9 +60,14 @@ fn unpaged_records(doc: &InventoryDoc) -> Vec<ChangeRecord> {
 }
 
 /// The records to copy after a write (`wrote`) that left `doc`: once
-/// [`FEED_MOVE_RECORDS_MIN`] wait, and only for an event with pages.
-pub fn due(meta: &EventMeta, doc: &InventoryDoc, wrote: bool) -> Vec<ChangeRecord> {
-    if !wrote || !meta.feed_pages || unpaged(doc) < FEED_MOVE_RECORDS_MIN {
+/// [`FEED_MOVE_RECORDS_MIN`](crate::limits::FEED_MOVE_RECORDS_MIN) wait, and only for an event with pages.
+pub fn due(
+    meta: &EventMeta,
+    doc: &InventoryDoc,
+    wrote: bool,
+    tuning: &Tuning,
+) -> Vec<ChangeRecord> {
+    if !wrote || !meta.feed_pages || unpaged(doc) < tuning.feed_move_records_min {
         return Vec::new();
     }
     unpaged_records(doc)
@@ -201,7 +204,7 @@ fn raise<S: Store, E: Env>(
                 return Ok(Change::Keep(()));
             }
             inventory.paged = paged;
-            changes::trim(inventory, true);
+            changes::trim(inventory, true, ctx.config.tuning.changes_per_document_max);
             Ok(Change::Write(()))
         },
     )

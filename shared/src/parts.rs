@@ -10,7 +10,7 @@
 
 use crate::cas::{self, Change};
 use crate::changes;
-use crate::context::Ctx;
+use crate::context::{Ctx, Tuning};
 use crate::coverage::{self, Path};
 use crate::env::Env;
 use crate::error::BookingError;
@@ -19,9 +19,8 @@ use crate::ids::HoldRef;
 use crate::invariants::transition_violation;
 use crate::ledger;
 use crate::limits::{
-    CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX,
-    ENDED_PARTS_RETENTION_SECONDS, IDEMPOTENCY_RETENTION_SECONDS,
-    KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
+    CAS_ATTEMPTS_MAX, CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_RETENTION_SECONDS,
+    IDEMPOTENCY_RETENTION_SECONDS,
 };
 use crate::meta::ready_meta;
 use crate::model::{EventMeta, InventoryDoc, Occupancy, Part, PartStatus, SectionKind, Voided};
@@ -101,7 +100,13 @@ fn update_document<S: Store, E: Env, T>(
             );
             if wrote {
                 // Recorded in the value this CAS writes: with the change.
-                changes::record(inventory, &before, now_ms, attempts_made, meta.feed_pages);
+                let kept_max = ctx.config.tuning.changes_per_document_max;
+                changes::record(
+                    inventory,
+                    &before,
+                    (now_ms, attempts_made),
+                    (meta.feed_pages, kept_max),
+                );
             }
             attempts_made += 1;
             follow_up = if general {
@@ -118,7 +123,7 @@ fn update_document<S: Store, E: Env, T>(
             } else {
                 FollowUp::default()
             };
-            follow_up.records = feed_pages::due(meta, inventory, wrote);
+            follow_up.records = feed_pages::due(meta, inventory, wrote, &ctx.config.tuning);
             Ok(decision)
         })
     })?;
@@ -295,7 +300,7 @@ pub fn update_primary<S: Store, E: Env>(
         };
         let decision = change(part, now_ms)?;
         if matches!(decision, Change::Write(_)) {
-            prune(doc, now_ms);
+            prune(doc, now_ms, &ctx.config.tuning);
         }
         Ok(decision)
     })
@@ -340,7 +345,7 @@ pub fn end_parts<S: Store, E: Env>(
                 End::Release => {
                     doc.parts[index].status = PartStatus::Released;
                     doc.parts[index].ended_ms = Some(now_ms);
-                    prune(doc, now_ms);
+                    prune(doc, now_ms, &ctx.config.tuning);
                 }
             }
             Ok(Change::Write(()))
@@ -420,10 +425,10 @@ pub fn void_until_ms(expires_ms: u64) -> u64 {
 /// void marks past their time, so documents stay small however many holds
 /// come and go. A keyed primary is the record of its Idempotency-Key, so it
 /// stays as long as the key is remembered (plus the skew margin), under a
-/// cap of its own ([`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`]): whatever clients
+/// cap of its own ([`KEYED_ENDED_PARTS_PER_DOCUMENT_MAX`](crate::limits::KEYED_ENDED_PARTS_PER_DOCUMENT_MAX)): whatever clients
 /// do, a document holds at most that many plus
-/// [`ENDED_PARTS_PER_DOCUMENT_MAX`] ended parts.
-pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
+/// [`ENDED_PARTS_PER_DOCUMENT_MAX`](crate::limits::ENDED_PARTS_PER_DOCUMENT_MAX) ended parts.
+pub fn prune(doc: &mut InventoryDoc, now_ms: u64, tuning: &Tuning) {
     for part in &mut doc.parts {
         if part.status == PartStatus::Held && part.is_primary() && now_ms >= part.expires_ms {
             part.status = PartStatus::Expired;
@@ -439,23 +444,19 @@ pub fn prune(doc: &mut InventoryDoc, now_ms: u64) {
         |p: &Part| p.key.is_some() && p.is_primary() && age_ms(p) < keyed_retention_ms;
     doc.parts
         .retain(|p| !ended(p) || age_ms(p) < retention_ms || kept_for_key(p));
+    let ended_max = tuning.ended_parts_per_document_max;
+    let keyed_ended_max = tuning.keyed_ended_parts_per_document_max;
     drop_oldest(
         doc,
         |p| ended(p) && !kept_for_key(p),
-        (ENDED_PARTS_PER_DOCUMENT_MAX, Path::EndedPartsCapped),
+        (ended_max, Path::EndedPartsCapped),
     );
     drop_oldest(
         doc,
         |p| ended(p) && kept_for_key(p),
-        (
-            KEYED_ENDED_PARTS_PER_DOCUMENT_MAX,
-            Path::KeyedEndedPartsCapped,
-        ),
+        (keyed_ended_max, Path::KeyedEndedPartsCapped),
     );
-    debug_assert!(
-        doc.parts.iter().filter(|p| ended(p)).count()
-            <= ENDED_PARTS_PER_DOCUMENT_MAX + KEYED_ENDED_PARTS_PER_DOCUMENT_MAX
-    );
+    debug_assert!(doc.parts.iter().filter(|p| ended(p)).count() <= ended_max + keyed_ended_max);
 }
 
 /// Drops the oldest parts `chosen` picks beyond `kept_max` of them, by end

@@ -14,15 +14,13 @@
 //! them expired voids their nonce before it frees them.
 
 use crate::cas::Change;
-use crate::context::Ctx;
+use crate::context::{Ctx, Tuning};
 use crate::coverage::{self, Path};
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ledger;
-use crate::limits::{
-    CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX, ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX,
-};
+use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
 use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
 };
@@ -484,8 +482,11 @@ impl Placement<'_> {
                 {
                     return Ok(Change::Keep(stop));
                 }
-                parts::prune(doc, now_ms);
-                if part.is_primary() && part.units() == 0 && zero_unit_primaries_full(doc, now_ms) {
+                parts::prune(doc, now_ms, &ctx.config.tuning);
+                if part.is_primary()
+                    && part.units() == 0
+                    && zero_unit_primaries_full(doc, now_ms, &ctx.config.tuning)
+                {
                     coverage::hit(Path::ZeroUnitPrimariesFull);
                     return Err(BookingError::BookkeepingFull("key"));
                 }
@@ -766,15 +767,15 @@ fn seat_taken(doc: &InventoryDoc, seat: &str, now_ms: u64) -> bool {
 }
 
 /// Whether `doc` holds as many live zero-unit primaries as it may
-/// ([`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`]): the bound that keeps a home
+/// ([`ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX`](crate::limits::ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX)): the bound that keeps a home
 /// document small however many keyed holds are homed on it.
-fn zero_unit_primaries_full(doc: &InventoryDoc, now_ms: u64) -> bool {
+fn zero_unit_primaries_full(doc: &InventoryDoc, now_ms: u64, tuning: &Tuning) -> bool {
     let live = doc
         .parts
         .iter()
         .filter(|p| p.is_primary() && p.units() == 0 && p.occupancy(now_ms) != Occupancy::Free)
         .count();
-    live >= ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX
+    live >= tuning.zero_unit_primaries_per_document_max
 }
 
 fn has_room(doc: &InventoryDoc, part: &Part, now_ms: u64) -> bool {

@@ -3,6 +3,7 @@
 //! beyond the per-document cap).
 
 use super::{counts, prune, void_until_ms};
+use crate::context::Tuning;
 use crate::limits::{
     CLOCK_SKEW_MARGIN_SECONDS, ENDED_PARTS_PER_DOCUMENT_MAX, ENDED_PARTS_RETENTION_SECONDS,
     IDEMPOTENCY_RETENTION_SECONDS,
@@ -471,7 +472,7 @@ fn prune_vectors() {
 
     for (name, parts, expect) in cases {
         let mut doc = doc(1_000, &[], parts);
-        prune(&mut doc, NOW);
+        prune(&mut doc, NOW, &Tuning::default());
         let ended = doc
             .parts
             .iter()
@@ -483,7 +484,7 @@ fn prune_vectors() {
         assert_eq!(rows(&doc.parts), expect, "case {name:?}");
         // Pruning twice changes nothing more.
         let once = doc.clone();
-        prune(&mut doc, NOW);
+        prune(&mut doc, NOW, &Tuning::default());
         assert_eq!(doc, once, "case {name:?}: prune is idempotent");
     }
 }
@@ -518,7 +519,7 @@ fn prune_void_marks() {
     for (name, marks, kept) in cases {
         let mut doc = doc(10, &[], vec![part("h", Held, LIVE, None, None)]);
         doc.voided = marks;
-        prune(&mut doc, NOW);
+        prune(&mut doc, NOW, &Tuning::default());
         let left: Vec<&str> = doc.voided.iter().map(|v| v.nonce.as_str()).collect();
         assert_eq!(left, kept, "case {name:?}");
         assert_eq!(doc.parts.len(), 1, "case {name:?}: parts untouched");
@@ -550,7 +551,7 @@ fn prune_cap_holds_when_end_times_tie() {
             .map(|i| released(&format!("n{i}"), now_ms - 5))
             .collect();
         let mut document = doc(1_000, &[], parts);
-        prune(&mut document, now_ms);
+        prune(&mut document, now_ms, &Tuning::default());
         assert_eq!(
             document.parts.len(),
             ENDED_PARTS_PER_DOCUMENT_MAX,

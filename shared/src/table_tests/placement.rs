@@ -2,6 +2,7 @@
 //! part's write makes.
 
 use super::{has_room, plan_seats, zero_unit_primaries_full};
+use crate::context::Tuning;
 use crate::error::{BookingError, PROBLEM_TYPE_PREFIX};
 use crate::limits::{HOLD_UNITS_MAX, ZERO_UNIT_PRIMARIES_PER_DOCUMENT_MAX};
 use crate::model::{InventoryDoc, Part, PartStatus, seat_block};
@@ -829,8 +830,14 @@ fn zero_unit_primaries_are_bounded_per_document() {
         .push(units("expired", PartStatus::Held, PAST, None, 0));
     doc.parts
         .push(units("with-units", PartStatus::Held, LIVE, None, 2));
-    assert!(!zero_unit_primaries_full(&doc, NOW), "one below the bound");
+    assert!(
+        !zero_unit_primaries_full(&doc, NOW, &Tuning::default()),
+        "one below the bound"
+    );
     doc.parts
         .push(units("last", PartStatus::Confirmed, LIVE, None, 0));
-    assert!(zero_unit_primaries_full(&doc, NOW), "at the bound");
+    assert!(
+        zero_unit_primaries_full(&doc, NOW, &Tuning::default()),
+        "at the bound"
+    );
 }
