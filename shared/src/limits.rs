@@ -108,6 +108,13 @@ pub const CLOCK_SKEW_MARGIN_SECONDS: u64 = 3_600;
 pub const ENDED_PARTS_PER_DOCUMENT_MAX: usize = 64;
 /// Ended hold parts are pruned after this long.
 pub const ENDED_PARTS_RETENTION_SECONDS: u64 = 3_600;
+/// A keyed hold about to answer "sold out" reads every document of a
+/// section of at most this many, to see whether the units it lacks are
+/// held by a twin of its own key in flight (then it answers 503, not 409).
+/// Beyond it the check covers only the documents the hold read, so a twin
+/// racing over full shards of a larger section may still see a 409.
+pub const KEYED_SOLD_OUT_CHECK_DOCUMENTS_MAX: usize = 64;
+
 /// Live zero-unit keyed primaries one document takes (keyed holds homed
 /// there whose units all went to other documents because it was full):
 /// each is a live hold with units elsewhere, so they are bounded by the

@@ -20,7 +20,9 @@ use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::ledger;
-use crate::limits::{CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX};
+use crate::limits::{
+    CAS_ATTEMPTS_BEFORE_MOVING, CAS_ATTEMPTS_MAX, KEYED_SOLD_OUT_CHECK_DOCUMENTS_MAX,
+};
 use crate::model::{
     CustomerHold, EventMeta, InventoryDoc, KeyTag, Occupancy, Part, PartStatus, Voided, seat_block,
 };
@@ -204,12 +206,30 @@ impl Placement<'_> {
         part
     }
 
+    /// Whether a twin of this hold's key holds parts in the section (see
+    /// [`Self::twin_in_flight`]): in what was read, and for a small section
+    /// in every document (the twin's parts may be in shards marked full).
+    fn twin_seen<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        view: &mut SectionView,
+        now_ms: u64,
+    ) -> Result<bool, BookingError> {
+        if self.key.is_none() {
+            return Ok(false);
+        }
+        if view.docs.len() <= KEYED_SOLD_OUT_CHECK_DOCUMENTS_MAX {
+            view.read_all(ctx, self.meta)?;
+        }
+        Ok(view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)))
+    }
+
     /// Whether `doc` holds a part of another attempt with this hold's
     /// Idempotency-Key, other than its primary: a twin between writing its
     /// other parts and its primary (or one that died there; its parts
     /// expire).
     fn twin_in_flight(&self, doc: &InventoryDoc, now_ms: u64) -> bool {
-        let Some(tag) = self.key else {
+        let Some(tag) = self.key.filter(|_| !cfg!(feature = "plant-twin-no-reread")) else {
             return false;
         };
         doc.parts.iter().any(|p| {
@@ -249,7 +269,7 @@ impl Placement<'_> {
                     continue;
                 }
                 Err(BookingError::SoldOut { .. } | BookingError::SeatsUnavailable { .. })
-                    if view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)) =>
+                    if self.twin_seen(ctx, &mut view, now_ms)? =>
                 {
                     coverage::hit(Path::TwinInFlight);
                     return Err(NotPlaced::TwinInFlight);

@@ -89,6 +89,20 @@ impl SectionView {
             .collect()
     }
 
+    /// Reads every document not read yet, full ones too (one batch read):
+    /// what a keyed hold about to answer "sold out" does to see whether the
+    /// units it lacks are held by a twin of its key (see `placement`).
+    pub fn read_all<S: Store, E: Env>(
+        &mut self,
+        ctx: &Ctx<'_, S, E>,
+        meta: &EventMeta,
+    ) -> Result<(), BookingError> {
+        let unread: Vec<usize> = (0..self.read.len())
+            .filter(|doc| !self.read[*doc])
+            .collect();
+        self.read_docs(ctx, meta, unread)
+    }
+
     /// Reads up to `count` (all with `None`) random unread shards that may
     /// have room; returns how many it read.
     pub fn widen<S: Store, E: Env>(

@@ -46,7 +46,7 @@
 
 use booking_core::coverage::{self, Path};
 use booking_core::model::{
-    CustomerDoc, InventoryDoc, PartStatus, Register, register_key, seat_block,
+    CustomerDoc, InventoryDoc, KeyTag, Part, PartStatus, Register, register_key, seat_block,
 };
 use booking_core::{Component, Config, Ctx, Env, HoldRef, ManualEnv, Request, Route, Tuning};
 use booking_core::{MemoryCas, MemoryStore, Snapshot, Store, StoreError, Swap};
@@ -1406,6 +1406,7 @@ impl Client<'_> {
         let keyed = order.key.is_some();
         for _ in 0..8 {
             let sent_ms = self.sim.base();
+            let twins_before = self.twin_parts(order.key.as_deref());
             match self.send(&sent) {
                 Some(a) if a.status == 201 => {
                     let hold_id = a.str("hold_id");
@@ -1418,7 +1419,10 @@ impl Client<'_> {
                 }
                 // Not created yet.
                 Some(a) if a.status == 404 && order.event == GIG => self.think(10_000),
-                Some(a) if matches!(a.status, 409 | 410) => return None,
+                Some(a) if matches!(a.status, 409 | 410) => {
+                    self.refused_for_its_twin(&twins_before, order.key.as_deref(), &a);
+                    return None;
+                }
                 Some(a) if a.status == 503 && keyed => self.think(5_000),
                 Some(a) if a.status == 503 => return None,
                 // No answer: a client with a key retries after its timeout.
@@ -1428,6 +1432,61 @@ impl Client<'_> {
             }
         }
         None
+    }
+
+    /// Held parts of another attempt with Idempotency-Key `key`, other than
+    /// its primary (a twin between its other parts and its primary), live by
+    /// every instance's clock: their nonces.
+    fn twin_parts(&self, key: Option<&str>) -> BTreeSet<String> {
+        let Some(key) = key else {
+            return BTreeSet::new();
+        };
+        let id = KeyTag::new(key, 0).id;
+        let live_after = self.sim.base() + self.sim.plan.offset_bound_ms();
+        let mut found = BTreeSet::new();
+        for doc_key in self
+            .sim
+            .store
+            .keys()
+            .into_iter()
+            .filter(|k| k.contains("/s/"))
+        {
+            let Some(bytes) = self.sim.store.raw(&doc_key) else {
+                continue;
+            };
+            let Ok(doc) = serde_json::from_slice::<InventoryDoc>(&bytes) else {
+                continue;
+            };
+            found.extend(
+                doc.parts
+                    .iter()
+                    .filter(|p| !p.is_primary() && p.key.as_deref() == Some(id.as_str()))
+                    .filter(|p| p.status == PartStatus::Held && p.expires_ms > live_after)
+                    .map(|p| p.nonce.clone()),
+            );
+        }
+        found
+    }
+
+    /// A keyed hold refused (sold out, seats taken) while parts of a twin
+    /// with its key were held from before it was sent until it was
+    /// answered: the room it lacked was its own key's, so the answer must
+    /// have been the twin's hold or a 503, never a refusal.
+    fn refused_for_its_twin(&self, before: &BTreeSet<String>, key: Option<&str>, answer: &Answer) {
+        let refusal = matches!(answer.problem(), "sold-out" | "seats-unavailable");
+        if !refusal || before.is_empty() {
+            return;
+        }
+        let after = self.twin_parts(key);
+        if let Some(nonce) = before.intersection(&after).next() {
+            self.sim.report(violation(
+                "twin-refused",
+                format!(
+                    "worker {} was answered {} {} while its twin's part {nonce} held the room",
+                    self.me, answer.status, answer.body
+                ),
+            ));
+        }
     }
 
     fn confirm(&mut self, hold_id: &str) {
@@ -2066,6 +2125,7 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
     // 248); a reservation whose hold is not found is now kept until the
     // skew margin passed.
     found.extend(audit_customers(store, &bought));
+    found.extend(audit_live_customers(store, now, sim.plan.offset_bound_ms()));
     for (customer, units) in bought {
         if units > EV_CUSTOMER_LIMIT {
             found.push(violation(
@@ -2077,6 +2137,53 @@ fn audit(sim: &Sim, seen: &[Seen]) -> Vec<Violation> {
         }
     }
     found
+}
+
+/// The customer buckets of `ev` count every hold still held and every
+/// booking of each customer: a customer's units in held primaries (live by
+/// every instance's clock) and confirmed ones, ledger pages included, never
+/// exceed what its bucket counts (reservations and bookings). A reservation
+/// given back while its hold landed (an unknown outcome taken for "not
+/// placed") shows here even when nobody confirms the hold.
+fn audit_live_customers(store: &MemoryStore, now_ms: u64, offset_ms: u64) -> Vec<Violation> {
+    let mut live: BTreeMap<String, u64> = BTreeMap::new();
+    for key in store.keys() {
+        if !key.starts_with(&format!("e/{EV}/")) || !key.contains("/s/") {
+            continue;
+        }
+        let Some(doc) = store.inventory_with_ledger(&key) else {
+            continue;
+        };
+        for part in doc.parts.iter().filter(|p| p.is_primary()) {
+            let held = part.status == PartStatus::Held && now_ms + offset_ms < part.expires_ms;
+            if let Some(customer) = &part.customer_id
+                && (held || part.status == PartStatus::Confirmed)
+            {
+                *live.entry(customer.clone()).or_default() += hold_units(part);
+            }
+        }
+    }
+    audit_customers(store, &live)
+        .into_iter()
+        .map(|mut v| {
+            v.kind = "customer-live-undercounted";
+            v
+        })
+        .collect()
+}
+
+/// Units of the whole hold a primary part decides.
+fn hold_units(part: &Part) -> u64 {
+    let seats = if part.hold_seats.is_empty() {
+        part.seats.len()
+    } else {
+        part.hold_seats.len()
+    };
+    if seats > 0 {
+        seats as u64
+    } else {
+        u64::from(part.total_quantity())
+    }
 }
 
 /// The customer buckets of `ev` never count fewer units for a customer than
