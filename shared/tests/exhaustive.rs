@@ -45,7 +45,7 @@ use booking_core::{Config, Ctx, Env, ManualEnv, MemoryCas, MemoryStore, Request,
 use booking_core::{Snapshot, Store, StoreError, Swap};
 use common::{Booking, TOKEN};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,9 @@ const PREEMPTIONS_TWO: usize = 3;
 const PREEMPTIONS_TWO_WITH_FAULT: usize = 2;
 const PREEMPTIONS_THREE: usize = 2;
 const PREEMPTIONS_THREE_WITH_FAULT: usize = 1;
+/// The random seed of every run: unlike the fixtures' seeds (small), so
+/// that a run's hold ids never repeat the fixture's.
+const FRESH_SEED: u64 = 0x5eed_0000_0000_0001;
 /// A run whose requests do not settle within this long is a hang.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -430,7 +433,7 @@ impl Scenario {
             base: (0, 0),
         };
         scenario.sequential = sequential_outcomes(&scenario);
-        scenario
+        scenario.tracking(&[], &[])
     }
 
     /// Tracks `holds` (fixture holds the participants act on).
@@ -454,7 +457,7 @@ impl Scenario {
         }
         Booking {
             store,
-            env: ManualEnv::new(self.fixture.env.now_ms(), 7),
+            env: ManualEnv::new(self.fixture.env.now_ms(), FRESH_SEED),
             config: self.fixture.config.clone(),
         }
     }
@@ -691,12 +694,13 @@ fn drive(
     bounds: &Bounds,
 ) -> (Vec<Node>, Option<String>, bool) {
     let (mut nodes, mut failure) = (Vec::new(), None);
+    let mut checked = Checked::default();
     let (mut last, mut preemptions, mut faults) = (None, 0, 0);
     loop {
         let phases = scheduler.settled();
         if failure.is_none() {
-            failure =
-                storage_violation(booking).map(|v| format!("after step {}: {v}", nodes.len()));
+            failure = storage_violation(booking, &mut checked)
+                .map(|v| format!("after step {}: {v}", nodes.len()));
         }
         let options = options(&phases, last, (preemptions, faults), bounds);
         if options.is_empty() {
@@ -742,24 +746,25 @@ fn next_prefix(mut nodes: Vec<Node>) -> Option<Vec<Choice>> {
 fn explore(scenario: &Scenario) {
     let bounds = Bounds::for_actors(scenario.actors.len());
     let started = Instant::now();
-    let (mut runs, mut schedules, mut steps) = (0u64, 0u64, 0usize);
+    let (mut runs, mut schedules, mut steps, mut left_behind) = (0u64, 0u64, 0usize, 0u64);
     let mut prefix = Vec::new();
     loop {
         let run = run(scenario, &prefix, &bounds);
         runs += 1;
         schedules += u64::from(!run.faulted);
         steps = steps.max(run.nodes.len());
-        if let Err(failure) = run
+        match run
             .failure
             .clone()
             .map_or_else(|| check(scenario, &run), Err)
         {
-            panic!(
+            Ok(left) => left_behind += u64::from(left > 0),
+            Err(failure) => panic!(
                 "{}: {failure}\nanswers: {:?}\nschedule:\n  {}",
                 scenario.name,
                 run.answers,
                 run.trace.join("\n  ")
-            );
+            ),
         }
         match next_prefix(run.nodes) {
             Some(next) => prefix = next,
@@ -767,7 +772,8 @@ fn explore(scenario: &Scenario) {
         }
     }
     eprintln!(
-        "{}: {schedules} schedules, {runs} runs, longest {steps} steps, {:.1?} ({bounds:?})",
+        "{}: {schedules} schedules, {runs} runs, longest {steps} steps, {:.1?} ({bounds:?}); \
+         runs where a release's failed follow-up left units held: {left_behind}",
         scenario.name,
         started.elapsed()
     );
@@ -777,27 +783,47 @@ fn explore(scenario: &Scenario) {
 // The checks.
 
 /// A document over capacity or with a seat twice (parts moved to ledger
-/// pages counted in), checked whenever every request waits.
-fn storage_violation(booking: &Booking) -> Option<String> {
+/// pages counted in), checked whenever every request waits. `seen` keeps
+/// what was checked last (the time, and each document with its page), so
+/// that only what changed is decoded again.
+fn storage_violation(booking: &Booking, seen: &mut Checked) -> Option<String> {
     let now = booking.env.now_ms();
+    if seen.now != now {
+        seen.now = now;
+        seen.values.clear();
+    }
     for key in booking
         .store
         .keys()
         .into_iter()
         .filter(|k| k.contains("/s/"))
     {
+        let page = booking.store.raw(&key.replacen("/s/", "/l/", 1));
+        let value = (booking.store.raw(&key), page);
+        if seen.values.get(&key) == Some(&value) {
+            continue;
+        }
         let Some(doc) = booking.store.inventory_with_ledger(&key) else {
             return Some(format!("{key} does not parse"));
         };
         if let Some(violation) = common::document_violation(&doc, now) {
             return Some(format!("{key}: {violation}"));
         }
+        seen.values.insert(key, value);
     }
     None
 }
 
+/// What [`storage_violation`] checked last.
+#[derive(Default)]
+struct Checked {
+    now: u64,
+    values: HashMap<String, (Option<Vec<u8>>, Option<Vec<u8>>)>,
+}
+
 /// Everything a finished run must satisfy.
-fn check(scenario: &Scenario, run: &Run) -> Result<(), String> {
+/// Returns the units ended holds left held (see [`left_held`]).
+fn check(scenario: &Scenario, run: &Run) -> Result<u64, String> {
     answers_sequential(scenario, &run.answers)?;
     twins_agree(scenario, &run.answers)?;
     answers_hold(scenario, run)?;
@@ -906,7 +932,7 @@ fn one_hold_per_key(booking: &Booking, key: &str) -> Result<(), String> {
 /// confirmed holds known to the clients; held at least the known held
 /// ones, at most that plus what requests that answered 503 asked for.
 /// At rest (every hold expired) nothing is held and sold is unchanged.
-fn units_explained(scenario: &Scenario, run: &Run) -> Result<(), String> {
+fn units_explained(scenario: &Scenario, run: &Run) -> Result<u64, String> {
     let booking = &run.booking;
     let mut known = scenario.tracked.clone();
     let mut unknown = 0;
@@ -922,10 +948,16 @@ fn units_explained(scenario: &Scenario, run: &Run) -> Result<(), String> {
     let (base_held, base_sold) = scenario.base;
     let (held_known, sold_known) = tracked_units(booking, &known);
     let (held, sold) = counts(booking, &scenario.event);
-    let explained = held_known..=base_held + held_known + unknown;
-    if sold != base_sold + sold_known || !explained.contains(&held) {
+    let left = left_held(booking, &known);
+    if left > 0 && !run.faulted {
         return Err(format!(
-            "held {held}, sold {sold}: the answers explain held {explained:?}, sold {}",
+            "{left} units left held by ended holds, without a fault"
+        ));
+    }
+    let explained = held_known..=base_held + held_known + unknown;
+    if sold != base_sold + sold_known || !explained.contains(&(held - left.min(held))) {
+        return Err(format!(
+            "held {held} ({left} left by ended holds), sold {sold}: the answers explain held {explained:?}, sold {}",
             base_sold + sold_known
         ));
     }
@@ -940,8 +972,33 @@ fn units_explained(scenario: &Scenario, run: &Run) -> Result<(), String> {
     }
     match booking.summary_violation() {
         Some(violation) => Err(format!("at rest: {violation}")),
-        None => Ok(()),
+        None => Ok(left),
     }
+}
+
+/// Units of secondary parts still held (not expired) whose hold was
+/// released or expired: the release committed on the primary, and its
+/// follow-up on the other document failed (a fault). They stay unsellable
+/// until their own expiry (see the report of issue 19's exploration).
+fn left_held(booking: &Booking, known: &[String]) -> u64 {
+    let now = booking.env.now_ms();
+    let mut ended = BTreeSet::new();
+    for id in known {
+        let status = booking.status(id).str("status");
+        if status == "released" || status == "expired" {
+            ended.insert(id.rsplit('~').next().unwrap_or_default().to_owned());
+        }
+    }
+    let mut units = 0;
+    for (_, doc) in booking.inventory_docs() {
+        for part in &doc.parts {
+            let live = part.status == PartStatus::Held && now < part.expires_ms;
+            if live && part.primary_doc.is_some() && ended.contains(&part.nonce) {
+                units += u64::from(part.units());
+            }
+        }
+    }
+    units
 }
 
 /// Past every hold's lifetime in these scenarios (at most 600 s).
