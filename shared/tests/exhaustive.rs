@@ -565,10 +565,16 @@ impl Bounds {
                 Some(PREEMPTIONS_THREE_WITH_FAULT + 1),
             ),
         };
+        // `BOOKING_EXHAUSTIVE_FAULTS=0`: schedules only, to find the
+        // fault-free form of a failing schedule.
+        let faults = std::env::var("BOOKING_EXHAUSTIVE_FAULTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(FAULTS_PER_RUN);
         Bounds {
             preemptions: plain,
             preemptions_with_fault: faulty,
-            faults: FAULTS_PER_RUN,
+            faults,
         }
     }
 
@@ -1072,32 +1078,44 @@ fn room(booking: &Booking, event: &str, doc: usize) -> u32 {
     doc.room(booking.env.now_ms())
 }
 
-/// (1) Keyed twins whose key's home shard is full: the primary holds zero
-/// units there, the unit goes to the other shard.
+/// Keyed twins of one unit on a section of `capacity` units in 2 shards,
+/// their key's home (shard 0, 2 units) full: the primary holds zero units
+/// there, the unit goes to shard 1.
+fn zero_unit_twins(name: &'static str, event: &str, capacity: u32) -> Scenario {
+    let booking = Booking::new(1);
+    let definition = json!({"name": "Zero", "hold_ttl_seconds": 600,
+        "sections": [{"id": "floor", "capacity": capacity, "shards": 2}]});
+    created(&booking, event, definition);
+    let keys = keys_homed(event, 0, 2, 2);
+    let fill = json!({"section": "floor", "quantity": 2});
+    held(&booking, event, fill, Some(&keys[0]));
+    assert_eq!(room(&booking, event, 0), 0, "the key's home is full");
+    let body = json!({"section": "floor", "quantity": 1});
+    let twin = Actor::hold(event, body, Some(&keys[1]));
+    Scenario::new(name, booking, event, vec![twin.clone(), twin])
+}
+
+/// (1) Keyed twins whose key's home shard is full: a zero-unit primary
+/// there, the unit in the other shard (which has room to spare).
 #[test]
 fn twins_with_a_zero_unit_primary() {
-    let booking = Booking::new(1);
-    created(
-        &booking,
-        "zero",
-        json!({"name": "Zero", "hold_ttl_seconds": 600,
-        "sections": [{"id": "floor", "capacity": 4, "shards": 2}]}),
-    );
-    let keys = keys_homed("zero", 0, 2, 2);
-    held(
-        &booking,
-        "zero",
-        json!({"section": "floor", "quantity": 2}),
-        Some(&keys[0]),
-    );
-    assert_eq!(room(&booking, "zero", 0), 0, "the key's home is full");
-    let body = json!({"section": "floor", "quantity": 1});
-    let twin = Actor::hold("zero", body, Some(&keys[1]));
-    explore(&Scenario::new(
-        "twins, zero-unit primary",
-        booking,
-        "zero",
-        vec![twin.clone(), twin],
+    explore(&zero_unit_twins("twins, zero-unit primary", "zero", 4));
+}
+
+/// (1b) As (1), the twins' unit the section's last. Fails (issue 19
+/// finding, no fault needed, one preemption): twin A writes its unit in
+/// shard 1 and marks shard 1 full in the section summary; before A's
+/// primary lands at home, twin B reads the summary and home, skips shard 1
+/// (marked full, so A's part there is never seen and no twin is known to be
+/// in flight), re-reads home (no primary yet) and answers 409 sold-out;
+/// then A's primary lands and A answers 201. Sequentially B gets A's hold.
+#[test]
+#[ignore = "finds a twin refused 409 while its twin is in flight (issue 19); --ignored runs it"]
+fn twins_with_a_zero_unit_primary_for_the_last_unit() {
+    explore(&zero_unit_twins(
+        "twins, zero-unit primary, last unit",
+        "last",
+        3,
     ));
 }
 
