@@ -25,9 +25,12 @@
 //!   (every position still tried), [`PREEMPTIONS_THREE_WITH_FAULT`] with a
 //!   fault.
 //!
-//! `BOOKING_EXHAUSTIVE_FULL=1` lifts the preemption bounds of two-request
-//! scenarios (every interleaving, with a fault at every call) and raises
-//! those of three-request ones by one: a longer run, outside CI.
+//! `BOOKING_EXHAUSTIVE_FULL=1` raises the preemption bounds, by two for
+//! two-request scenarios and by one for three-request ones: a longer run,
+//! outside CI. (No bound at all is out of reach: two twins make 23 store
+//! calls, over a million interleavings before any fault.)
+//! `BOOKING_EXHAUSTIVE_FAULTS=0` explores schedules only: the fault-free
+//! form of a failing schedule, when there is one.
 //!
 //! After every step: no document over capacity, no seat twice. After every
 //! run: each answer is one some sequential order of the requests gives (a
@@ -558,7 +561,10 @@ impl Bounds {
         let full = std::env::var("BOOKING_EXHAUSTIVE_FULL").is_ok_and(|v| v == "1");
         let (plain, faulty) = match (actors, full) {
             (0..=2, false) => (Some(PREEMPTIONS_TWO), Some(PREEMPTIONS_TWO_WITH_FAULT)),
-            (0..=2, true) => (None, None),
+            (0..=2, true) => (
+                Some(PREEMPTIONS_TWO + 2),
+                Some(PREEMPTIONS_TWO_WITH_FAULT + 2),
+            ),
             (_, false) => (Some(PREEMPTIONS_THREE), Some(PREEMPTIONS_THREE_WITH_FAULT)),
             (_, true) => (
                 Some(PREEMPTIONS_THREE + 1),
@@ -748,21 +754,43 @@ fn next_prefix(mut nodes: Vec<Node>) -> Option<Vec<Choice>> {
     None
 }
 
+/// What an exploration counted, for its line on stderr.
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    /// Runs without a fault: the distinct interleavings.
+    schedules: u64,
+    longest: usize,
+    /// Runs where a release's failed follow-up left units held.
+    left_held: u64,
+    /// Answers by status, over every run (0: the clock).
+    statuses: std::collections::BTreeMap<u16, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, run: &Run, left: u64) {
+        self.runs += 1;
+        self.schedules += u64::from(!run.faulted);
+        self.longest = self.longest.max(run.nodes.len());
+        self.left_held += u64::from(left > 0);
+        for answer in &run.answers {
+            *self.statuses.entry(answer.status).or_default() += 1;
+        }
+    }
+}
+
 /// Explores every schedule of `scenario` within the bounds, checking each
 /// run; panics with the schedule of the first failing one.
 fn explore(scenario: &Scenario) {
     let bounds = Bounds::for_actors(scenario.actors.len());
     let started = Instant::now();
-    let (mut runs, mut schedules, mut steps, mut left_behind) = (0u64, 0u64, 0usize, 0u64);
+    let mut tally = Tally::default();
     let mut prefix = Vec::new();
     // Runs that end in the same state with the same answers pass or fail
     // the checks alike: many interleavings of reads do.
     let mut checked: HashMap<u64, Result<u64, String>> = HashMap::new();
     loop {
         let run = run(scenario, &prefix, &bounds);
-        runs += 1;
-        schedules += u64::from(!run.faulted);
-        steps = steps.max(run.nodes.len());
         let outcome = match &run.failure {
             Some(failure) => Err(failure.clone()),
             None => checked
@@ -771,7 +799,7 @@ fn explore(scenario: &Scenario) {
                 .clone(),
         };
         match outcome {
-            Ok(left) => left_behind += u64::from(left > 0),
+            Ok(left) => tally.add(&run, left),
             Err(failure) => panic!(
                 "{}: {failure}\nanswers: {:?}\nschedule:\n  {}",
                 scenario.name,
@@ -785,10 +813,15 @@ fn explore(scenario: &Scenario) {
         }
     }
     eprintln!(
-        "{}: {schedules} schedules, {runs} runs, longest {steps} steps, {:.1?} ({bounds:?}); \
-         runs where a release's failed follow-up left units held: {left_behind}",
+        "{}: {} schedules, {} runs, longest {} steps, {:.1?}; {bounds:?}; \
+         answers by status {:?}; runs where a release's failed follow-up left units held: {}",
         scenario.name,
-        started.elapsed()
+        tally.schedules,
+        tally.runs,
+        tally.longest,
+        started.elapsed(),
+        tally.statuses,
+        tally.left_held,
     );
 }
 
