@@ -43,7 +43,7 @@
 
 mod common;
 
-use booking_core::model::{InventoryDoc, KeyTag, LedgerPage, PartStatus, seat_block};
+use booking_core::model::{CustomerDoc, InventoryDoc, KeyTag, LedgerPage, PartStatus, seat_block};
 use booking_core::{Config, Ctx, Env, ManualEnv, MemoryCas, MemoryStore, Request, Route};
 use booking_core::{Snapshot, Store, StoreError, Swap};
 use common::{Booking, TOKEN};
@@ -899,6 +899,7 @@ fn check(scenario: &Scenario, run: &Run) -> Result<u64, String> {
     for key in &scenario.keys {
         one_hold_per_key(&run.booking, key)?;
     }
+    customers_counted(&run.booking)?;
     units_explained(scenario, run)
 }
 
@@ -993,6 +994,48 @@ fn one_hold_per_key(booking: &Booking, key: &str) -> Result<(), String> {
     let holds: BTreeSet<&String> = nonces.iter().map(|(nonce, _)| nonce).collect();
     if holds.len() > 1 {
         return Err(format!("key {key} has {} holds: {nonces:?}", holds.len()));
+    }
+    Ok(())
+}
+
+/// Every customer's bucket counts at least the units of the customer's
+/// live holds (held or confirmed), whatever answers they got: a bucket
+/// that counts fewer lets the customer past `max_per_customer`.
+fn customers_counted(booking: &Booking) -> Result<(), String> {
+    let now = booking.env.now_ms();
+    let mut live: HashMap<String, u64> = HashMap::new();
+    for (_, doc) in booking.inventory_docs() {
+        for part in doc.parts.iter().filter(|p| p.is_primary()) {
+            let held = part.status == PartStatus::Held && now < part.expires_ms;
+            if let (true, Some(customer)) = (
+                held || part.status == PartStatus::Confirmed,
+                &part.customer_id,
+            ) {
+                let units = part.total_quantity().max(part.all_seats().len() as u32);
+                *live.entry(customer.clone()).or_default() += u64::from(units);
+            }
+        }
+    }
+    let mut counted: HashMap<String, u64> = HashMap::new();
+    for key in booking
+        .store
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains("/c/"))
+    {
+        let bytes = booking.store.raw(&key).unwrap_or_default();
+        let doc: CustomerDoc = serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
+        for (customer, entry) in doc.customers {
+            *counted.entry(customer).or_default() += u64::from(entry.units());
+        }
+    }
+    for (customer, units) in live {
+        let counts = counted.get(&customer).copied().unwrap_or(0);
+        if counts < units {
+            return Err(format!(
+                "{customer} holds {units} units, the bucket counts {counts}"
+            ));
+        }
     }
     Ok(())
 }
@@ -1188,12 +1231,36 @@ fn spread_hold(booking: &Booking, event: &str, ttl: u32) -> String {
         json!({"name": "Spread", "hold_ttl_seconds": ttl,
         "sections": [{"id": "floor", "capacity": 4, "shards": 2}]}),
     );
-    held(
+    let hold = held(
         booking,
         event,
         json!({"section": "floor", "quantity": 3}),
         None,
-    )
+    );
+    assert_eq!(documents_holding(booking, &hold), 2, "the hold is spread");
+    hold
+}
+
+/// How many inventory documents hold a part of `hold_id`.
+fn documents_holding(booking: &Booking, hold_id: &str) -> usize {
+    let nonce = hold_id.rsplit('~').next().unwrap_or_default();
+    let docs = booking.inventory_docs();
+    docs.iter()
+        .filter(|(_, doc)| doc.part(nonce).is_some())
+        .count()
+}
+
+/// Checks on a copy of the fixture that confirming `hold_id` alone moves
+/// its shard's confirmed parts to the ledger page.
+fn assert_confirm_moves(scenario: &Scenario, hold_id: &str) {
+    let probe = scenario.fresh();
+    assert_eq!(probe.confirm(hold_id).status, 200);
+    let bytes = probe.store.raw("e/move/1/s/0/0").expect("the shard exists");
+    let shard: InventoryDoc = serde_json::from_slice(&bytes).expect("it parses");
+    assert!(
+        shard.parts_moved > 0,
+        "the confirm moved the confirmed parts"
+    );
 }
 
 /// (3) Hold vs confirm vs release of one existing hold: the new hold fits
@@ -1259,6 +1326,7 @@ fn confirm_moving_the_ledger_vs_status_and_replay() {
         "move",
         actors,
     );
+    assert_confirm_moves(&scenario, &hold);
     explore(&scenario.tracking(&[hold], &[key]));
 }
 
@@ -1270,6 +1338,7 @@ fn confirm_moving_the_ledger_vs_a_repeated_confirm() {
     let hold = shard_before_a_move(&booking, key);
     let actors = vec![Actor::confirm(&hold), Actor::confirm(&hold)];
     let scenario = Scenario::new("confirm + ledger move vs confirm", booking, "move", actors);
+    assert_confirm_moves(&scenario, &hold);
     explore(&scenario.tracking(&[hold], &[key]));
 }
 
@@ -1296,23 +1365,53 @@ fn expiry_vs_confirm_vs_a_resolver() {
     explore(&scenario.tracking(&[hold], &[]));
 }
 
+/// An event of 10 units in 2 shards, at most 2 per customer, where alice
+/// holds 1: the body of her next hold of one unit.
+fn alice_at_one_of_two(booking: &Booking) -> Value {
+    let definition = json!({"name": "Limit", "hold_ttl_seconds": 600, "max_per_customer": 2,
+        "sections": [{"id": "floor", "capacity": 10, "shards": 2}]});
+    created(booking, "limit", definition);
+    let mine = json!({"section": "floor", "quantity": 1, "customer_id": "alice"});
+    held(booking, "limit", mine.clone(), None);
+    mine
+}
+
 /// (6) Keyed twins whose hold brings the customer to `max_per_customer`.
+/// Fails (issue 19 finding, no fault needed, one preemption): the twin
+/// that loses the primary race gives back the keyed reservation its twin
+/// reused, so alice's bucket counts 1 unit while she holds 2 (see 6b for
+/// what that lets her do).
 #[test]
+#[ignore = "finds a customer bucket counting less than the customer holds (issue 19); --ignored runs it"]
 fn twins_at_the_customer_limit() {
     let booking = Booking::new(7);
-    created(
-        &booking,
-        "limit",
-        json!({"name": "Limit", "hold_ttl_seconds": 600,
-        "max_per_customer": 2, "sections": [{"id": "floor", "capacity": 10, "shards": 2}]}),
-    );
-    let mine = json!({"section": "floor", "quantity": 1, "customer_id": "alice"});
-    held(&booking, "limit", mine.clone(), None);
+    let mine = alice_at_one_of_two(&booking);
     let twin = Actor::hold("limit", mine, Some("limit-twin-key-000001"));
+    let twins = vec![twin.clone(), twin];
     explore(&Scenario::new(
         "twins at the customer limit",
         booking,
         "limit",
-        vec![twin.clone(), twin],
+        twins,
     ));
+}
+
+/// (6b) As (6), and alice's unkeyed hold races them for her last unit.
+/// Fails (issue 19 finding, no fault needed, one preemption): twin A
+/// reserves alice's unit in her customer bucket (the reservation carries
+/// A's nonce and the key); twin B reuses that reservation (same key) and
+/// places the key's primary; A's primary CAS then finds B's primary
+/// (`NotPlaced::Twin`) and A gives back "its" reservation by nonce, which
+/// is the one B's hold stands on. Alice's third hold is then accepted:
+/// she holds 3 units of a limit of 2.
+#[test]
+#[ignore = "finds a customer over max_per_customer after a twin race (issue 19); --ignored runs it"]
+fn twins_and_another_hold_at_the_customer_limit() {
+    let booking = Booking::new(8);
+    let mine = alice_at_one_of_two(&booking);
+    let twin = Actor::hold("limit", mine.clone(), Some("limit-twin-key-000002"));
+    let other = Actor::hold("limit", mine, None);
+    let actors = vec![twin.clone(), twin, other];
+    let name = "twins and another hold at the customer limit";
+    explore(&Scenario::new(name, booking, "limit", actors));
 }
