@@ -610,6 +610,8 @@ struct Run {
     failure: Option<String>,
     trace: Vec<String>,
     faulted: bool,
+    /// The step count after which the key's hold was first placed.
+    landed: Option<usize>,
 }
 
 /// The choices at a step: each waiting request, with no fault or with
@@ -668,7 +670,8 @@ fn run(scenario: &Scenario, prefix: &[Choice], bounds: &Bounds) -> Run {
         }));
         scheduler.settled();
     }
-    let (nodes, mut failure, faulted) = drive(&scheduler, &booking, prefix, bounds);
+    let key_ids = scenario.keys.iter().map(|k| KeyTag::new(k, 0).id).collect();
+    let (nodes, mut failure, checked) = drive(&scheduler, &booking, prefix, (bounds, key_ids));
     let mut answers = Vec::new();
     for (me, thread) in threads.into_iter().enumerate() {
         match thread.join() {
@@ -694,7 +697,8 @@ fn run(scenario: &Scenario, prefix: &[Choice], bounds: &Bounds) -> Run {
         booking,
         failure,
         trace,
-        faulted,
+        faulted: checked.faulted,
+        landed: checked.landed,
     }
 }
 
@@ -704,15 +708,18 @@ fn drive(
     scheduler: &Scheduler,
     booking: &Booking,
     prefix: &[Choice],
-    bounds: &Bounds,
-) -> (Vec<Node>, Option<String>, bool) {
+    (bounds, key_ids): (&Bounds, Vec<String>),
+) -> (Vec<Node>, Option<String>, Checked) {
     let (mut nodes, mut failure) = (Vec::new(), None);
-    let mut checked = Checked::default();
+    let mut checked = Checked {
+        key_ids,
+        ..Checked::default()
+    };
     let (mut last, mut preemptions, mut faults) = (None, 0, 0);
     loop {
         let phases = scheduler.settled();
         if failure.is_none() {
-            failure = storage_violation(booking, &mut checked)
+            failure = storage_violation(booking, &mut checked, nodes.len())
                 .map(|v| format!("after step {}: {v}", nodes.len()));
         }
         let options = options(&phases, last, (preemptions, faults), bounds);
@@ -721,7 +728,8 @@ fn drive(
                 phases.iter().all(|p| *p == Phase::Done),
                 "stuck: {phases:?}"
             );
-            return (nodes, failure, faults > 0);
+            checked.faulted = faults > 0;
+            return (nodes, failure, checked);
         }
         let taken = match prefix.get(nodes.len()) {
             None => 0,
@@ -791,8 +799,13 @@ fn explore(scenario: &Scenario) {
     let mut checked: HashMap<u64, Result<u64, String>> = HashMap::new();
     loop {
         let run = run(scenario, &prefix, &bounds);
-        let outcome = match &run.failure {
-            Some(failure) => Err(failure.clone()),
+        // The schedule matters to this check, not only the final state.
+        let failure = run
+            .failure
+            .clone()
+            .or_else(|| no_late_contention(scenario, &run).err());
+        let outcome = match failure {
+            Some(failure) => Err(failure),
             None => checked
                 .entry(final_state(&run))
                 .or_insert_with(|| check(scenario, &run))
@@ -846,8 +859,9 @@ fn final_state(run: &Run) -> u64 {
 /// A document over capacity or with a seat twice (parts moved to ledger
 /// pages counted in), checked whenever every request waits. `seen` keeps
 /// what was checked last (the time, and each document with its page), so
-/// that only what changed is decoded again.
-fn storage_violation(booking: &Booking, seen: &mut Checked) -> Option<String> {
+/// that only what changed is decoded again. Notes when a keyed primary of
+/// the scenario first appears (after `steps` steps).
+fn storage_violation(booking: &Booking, seen: &mut Checked, steps: usize) -> Option<String> {
     let (now, writes) = (booking.env.now_ms(), booking.store.writes());
     if seen.now != now {
         seen.now = now;
@@ -873,6 +887,12 @@ fn storage_violation(booking: &Booking, seen: &mut Checked) -> Option<String> {
         if let Some(violation) = common::document_violation(&doc, now) {
             return Some(format!("{key}: {violation}"));
         }
+        let keyed = |p: &booking_core::model::Part| {
+            p.is_primary() && seen.key_ids.iter().any(|id| p.key.as_ref() == Some(id))
+        };
+        if seen.landed.is_none() && doc.parts.iter().any(keyed) {
+            seen.landed = Some(steps);
+        }
         seen.values.insert(key, value);
     }
     None
@@ -884,9 +904,15 @@ type DocumentAndPage = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// What [`storage_violation`] checked last.
 #[derive(Default)]
 struct Checked {
+    /// Ids of the scenario's Idempotency-Keys, and the step count after
+    /// which a primary with one of them was first seen.
+    key_ids: Vec<String>,
+    landed: Option<usize>,
     now: u64,
     /// The store's write count then: no write since, nothing to check.
     writes: Option<u64>,
+    /// Whether the run injected a fault.
+    faulted: bool,
     values: HashMap<String, DocumentAndPage>,
 }
 
@@ -919,6 +945,28 @@ fn answers_sequential(scenario: &Scenario, answers: &[Answer]) -> Result<(), Str
         "no sequential order answers {kinds:?}; sequential ones: {:?}",
         scenario.sequential
     ))
+}
+
+/// Without faults, a keyed request answers 503 (a twin in flight) only if
+/// its key's hold was not placed yet when it made its last store call:
+/// one that looked after the hold was placed answers that hold.
+fn no_late_contention(scenario: &Scenario, run: &Run) -> Result<(), String> {
+    let Some(landed) = run.landed.filter(|_| !run.faulted) else {
+        return Ok(());
+    };
+    for (index, actor) in scenario.actors.iter().enumerate() {
+        let keyed = matches!(actor, Actor::Request { key: Some(_), .. });
+        let last = run
+            .nodes
+            .iter()
+            .rposition(|n| n.options[n.taken].actor == index);
+        if keyed && run.answers[index].status == 503 && last.is_some_and(|l| l >= landed) {
+            return Err(format!(
+                "request {index} answered 503 after its key's hold was placed (step {landed})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Requests with the same key and body that both got 201 got one hold.
