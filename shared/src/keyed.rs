@@ -150,6 +150,10 @@ fn refuse_if_used_elsewhere<S: Store, E: Env>(
         .filter(|other| *other != section)
         .map(|other| (other, tag.home_doc(meta.sections[other].docs)))
         .collect();
+    if homes.is_empty() {
+        // A one-section event: no read at all (not even an empty one).
+        return Ok(());
+    }
     let keys: Vec<String> = homes
         .iter()
         .map(|(other, doc)| meta.inventory_key(*other, *doc))

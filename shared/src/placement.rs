@@ -206,24 +206,6 @@ impl Placement<'_> {
         part
     }
 
-    /// Whether a twin of this hold's key holds parts in the section (see
-    /// [`Self::twin_in_flight`]): in what was read, and for a small section
-    /// in every document (the twin's parts may be in shards marked full).
-    fn twin_seen<S: Store, E: Env>(
-        &self,
-        ctx: &Ctx<'_, S, E>,
-        view: &mut SectionView,
-        now_ms: u64,
-    ) -> Result<bool, BookingError> {
-        if self.key.is_none() {
-            return Ok(false);
-        }
-        if view.docs.len() <= KEYED_SOLD_OUT_CHECK_DOCUMENTS_MAX {
-            view.read_all(ctx, self.meta)?;
-        }
-        Ok(view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)))
-    }
-
     /// Whether `doc` holds a part of another attempt with this hold's
     /// Idempotency-Key, other than its primary: a twin between writing its
     /// other parts and its primary (or one that died there; its parts
@@ -268,8 +250,19 @@ impl Placement<'_> {
                     view.widen(ctx, self.meta, None)?;
                     continue;
                 }
+                // A keyed hold in a small section reads the rest before it
+                // refuses: shards a stale summary marks full may have room,
+                // or hold a twin's parts (see `twin_in_flight`).
                 Err(BookingError::SoldOut { .. } | BookingError::SeatsUnavailable { .. })
-                    if self.twin_seen(ctx, &mut view, now_ms)? =>
+                    if self.key.is_some()
+                        && view.docs.len() <= KEYED_SOLD_OUT_CHECK_DOCUMENTS_MAX
+                        && !view.all_read() =>
+                {
+                    view.read_all(ctx, self.meta)?;
+                    continue;
+                }
+                Err(BookingError::SoldOut { .. } | BookingError::SeatsUnavailable { .. })
+                    if view.docs.iter().any(|doc| self.twin_in_flight(doc, now_ms)) =>
                 {
                     coverage::hit(Path::TwinInFlight);
                     return Err(NotPlaced::TwinInFlight);

@@ -89,6 +89,11 @@ impl SectionView {
             .collect()
     }
 
+    /// Whether every document of the section was read.
+    pub fn all_read(&self) -> bool {
+        self.read.iter().all(|read| *read)
+    }
+
     /// Reads every document not read yet, full ones too (one batch read):
     /// what a keyed hold about to answer "sold out" does to see whether the
     /// units it lacks are held by a twin of its key (see `placement`).

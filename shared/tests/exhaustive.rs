@@ -50,8 +50,10 @@
 //!   (every hold expired) nothing is held and sold is unchanged.
 //!
 //! Per scenario the counts go to stderr (`cargo test --test exhaustive --
-//! --nocapture`). Scenarios that find a defect are `#[ignore]`d with the
-//! schedule in their doc comment (`-- --ignored` runs them).
+//! --nocapture`). Found by it, and fixed: a twin refused 409 while its twin
+//! was in flight over a shard the summary marked full (the twins for the
+//! last unit), and a twin that lost giving back the customer reservation
+//! its twin had reused (the customer-limit scenarios).
 
 mod common;
 
@@ -1246,7 +1248,6 @@ fn twins_with_a_zero_unit_primary() {
 /// in flight), re-reads home (no primary yet) and answers 409 sold-out;
 /// then A's primary lands and A answers 201. Sequentially B gets A's hold.
 #[test]
-#[ignore = "finds a twin refused 409 while its twin is in flight (issue 19); --ignored runs it"]
 fn twins_with_a_zero_unit_primary_for_the_last_unit() {
     explore(&zero_unit_twins(
         "twins, zero-unit primary, last unit",
@@ -1442,7 +1443,6 @@ fn alice_at_one_of_two(booking: &Booking) -> Value {
 /// reused, so alice's bucket counts 1 unit while she holds 2 (see 6b for
 /// what that lets her do).
 #[test]
-#[ignore = "finds a customer bucket counting less than the customer holds (issue 19); --ignored runs it"]
 fn twins_at_the_customer_limit() {
     let booking = Booking::new(7);
     let mine = alice_at_one_of_two(&booking);
@@ -1465,7 +1465,6 @@ fn twins_at_the_customer_limit() {
 /// is the one B's hold stands on. Alice's third hold is then accepted:
 /// she holds 3 units of a limit of 2.
 #[test]
-#[ignore = "finds a customer over max_per_customer after a twin race (issue 19); --ignored runs it"]
 fn twins_and_another_hold_at_the_customer_limit() {
     let booking = Booking::new(8);
     let mine = alice_at_one_of_two(&booking);
