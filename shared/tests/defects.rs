@@ -6,18 +6,8 @@ mod common;
 
 use booking_core::model::{InventoryDoc, KeyTag};
 use booking_core::{Env, FailMode};
-use common::Booking;
+use common::{Booking, keys_homed};
 use serde_json::{Value, json};
-
-/// Idempotency-Keys whose home is document `home` of a section of `docs`
-/// documents, `count` of them, distinct per `prefix`.
-fn keys_homed(prefix: &str, home: usize, docs: u32, count: usize) -> Vec<String> {
-    (0..)
-        .map(|index| format!("{prefix}-key-{index:06}-homed"))
-        .filter(|key| KeyTag::new(key, 0).home_doc(docs) == home)
-        .take(count)
-        .collect()
-}
 
 fn shard(booking: &Booking, event: &str, doc: usize) -> InventoryDoc {
     let key = format!("e/{event}/1/s/0/{doc}");

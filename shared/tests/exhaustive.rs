@@ -60,7 +60,7 @@ mod common;
 use booking_core::model::{CustomerDoc, InventoryDoc, KeyTag, LedgerPage, PartStatus, seat_block};
 use booking_core::{Config, Ctx, Env, ManualEnv, MemoryCas, MemoryStore, Request, Route};
 use booking_core::{Snapshot, Store, StoreError, Swap};
-use common::{Booking, TOKEN};
+use common::{Booking, TOKEN, keys_homed};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
@@ -523,17 +523,7 @@ fn orders(count: usize) -> Vec<Vec<usize>> {
 
 /// Held and sold units of the event, over its sections.
 fn counts(booking: &Booking, event: &str) -> (u64, u64) {
-    let answer = booking.call(
-        "GET",
-        &format!("/events/{event}/availability"),
-        &Value::Null,
-        &[],
-    );
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
-    let sections = answer.body["sections"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let sections = booking.sections(event);
     let sum = |field: &str| {
         sections
             .iter()
@@ -1183,15 +1173,6 @@ const REST_MS: u64 = 3_600_000;
 
 // ---------------------------------------------------------------------------
 // The scenarios.
-
-/// `count` Idempotency-Keys whose home is document `home` of `docs`.
-fn keys_homed(prefix: &str, home: usize, docs: u32, count: usize) -> Vec<String> {
-    (0..)
-        .map(|index| format!("{prefix}-key-{index:06}-homed"))
-        .filter(|key| KeyTag::new(key, 0).home_doc(docs) == home)
-        .take(count)
-        .collect()
-}
 
 fn created(booking: &Booking, event: &str, definition: Value) {
     let answer = booking.create(event, definition);

@@ -152,8 +152,8 @@ impl Booking {
         self.call("GET", &format!("/holds/{hold_id}"), &Value::Null, &[])
     }
 
-    /// `(available, held, sold)` of a section, asserting they add up.
-    pub fn counts(&self, event: &str, section: &str) -> (u64, u64, u64) {
+    /// The sections of the event's availability, asserting it answers.
+    pub fn sections(&self, event: &str) -> Vec<Value> {
         let answer = self.call(
             "GET",
             &format!("/events/{event}/availability"),
@@ -161,10 +161,15 @@ impl Booking {
             &[],
         );
         assert_eq!(answer.status, 200, "{:?}", answer.body);
-        let sections = answer.body["sections"]
+        answer.body["sections"]
             .as_array()
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// `(available, held, sold)` of a section, asserting they add up.
+    pub fn counts(&self, event: &str, section: &str) -> (u64, u64, u64) {
+        let sections = self.sections(event);
         let s = sections
             .iter()
             .find(|s| s["id"] == section)
@@ -232,6 +237,16 @@ impl Booking {
         }
         None
     }
+}
+
+/// `count` Idempotency-Keys whose home is document `home` of a section of
+/// `docs` documents, distinct per `prefix`.
+pub fn keys_homed(prefix: &str, home: usize, docs: u32, count: usize) -> Vec<String> {
+    (0..)
+        .map(|index| format!("{prefix}-key-{index:06}-homed"))
+        .filter(|key| booking_core::model::KeyTag::new(key, 0).home_doc(docs) == home)
+        .take(count)
+        .collect()
 }
 
 /// What is wrong with one inventory document, if anything: more units live
