@@ -171,18 +171,22 @@ pub const CHANGES_PER_DOCUMENT_MAX: usize = 64;
 /// a missing key is an upsert on Spin, so pages are never created later):
 /// a ring, page `n` in slot `n % FEED_PAGES_PER_DOCUMENT`, the newer page
 /// replacing the older. With [`FEED_PAGE_RECORDS`] this is the feed's
-/// retention: the newest 8 × 512 = 4,096 records per document beyond the 64
-/// it keeps itself. Time is not the bound, writes are: at the store's floor
-/// for one document (about 1,500 writes/s, nearly all of one record) that is
-/// at least 4,160 / 1,500 ≈ 2.8 s of a document written flat out; a sale of
+/// retention: at least the newest 2,048 records per document (the full
+/// page before the current one) beyond the 64 it keeps itself, up to 4,096.
+/// Two pages, not more: every page is a key written when the event is
+/// created, one fsync each on Spin's store, so more pages made creating a
+/// large event too slow (8 pages per document took a 850-document `PUT` past
+/// 19 s). Time is not the bound, writes are: at the store's floor for one
+/// document (about 1,500 writes/s, nearly all of one record) that is at
+/// least 2,112 / 1,500 ≈ 1.4 s of a document written flat out; a sale of
 /// 500 units on one shard writes a record per hold placed and one per hold
 /// ended or confirmed (about 1,000 to 2,000 in a flash sale), so the whole
 /// sale. A consumer that polls every 30 s keeps up with any document that
-/// takes fewer than about 140 records a second.
-pub const FEED_PAGES_PER_DOCUMENT: usize = 8;
-/// Consecutive records per feed page (page `n` holds seq `512n+1 ..=
-/// 512(n+1)`): about 50 KB, the most a page write rewrites.
-pub const FEED_PAGE_RECORDS: u64 = 512;
+/// takes fewer than about 70 records a second.
+pub const FEED_PAGES_PER_DOCUMENT: usize = 2;
+/// Consecutive records per feed page (page `n` holds seq `2048n+1 ..=
+/// 2048(n+1)`): about 200 KB, the most a page write rewrites.
+pub const FEED_PAGE_RECORDS: u64 = 2_048;
 /// Records not yet copied to feed pages at which a write of the document
 /// copies them after it (best effort, two or more CAS writes): few enough
 /// that documents stay small, enough that a copy costs little per record.
@@ -195,9 +199,9 @@ pub const FEED_MOVE_RECORDS_MIN: u64 = 32;
 /// made more (one per part it changed: a write that expires many holds).
 pub const FEED_UNPAGED_RECORDS_MAX: u64 = 256;
 /// Documents whose records a feed request reads from feed pages (one page
-/// each, at most about 50 KB): bounded work per request; documents further
+/// each, at most about 200 KB): bounded work per request; documents further
 /// behind follow in later pages of the feed.
-pub const FEED_PAGE_READS_MAX: usize = 8;
+pub const FEED_PAGE_READS_MAX: usize = 4;
 /// Batch reads of feed pages per feed request: a read that finds a page
 /// past the retention moves the cursor past what is gone and reads on from
 /// there (the ring's oldest page, as far as that read could tell).

@@ -441,7 +441,7 @@ fn past_the_pages_retention_the_consumer_is_told_what_it_missed() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let mut consumer = Consumer::default();
     consumer.catch_up(&b, "gig", 1_000);
-    // 2 records a cycle: past the ring's 8 pages of 512 (and the 64 the
+    // 2 records a cycle: past the ring's pages (and the 64 the
     // document keeps) by about half a page.
     let retained = FEED_PAGES_PER_DOCUMENT as u64 * FEED_PAGE_RECORDS;
     let cycles = (retained + FEED_PAGE_RECORDS / 2 + 64) / 2;
@@ -451,7 +451,7 @@ fn past_the_pages_retention_the_consumer_is_told_what_it_missed() {
         assert_eq!(b.release(&hold.str("hold_id")).status, 200);
     }
     consumer.catch_up(&b, "gig", 1_000);
-    // Page 0's slot now holds page 8: records 1..=512 are gone, and only
+    // Page 0's slot now holds a newer page: its records are gone, and only
     // they; every later one comes, once, in order.
     assert_eq!(
         consumer.missed,

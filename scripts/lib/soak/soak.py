@@ -47,6 +47,8 @@ SAMPLE_FIELDS = [
     "sold_general_per_document_max",  # sold parts a shard keeps before the ledger move (32)
     "ledger_largest_bytes",
     "ledger_largest_parts",
+    "feed_page_largest_bytes",  # feed pages: a ring of records copied out of documents
+    "feed_page_largest_records",
     "key_records",  # ended keyed primaries kept as their key's record (24 h + 1 h)
     "key_record_bytes",  # their bytes, over the store
     "inventory_documents",  # shard and seat-block documents
@@ -59,8 +61,8 @@ SAMPLE_FIELDS = [
     "shard_units_max",  # units of the largest general shard (a ledger page's bound in parts)
 ]
 
-# A key's kind: e/<event>/<generation>/<kind letter>/<section>/<document>.
-KIND_BY_LETTER = {"s": "inventory", "l": "ledger", "f": "summary", "c": "customers"}
+# A key's kind: e/<event>/<generation>/<kind letter>/<section>/<document>[/<slot>].
+KIND_BY_LETTER = {"s": "inventory", "l": "ledger", "f": "summary", "c": "customers", "p": "feed"}
 
 
 def key_kind(key):
@@ -176,6 +178,7 @@ def store_figures(rows, now_ms):
               "ended_other_per_document_max": 0, "changes_per_document_max": 0,
               "tally_minutes_per_document_max": 0, "sold_general_per_document_max": 0,
               "ledger_largest_bytes": 0, "ledger_largest_parts": 0,
+              "feed_page_largest_bytes": 0, "feed_page_largest_records": 0,
               "key_records": 0, "key_record_bytes": 0, "inventory_documents": 0, "ended_other_parts": 0, "voids": 0, "held_parts": 0,
               "general_sold_units": 0, "general_held_units": 0, "shard_units_max": 0}
     sections = {}  # (event, section) -> [capacity, sold, held] of general sections
@@ -189,6 +192,14 @@ def store_figures(rows, now_ms):
             document = json.loads(value)
             sample["ledger_largest_bytes"] = max(sample["ledger_largest_bytes"], size)
             sample["ledger_largest_parts"] = max(sample["ledger_largest_parts"], len(document["parts"]))
+            continue
+        if kind == "feed":
+            # Bounded by its record count (a page holds FEED_PAGE_RECORDS), not
+            # flat: pages fill, then the ring replaces the oldest.
+            document = json.loads(value)
+            sample["feed_page_largest_bytes"] = max(sample["feed_page_largest_bytes"], size)
+            sample["feed_page_largest_records"] = max(sample["feed_page_largest_records"],
+                                                      len(document.get("r", [])))
             continue
         figures = inventory_figures(json.loads(value), now_ms) if kind == "inventory" else None
         sample["largest_working_bytes"] = max(sample["largest_working_bytes"], size - kept_bytes(figures))
@@ -316,6 +327,10 @@ THREADS_MAX = 600
 # records, change records, per-minute tallies.
 ENDED_PARTS_PER_DOCUMENT_MAX = 64
 CHANGES_PER_DOCUMENT_MAX = 64
+# Records a document may hold while they wait to be copied to its feed pages,
+# and the records one feed page holds (shared/src/limits.rs).
+FEED_UNPAGED_RECORDS_MAX = 256
+FEED_PAGE_RECORDS = 2_048
 TALLY_MINUTES_MAX = 60
 LEDGER_MOVE_PARTS_MIN = 32
 # Samples each third must hold for a verdict on it.
@@ -395,8 +410,13 @@ def bound_checks(rows):
               (ended_max <= ENDED_PARTS_PER_DOCUMENT_MAX,
                f"ended parts that are not key records: at most {ended_max:,.0f} in a document "
                f"(bound {ENDED_PARTS_PER_DOCUMENT_MAX})"),
-              (changes_max <= CHANGES_PER_DOCUMENT_MAX, f"change records: at most {changes_max:,.0f} in a "
-               f"document (bound {CHANGES_PER_DOCUMENT_MAX})"),
+              (changes_max <= CHANGES_PER_DOCUMENT_MAX + FEED_UNPAGED_RECORDS_MAX,
+               f"change records: at most {changes_max:,.0f} in a document (bound "
+               f"{CHANGES_PER_DOCUMENT_MAX} + {FEED_UNPAGED_RECORDS_MAX} not yet copied to feed pages)"),
+              (max(r["feed_page_largest_records"] for r in rows) <= FEED_PAGE_RECORDS,
+               f"feed pages fill up to their bound: largest "
+               f"{max(r['feed_page_largest_records'] for r in rows):,.0f} records "
+               f"({max(r['feed_page_largest_bytes'] for r in rows):,.0f} B), bound {FEED_PAGE_RECORDS}"),
               (minutes_max <= TALLY_MINUTES_MAX, f"per-minute tallies: at most {minutes_max:,.0f} in a "
                f"document (bound {TALLY_MINUTES_MAX}: they grow through the first hour)"),
               (sold_parts_max <= 2 * LEDGER_MOVE_PARTS_MIN, f"sold parts in a general shard: at most "
