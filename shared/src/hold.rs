@@ -159,17 +159,9 @@ pub fn post<S: Store, E: Env>(
         primary_doc: None,
         key: None,
     };
-    let (doc, part) =
-        placement
-            .reserve_and_place(ctx, None)
-            .map_err(|not_placed| match not_placed {
-                NotPlaced::Refused(error) => error,
-                // Voided by a fence after an unknown outcome; or (keyed
-                // only) a twin: neither happens without a key's twin.
-                NotPlaced::Voided | NotPlaced::Twin(_) | NotPlaced::TwinInFlight => {
-                    BookingError::Contention
-                }
-            })?;
+    let (doc, part) = placement
+        .reserve_and_place(ctx, None)
+        .map_err(NotPlaced::into_error)?;
     Ok(hold_status::placed_reply(
         &placement,
         doc,

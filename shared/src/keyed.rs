@@ -89,10 +89,7 @@ pub fn post<S: Store, E: Env>(
             &tag,
             BookingError::Contention,
         ),
-        Err(NotPlaced::Refused(error)) => Err(error),
-        // Voided by a fence or a resolver: nothing of it is left; a retry
-        // places the hold afresh.
-        Err(NotPlaced::Voided) => Err(BookingError::Contention),
+        Err(not_placed) => Err(not_placed.into_error()),
     }
 }
 

@@ -105,19 +105,31 @@ pub enum NotPlaced {
     /// home: the key's hold may be about to exist, so no refusal may be
     /// answered. This attempt wrote nothing that is left.
     TwinInFlight,
+    /// The primary's write may have landed and the fence that would settle
+    /// it failed too (a lost reply, then a failed read): the hold may
+    /// exist. The only variant whose outcome is unknown.
+    Unknown(BookingError),
 }
 
 impl NotPlaced {
-    /// Whether this attempt is known to have left no hold. A store error
-    /// (a lost reply, a failed read after a write, an undo cut short) or a
-    /// broken document leaves the outcome unknown: the primary may have
-    /// landed, so the customer's reservation must stay until it expires
-    /// and is resolved against the hold, never be given back now.
+    /// Whether this attempt is known to have left no hold: every way but
+    /// [`NotPlaced::Unknown`]. Errors before the primary's write (a broken
+    /// document, a store error on another part, an undo cut short) leave
+    /// no primary, so no hold; an unknown outcome keeps the customer's
+    /// reservation until it expires and is resolved against the hold.
     fn is_known(&self) -> bool {
+        !matches!(self, NotPlaced::Unknown(_))
+    }
+
+    /// The error to answer with when no hold or twin is to be replied.
+    pub fn into_error(self) -> BookingError {
         match self {
-            NotPlaced::Voided | NotPlaced::Twin(_) | NotPlaced::TwinInFlight => true,
-            NotPlaced::Refused(error) => {
-                !matches!(error, BookingError::Store(_) | BookingError::Internal(_))
+            NotPlaced::Refused(error) | NotPlaced::Unknown(error) => error,
+            // Voided by a fence or a resolver: nothing of it is left; a
+            // retry places the hold afresh. A twin is replied by the
+            // keyed path before it gets here.
+            NotPlaced::Voided | NotPlaced::Twin(_) | NotPlaced::TwinInFlight => {
+                BookingError::Contention
             }
         }
     }
@@ -371,9 +383,10 @@ impl Placement<'_> {
             }
             // Conflicts the store confirmed: nothing landed; try elsewhere.
             Err(BookingError::Contention) if movable => Ok(Outcome::Busy(primary.doc)),
-            Err(error) if outcome_unknown(&error) => match self.fence(ctx, primary.doc)? {
-                Some(part) => Ok(Outcome::Placed(primary.doc, Box::new(part))),
-                None => {
+            Err(error) if outcome_unknown(&error) => match self.fence(ctx, primary.doc) {
+                Ok(Some(part)) => Ok(Outcome::Placed(primary.doc, Box::new(part))),
+                Err(fence_error) => Err(NotPlaced::Unknown(fence_error)),
+                Ok(None) => {
                     self.undo(ctx, &written)?;
                     Err(error.into())
                 }
@@ -431,7 +444,7 @@ impl Placement<'_> {
         &self,
         ctx: &Ctx<'_, S, E>,
         doc: usize,
-    ) -> Result<Option<Part>, NotPlaced> {
+    ) -> Result<Option<Part>, BookingError> {
         coverage::hit(Path::PrimaryOutcomeUnknown);
         fence(
             ctx,
@@ -441,7 +454,6 @@ impl Placement<'_> {
             self.nonce,
             self.expires_ms,
         )
-        .map_err(NotPlaced::Refused)
     }
 
     /// Why the primary part must not be written into `doc` (document

@@ -163,3 +163,41 @@ fn a_lost_creation_register_is_a_500_not_a_second_sale() {
     );
     assert_eq!(lost.store.writes(), writes, "a refused creation wrote");
 }
+
+/// Found by the fuzz target `stored_document`: a truncated section summary
+/// made a customer's hold answer 500 before anything was placed, yet the
+/// customer's reservation stayed counted (the 500 was taken for an unknown
+/// outcome). Only a primary write that may have landed keeps it now.
+#[test]
+fn a_broken_summary_gives_the_customer_reservation_back() {
+    let b = Booking::new(6);
+    let definition = json!({"name": "Gig", "max_per_customer": 2,
+        "sections": [{"id": "floor", "capacity": 40, "shards": 4}]});
+    assert_eq!(b.create("gig", definition).status, 201);
+    let summary = "e/gig/1/f/0";
+    let stored = b
+        .store
+        .raw(summary)
+        .unwrap_or_else(|| panic!("no summary among {:?}", b.store.keys()));
+    b.store
+        .put(summary, &stored[..stored.len() / 2])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mine = json!({"section": "floor", "quantity": 2, "customer_id": "alice"});
+    for key in [None, Some("broken-summary-key-01")] {
+        let hold = match key {
+            Some(key) => b.hold_with_key("gig", mine.clone(), key),
+            None => b.hold("gig", mine.clone()),
+        };
+        assert_eq!(
+            (hold.status, hold.problem().as_str()),
+            (500, "internal"),
+            "{:?}",
+            hold.body
+        );
+    }
+    b.store
+        .put(summary, &stored)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = b.hold("gig", mine);
+    assert_eq!(after.status, 201, "alice holds nothing: {:?}", after.body);
+}

@@ -36,7 +36,10 @@
 //! moved to ledger pages counted in). After every run:
 //! - each answer is one some sequential order of the requests gives (the
 //!   clock's move is one of them); a 503 is always allowed, and a request
-//!   that answered 503 may or may not have taken effect;
+//!   that answered 503 may or may not have taken effect, or taken effect
+//!   for a while: a hold attempt settled as not placed undoes its writes
+//!   (gives back the customer's reservation), and requests in between may
+//!   have seen them (a sequential hold, then its release);
 //! - twins that both got 201 got the same hold; a 201 hold exists; a 200
 //!   confirm reads confirmed; at most one hold (primary part, any status)
 //!   per Idempotency-Key, in documents and ledger pages;
@@ -482,23 +485,82 @@ impl Scenario {
 }
 
 /// Every order of every subset of the participants, run one after the
-/// other on a fresh fixture: the answers a sequential world gives.
+/// other on a fresh fixture: the answers a sequential world gives. Also,
+/// for each hold in each order, the same with that hold undone at a later
+/// point: an attempt that answers 503 after undoing its writes (its
+/// reservation given back, its parts removed) was visible to the requests
+/// that ran in between. Its own expected answer is then a 503 only.
 fn sequential_outcomes(scenario: &Scenario) -> Vec<Vec<Option<(u16, String)>>> {
     let count = scenario.actors.len();
     let mut outcomes = Vec::new();
     for order in orders(count) {
-        let booking = scenario.fresh();
-        let mut answers = vec![None; count];
-        for &index in &order {
-            let actor = &scenario.actors[index];
-            let answer = perform(&booking.store, &booking.env, &booking.config, actor);
-            answers[index] = Some(answer.kind());
+        outcomes.extend(sequential_run(scenario, &order, None));
+        for (at, &ghost) in order.iter().enumerate() {
+            let is_hold = matches!(
+                &scenario.actors[ghost],
+                Actor::Request { method: "POST", path, .. } if path.ends_with("/holds")
+            );
+            for undo_before in (at + 1..=order.len()).filter(|_| is_hold) {
+                outcomes.extend(sequential_run(scenario, &order, Some((ghost, undo_before))));
+            }
         }
-        outcomes.push(answers);
     }
     outcomes.sort();
     outcomes.dedup();
     outcomes
+}
+
+/// Runs `order` on a fresh fixture; with `ghost` = (actor, position), that
+/// actor's new hold is released just before the request at that position
+/// of the order (or at the end). `None` when the ghost placed no hold of
+/// its own (refused, or a twin's hold another request also answers).
+fn sequential_run(
+    scenario: &Scenario,
+    order: &[usize],
+    ghost: Option<(usize, usize)>,
+) -> Option<Vec<Option<(u16, String)>>> {
+    let booking = scenario.fresh();
+    let mut answers: Vec<Option<Answer>> = vec![None; scenario.actors.len()];
+    let undo = |answers: &mut Vec<Option<Answer>>, ghost: usize| -> Option<()> {
+        let hold_id = answers[ghost]
+            .as_ref()
+            .filter(|a| a.status == 201)?
+            .hold_id();
+        let shared = answers
+            .iter()
+            .enumerate()
+            .any(|(i, a)| i != ghost && a.as_ref().is_some_and(|a| a.hold_id() == hold_id));
+        let release = Actor::release(&hold_id);
+        let answer = perform(&booking.store, &booking.env, &booking.config, &release);
+        (!shared && answer.status == 200).then_some(())
+    };
+    for (position, &index) in order.iter().enumerate() {
+        if let Some((ghost, at)) = ghost
+            && at == position
+        {
+            undo(&mut answers, ghost)?;
+        }
+        let actor = &scenario.actors[index];
+        answers[index] = Some(perform(
+            &booking.store,
+            &booking.env,
+            &booking.config,
+            actor,
+        ));
+    }
+    if let Some((ghost, at)) = ghost
+        && at == order.len()
+    {
+        undo(&mut answers, ghost)?;
+    }
+    let mut kinds: Vec<Option<(u16, String)>> = answers
+        .iter()
+        .map(|a| a.as_ref().map(Answer::kind))
+        .collect();
+    if let Some((ghost, _)) = ghost {
+        kinds[ghost] = Some((503, "undone".to_owned()));
+    }
+    Some(kinds)
 }
 
 /// Every ordered selection of distinct indexes below `count`, the empty
