@@ -100,9 +100,22 @@ struct Resolutions<'a> {
     /// answer, a 5xx): it may have landed.
     maybe_confirmed: BTreeSet<String>,
     maybe_released: BTreeSet<String>,
-    /// The earliest send and answer of a 200 release, per hold.
+    /// The earliest send of a release that landed or may have (a 200, no
+    /// answer, a 5xx), per hold: from then on the hold may be gone.
     release_sent: BTreeMap<String, u64>,
+    /// The earliest answer of a 200 release, per hold.
     release_answered: BTreeMap<String, u64>,
+}
+
+impl Resolutions<'_> {
+    /// A release of `hold_id` sent at `sent_unix_ms` may have ended it.
+    fn release_may_have_landed(&mut self, hold_id: &str, sent_unix_ms: u64) {
+        let sent = self
+            .release_sent
+            .entry(hold_id.to_owned())
+            .or_insert(sent_unix_ms);
+        *sent = (*sent).min(sent_unix_ms);
+    }
 }
 
 fn seat_set(value: &Value) -> BTreeSet<String> {
@@ -549,14 +562,11 @@ fn check_resolutions<'a>(
             }
             (Route::Release, _) if outcome_unknown(ex) => {
                 out.maybe_released.insert(hold_id.to_owned());
+                out.release_may_have_landed(hold_id, ex.sent_unix_ms);
             }
             (Route::Release, Some(200)) => {
                 out.released.entry(hold_id.to_owned()).or_insert(ex);
-                let sent = out
-                    .release_sent
-                    .entry(hold_id.to_owned())
-                    .or_insert(ex.sent_unix_ms);
-                *sent = (*sent).min(ex.sent_unix_ms);
+                out.release_may_have_landed(hold_id, ex.sent_unix_ms);
                 let done = out
                     .release_answered
                     .entry(hold_id.to_owned())
@@ -883,7 +893,8 @@ fn check_section_at_rest(
 
 /// The moments a granted hold was surely live: from its first 201 answer to
 /// the earliest moment it may have ended (the send of a release that
-/// succeeded; its expiry, unless it was confirmed).
+/// succeeded or whose outcome is unknown; its expiry, unless it was
+/// confirmed).
 fn surely_live(id: &str, g: &Granted<'_>, resolutions: &Resolutions<'_>) -> Option<(u64, u64)> {
     let mut end = resolutions
         .release_sent
@@ -2042,6 +2053,15 @@ mod tests {
         ];
         let mut state = at_rest(4, 0, 0, 4, &[("h1", "released"), ("h2", "expired")]);
         state.read_unix_ms = NOW_MS + 2_000;
+        let report = check_log(&[general_event(4)], &log, &state);
+        assert!(report.is_clean(), "{report:?}");
+        // The same with a release answered 503 (it landed, its reply did
+        // not say so): h1 may have ended from that release's send on.
+        let mut lost = release("h1", NOW_MS + 5, NOW_MS + 6);
+        lost.status = Some(503);
+        lost.body = problem("store-unavailable");
+        lost.retry_after = Some("1".to_owned());
+        let log = vec![hold("h1", 3, "k1"), lost, short("h2", NOW_MS + 10)];
         let report = check_log(&[general_event(4)], &log, &state);
         assert!(report.is_clean(), "{report:?}");
     }
