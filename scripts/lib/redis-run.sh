@@ -8,6 +8,7 @@
 # the tokens and --rss-pid for the runtime and every Redis; stops everything; exits with
 # booking-load's status (its runtime's stderr is printed when it fails). Used by
 # scripts/test's Redis leg (a seconds-long sale on three primaries) and scripts/bench.
+# BOOKING_MANIFEST serves another manifest (scripts/bench: the ideal component's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -63,7 +64,7 @@ confirm_token="redis-run-confirm-$(token)"
 SPIN_VARIABLE_REDIS_ADDRESS=$(IFS=,; echo "${urls[*]}") \
 SPIN_VARIABLE_REDIS_HOST='127.0.0.1:*' \
 SPIN_VARIABLE_ADMIN_TOKEN=$admin_token SPIN_VARIABLE_CONFIRM_TOKEN=$confirm_token \
-    target/release/booking-host up --from spin.toml --listen 127.0.0.1:0 --in-memory \
+    target/release/booking-host up --from "${BOOKING_MANIFEST:-spin.toml}" --listen 127.0.0.1:0 --in-memory \
     </dev/null >"$work/host.out" 2>"$work/host.err" &
 host_pid=$!
 pids=("$host_pid" "${pids[@]}")
