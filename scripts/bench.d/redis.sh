@@ -25,4 +25,24 @@ redis_rows() {
     redis_run ours-redis3-flash-sale 3 flash-sale --buyers "$fs_buyers" --concurrency "$fs_conc"
     redis_run ours-redis-flash-sale-open-1000 1 flash-sale --buyers "$open_buyers" --rate 1000
     redis_run ours-redis3-flash-sale-open-1000 3 flash-sale --buyers "$open_buyers" --rate 1000
+    echo "==> the ideal component on Redis (one node; three primaries)"
+    BOOKING_MANIFEST=$ideal_manifest redis_run ideal-redis-flash-sale 1 flash-sale --buyers "$fs_buyers" \
+        --concurrency "$fs_conc" --no-feed-check
+    BOOKING_MANIFEST=$ideal_manifest redis_run ideal-redis3-flash-sale 3 flash-sale --buyers "$fs_buyers" \
+        --concurrency "$fs_conc" --no-feed-check
+    BOOKING_MANIFEST=$ideal_manifest redis_run ideal-redis-flash-sale-open-1000 1 flash-sale \
+        --buyers "$open_buyers" --rate 1000 --no-feed-check
+    BOOKING_MANIFEST=$ideal_manifest redis_run ideal-redis3-flash-sale-open-1000 3 flash-sale \
+        --buyers "$open_buyers" --rate 1000 --no-feed-check
+}
+
+# redis_sweep_step DIR RATE: one sweep step on one Redis, ours and the ideal's.
+redis_sweep_step() {
+    local dir=$1 rate=$2
+    command -v redis-server >/dev/null || return 0
+    scripts/lib/redis-run.sh 1 sweep --rates "$rate" --seconds "$step_seconds" --label ours-redis-sweep \
+        --out-dir "$dir" --no-progress >/dev/null || status=1
+    BOOKING_MANIFEST=$ideal_manifest scripts/lib/redis-run.sh 1 sweep --rates "$rate" \
+        --seconds "$step_seconds" --no-feed-check --label ideal-redis-sweep --out-dir "$dir" \
+        --no-progress >/dev/null || status=1
 }

@@ -221,8 +221,9 @@ impl RedisStore {
 
     /// Runs a cached script by hash, or sends it whole when the server does
     /// not have it (`NOSCRIPT`).
-    /// `keys[0]` routes the call; every key belongs to its event.
-    fn script(
+    /// `keys[0]` routes the call; every key belongs to its event. Public for
+    /// the benchmark's ideal component (tests/ideal), which decides in Redis.
+    pub fn script(
         &self,
         script: &str,
         sha1: &str,

@@ -13,6 +13,9 @@
 //! so a buyer may be refused while the section's free units, spread over
 //! shards, would add up to the request (the app spreads such a hold).
 //!
+//! On Redis, a hold, confirm or release is instead one Lua script that
+//! decides in the server (`place.lua`, `resolve.lua`): no conflict, no retry.
+//!
 //! An Idempotency-Key homes its hold: every attempt with the key walks the
 //! shards in the same order from the key's home and looks for the key in a
 //! shard before placing there, in the same CAS. Twins therefore meet in the
@@ -58,8 +61,9 @@ struct ShardDoc {
     holds: Vec<Hold>,
 }
 
+/// A hold as its shard document stores it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Hold {
+pub struct Hold {
     /// The hold's nonce: the last part of its id.
     n: String,
     q: u32,
@@ -154,16 +158,17 @@ fn shard_key(event: &str, section: usize, shard: u32) -> String {
 }
 
 /// How a request failed.
-enum Failure {
+#[derive(Debug, Clone)]
+pub enum Failure {
     Problem(u16, &'static str, String),
     /// Sold out: the most units one hold could still take.
     SoldOut(u32),
-    Store(StoreError),
+    Store(String),
 }
 
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
-        Failure::Store(error)
+        Failure::Store(error.to_string())
     }
 }
 
@@ -208,18 +213,28 @@ fn problem_reply(status: u16, slug: &str, detail: &str) -> Reply {
     answer
 }
 
-/// Answers one request.
+/// Answers one request, changing shard documents by CAS.
 pub fn handle<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
+    handle_with(request, ctx, &CasWrites(ctx))
+}
+
+/// Answers one request, changing shard documents with `writes`.
+pub fn handle_with<W: Writes, S: Store, E: Env>(
+    request: &Request,
+    ctx: &Ctx<'_, S, E>,
+    writes: &W,
+) -> Reply {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
     let mut retries = 0;
+    let with = (request, ctx, writes);
     let result = match (request.method.as_str(), segments.as_slice()) {
         ("PUT", ["events", event]) => create(request, ctx, event),
         ("GET", ["events", event, "availability"]) => availability(ctx, event),
-        ("POST", ["events", event, "holds"]) => place(request, ctx, event, &mut retries),
+        ("POST", ["events", event, "holds"]) => place(with, event, &mut retries),
         ("GET", ["holds", id]) => read(ctx, id),
-        ("POST", ["holds", id, "confirm"]) => resolve(request, ctx, id, true, &mut retries),
+        ("POST", ["holds", id, "confirm"]) => resolve(with, id, true, &mut retries),
         ("POST", ["holds", id, "release"]) | ("DELETE", ["holds", id]) => {
-            resolve(request, ctx, id, false, &mut retries)
+            resolve(with, id, false, &mut retries)
         }
         _ => Err(problem(404, "not-found", "no such route")),
     };
@@ -411,8 +426,9 @@ fn home(key: &str, shards: u32) -> u32 {
     u32::try_from(hash % u64::from(shards)).unwrap_or(0)
 }
 
-/// What one shard's CAS decided.
-enum Placed {
+/// What placing a hold in one shard decided.
+#[derive(Debug)]
+pub enum Placed {
     New(Hold),
     Replay(Hold),
     Mismatch,
@@ -420,9 +436,127 @@ enum Placed {
     NoRoom(u32),
 }
 
-fn place<S: Store, E: Env>(
-    request: &Request,
-    ctx: &Ctx<'_, S, E>,
+/// A confirm (with its payment reference) or a release.
+pub struct Resolve {
+    pub confirm: bool,
+    pub payment_ref: Option<String>,
+}
+
+/// How a shard document is changed: by CAS through the `Store` (any store:
+/// [`CasWrites`]), or, on Redis, by one script that decides in the server.
+pub trait Writes {
+    /// Places `fresh` in shard `key` if it fits, or finds the hold of its
+    /// Idempotency-Key there; `attempts` bounds CAS attempts.
+    fn place(
+        &self,
+        key: &str,
+        fresh: &Hold,
+        attempts: u32,
+        retries: &mut u32,
+    ) -> Result<Placed, Failure>;
+
+    /// Confirms or releases hold `nonce` of shard `key`: the hold after.
+    fn resolve(
+        &self,
+        key: &str,
+        nonce: &str,
+        change: &Resolve,
+        now_ms: u64,
+        retries: &mut u32,
+    ) -> Result<Hold, Failure>;
+}
+
+/// The decision of placing `fresh` in `doc`: the key's hold if it is here,
+/// else the new hold if it fits (`None`: added to `doc`, to be written).
+fn place_in(doc: &mut ShardDoc, fresh: &Hold) -> Option<Placed> {
+    if let Some(key) = &fresh.k
+        && let Some(hold) = doc.holds.iter().find(|h| h.k.as_ref() == Some(key))
+    {
+        let same = hold.q == fresh.q && hold.c == fresh.c;
+        return Some(if same {
+            Placed::Replay(hold.clone())
+        } else {
+            Placed::Mismatch
+        });
+    }
+    let free = doc.cap.saturating_sub(doc.taken(fresh.t));
+    if free < fresh.q {
+        return Some(Placed::NoRoom(free));
+    }
+    doc.holds.push(fresh.clone());
+    None
+}
+
+/// The decision of a confirm or release on `hold`: `Ok(true)` when it
+/// changed, `Ok(false)` when it already is so (a repeat).
+fn resolve_in(hold: &mut Hold, change: &Resolve, now_ms: u64) -> Result<bool, Failure> {
+    match (hold.status(now_ms), change.confirm) {
+        ("confirmed", true) | ("released", false) | ("expired", false) => Ok(false),
+        ("confirmed", false) => Err(problem(409, "hold-confirmed", "the hold is confirmed")),
+        ("released", true) => Err(problem(409, "hold-released", "the hold was released")),
+        ("expired", true) => Err(problem(410, "hold-expired", "the hold has expired")),
+        _ => {
+            hold.s = if change.confirm { 'C' } else { 'R' };
+            if change.confirm {
+                hold.p.clone_from(&change.payment_ref);
+                hold.b = Some(now_ms);
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn hold_not_found() -> Failure {
+    problem(404, "hold-not-found", "no such hold")
+}
+
+/// Changes by CAS through the `Store`, with the app's bounded loop and
+/// jittered exponential backoff.
+pub struct CasWrites<'a, 'b, S, E>(pub &'a Ctx<'b, S, E>);
+
+impl<S: Store, E: Env> Writes for CasWrites<'_, '_, S, E> {
+    fn place(
+        &self,
+        key: &str,
+        fresh: &Hold,
+        attempts: u32,
+        retries: &mut u32,
+    ) -> Result<Placed, Failure> {
+        let mut placed = None;
+        cas(self.0, key, (attempts, retries), |doc| {
+            placed = place_in(doc, fresh);
+            placed.is_none()
+        })?;
+        Ok(placed.unwrap_or_else(|| Placed::New(fresh.clone())))
+    }
+
+    fn resolve(
+        &self,
+        key: &str,
+        nonce: &str,
+        change: &Resolve,
+        now_ms: u64,
+        retries: &mut u32,
+    ) -> Result<Hold, Failure> {
+        let mut outcome = Err(hold_not_found());
+        cas(self.0, key, (CAS_ATTEMPTS_MAX, retries), |doc| {
+            let Some(hold) = doc.holds.iter_mut().find(|h| h.n == nonce) else {
+                outcome = Err(hold_not_found());
+                return false;
+            };
+            let changed = resolve_in(hold, change, now_ms);
+            outcome = changed
+                .as_ref()
+                .map(|_| hold.clone())
+                .map_err(Failure::clone);
+            changed.unwrap_or(false)
+        })?;
+        outcome
+    }
+}
+
+fn place<W: Writes, S: Store, E: Env>(
+    (request, ctx, writes): (&Request, &Ctx<'_, S, E>, &W),
     event: &str,
     retries: &mut u32,
 ) -> Result<(u16, Value), Failure> {
@@ -437,9 +571,14 @@ fn place<S: Store, E: Env>(
     // The most one hold could take: what a refusal reports as available
     // (a hold takes units from one shard only; see the module's comment).
     let mut free_most = 0;
+    // As the app: an unkeyed hold moves on after a few conflicts.
+    let attempts = if ask.key.is_some() {
+        CAS_ATTEMPTS_MAX
+    } else {
+        CAS_ATTEMPTS_BEFORE_MOVING
+    };
     for step in 0..section.shards {
         let shard = (start + step) % section.shards;
-        let key = shard_key(event, ask.section, shard);
         let now_ms = ctx.env.now_ms();
         let fresh = Hold {
             n: nonce.clone(),
@@ -452,70 +591,44 @@ fn place<S: Store, E: Env>(
             p: None,
             b: None,
         };
-        let at = |hold: &Hold| HoldAt {
+        let placed = writes.place(
+            &shard_key(event, ask.section, shard),
+            &fresh,
+            attempts,
+            retries,
+        );
+        let hold = match placed {
+            Err(Failure::Problem(503, ..)) if ask.key.is_none() => continue,
+            Ok(Placed::New(hold) | Placed::Replay(hold)) => hold,
+            Ok(Placed::Mismatch) => {
+                return Err(problem(422, "idempotency-key-reused", "other body"));
+            }
+            Ok(Placed::NoRoom(free)) => {
+                free_most = free_most.max(free);
+                continue;
+            }
+            Err(failure) => return Err(failure),
+        };
+        let at = HoldAt {
             event: event.to_owned(),
             section: ask.section,
             shard,
             nonce: hold.n.clone(),
         };
-        // As the app: an unkeyed hold moves on after a few conflicts.
-        let attempts = if ask.key.is_some() {
-            CAS_ATTEMPTS_MAX
-        } else {
-            CAS_ATTEMPTS_BEFORE_MOVING
-        };
-        let placed = cas(ctx, &key, (attempts, retries), |shard_doc| {
-            place_in(shard_doc, &fresh, now_ms)
-        });
-        let placed = match placed {
-            Err(Failure::Problem(503, ..)) if ask.key.is_none() => continue,
-            other => other?,
-        };
-        match placed {
-            Placed::New(hold) => return Ok((201, hold_json(&at(&hold), section, &hold, now_ms))),
-            Placed::Replay(hold) => {
-                return Ok((201, hold_json(&at(&hold), section, &hold, now_ms)));
-            }
-            Placed::Mismatch => {
-                return Err(problem(422, "idempotency-key-reused", "other body"));
-            }
-            Placed::NoRoom(free) => free_most = free_most.max(free),
-        }
+        return Ok((201, hold_json(&at, section, &hold, now_ms)));
     }
     Err(Failure::SoldOut(free_most))
 }
 
-/// The decision of one shard: the key's hold if it is here, else the new
-/// hold if it fits. `Some` bytes to write, or `None` to leave the document.
-fn place_in(doc: &mut ShardDoc, fresh: &Hold, now_ms: u64) -> Option<Placed> {
-    if let Some(key) = &fresh.k
-        && let Some(hold) = doc.holds.iter().find(|h| h.k.as_ref() == Some(key))
-    {
-        let same = hold.q == fresh.q && hold.c == fresh.c;
-        return Some(if same {
-            Placed::Replay(hold.clone())
-        } else {
-            Placed::Mismatch
-        });
-    }
-    let free = doc.cap.saturating_sub(doc.taken(now_ms));
-    if free < fresh.q {
-        return Some(Placed::NoRoom(free));
-    }
-    doc.holds.push(fresh.clone());
-    None
-}
-
 /// One bounded CAS loop over a shard document, with the app's jittered
-/// exponential backoff: `change` either decides without writing
-/// (`Some(answer)`), or changes the document (`None`) and the change is
-/// written with one CAS; the answer is then the document's last hold.
+/// exponential backoff: `change` changes the document and says whether to
+/// write it (`false`: leave it, decided).
 fn cas<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     key: &str,
     (attempts, retries): (u32, &mut u32),
-    mut change: impl FnMut(&mut ShardDoc) -> Option<Placed>,
-) -> Result<Placed, Failure> {
+    mut change: impl FnMut(&mut ShardDoc) -> bool,
+) -> Result<(), Failure> {
     let mut snapshot: Option<Snapshot<S::Cas>> = None;
     for attempt in 0..attempts {
         if attempt > 0 {
@@ -533,14 +646,11 @@ fn cas<S: Store, E: Env>(
             return Err(problem(404, "not-found", "no such shard"));
         };
         let mut doc: ShardDoc = decode(&bytes)?;
-        if let Some(answer) = change(&mut doc) {
-            return Ok(answer);
+        if !change(&mut doc) {
+            return Ok(());
         }
-        let Some(hold) = doc.holds.last().cloned() else {
-            return Err(problem(500, "internal", "empty change"));
-        };
         match ctx.store.swap(current.cas, &encode(&doc))? {
-            Swap::Done => return Ok(Placed::New(hold)),
+            Swap::Done => return Ok(()),
             Swap::Conflict(fresh) => snapshot = fresh,
         }
     }
@@ -548,103 +658,156 @@ fn cas<S: Store, E: Env>(
 }
 
 fn read<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, id: &str) -> Result<(u16, Value), Failure> {
-    let not_found = || problem(404, "hold-not-found", "no such hold");
-    let at = HoldAt::parse(id).ok_or_else(not_found)?;
+    let at = HoldAt::parse(id).ok_or_else(hold_not_found)?;
     let doc = load_event(ctx, &at.event)?;
-    let section = doc.sections.get(at.section).ok_or_else(not_found)?;
+    let section = doc.sections.get(at.section).ok_or_else(hold_not_found)?;
     let bytes = ctx
         .store
         .get(&shard_key(&at.event, at.section, at.shard))?
-        .ok_or_else(not_found)?;
+        .ok_or_else(hold_not_found)?;
     let shard: ShardDoc = decode(&bytes)?;
     let hold = shard
         .holds
         .iter()
         .find(|h| h.n == at.nonce)
-        .ok_or_else(not_found)?;
+        .ok_or_else(hold_not_found)?;
     Ok((200, hold_json(&at, section, hold, ctx.env.now_ms())))
 }
 
-/// Confirm (`confirm`) or release a hold with one CAS on its document.
-fn resolve<S: Store, E: Env>(
-    request: &Request,
-    ctx: &Ctx<'_, S, E>,
+/// Confirm or release a hold with one write on its document.
+fn resolve<W: Writes, S: Store, E: Env>(
+    (request, ctx, writes): (&Request, &Ctx<'_, S, E>, &W),
     id: &str,
     confirm: bool,
     retries: &mut u32,
 ) -> Result<(u16, Value), Failure> {
-    let not_found = || problem(404, "hold-not-found", "no such hold");
-    let at = HoldAt::parse(id).ok_or_else(not_found)?;
+    let at = HoldAt::parse(id).ok_or_else(hold_not_found)?;
     let doc = load_event(ctx, &at.event)?;
-    let section = doc.sections.get(at.section).ok_or_else(not_found)?;
+    let section = doc.sections.get(at.section).ok_or_else(hold_not_found)?;
     let payment_ref = serde_json::from_slice::<Value>(&request.body)
         .ok()
         .and_then(|b| b["payment_ref"].as_str().map(str::to_owned));
+    let change = Resolve {
+        confirm,
+        payment_ref,
+    };
     let key = shard_key(&at.event, at.section, at.shard);
-    let mut refusal = None;
     let now_ms = ctx.env.now_ms();
-    let outcome = cas(ctx, &key, (CAS_ATTEMPTS_MAX, retries), |shard| {
-        let Some(index) = shard.holds.iter().position(|h| h.n == at.nonce) else {
-            refusal = Some(not_found());
-            return Some(Placed::Mismatch);
-        };
-        let hold = &mut shard.holds[index];
-        match (hold.status(now_ms), confirm) {
-            ("confirmed", true) | ("released", false) | ("expired", false) => {
-                Some(Placed::Replay(hold.clone()))
-            }
-            ("confirmed", false) => {
-                refusal = Some(problem(409, "hold-confirmed", "the hold is confirmed"));
-                Some(Placed::Mismatch)
-            }
-            ("released", true) => {
-                refusal = Some(problem(409, "hold-released", "the hold was released"));
-                Some(Placed::Mismatch)
-            }
-            ("expired", true) => {
-                refusal = Some(problem(410, "hold-expired", "the hold has expired"));
-                Some(Placed::Mismatch)
-            }
-            _ => {
-                hold.s = if confirm { 'C' } else { 'R' };
-                if confirm {
-                    hold.p.clone_from(&payment_ref);
-                    hold.b = Some(now_ms);
-                }
-                // `cas` answers the last hold of the document: put it there.
-                let changed = shard.holds.remove(index);
-                shard.holds.push(changed);
-                None
-            }
-        }
-    })?;
-    if let Some(refusal) = refusal {
-        return Err(refusal);
-    }
-    match outcome {
-        Placed::New(hold) | Placed::Replay(hold) => {
-            Ok((200, hold_json(&at, section, &hold, now_ms)))
-        }
-        Placed::Mismatch | Placed::NoRoom(_) => Err(not_found()),
-    }
+    let hold = writes.resolve(&key, &at.nonce, &change, now_ms, retries)?;
+    Ok((200, hold_json(&at, section, &hold, now_ms)))
 }
 
 /// The Spin component: the same adapter as the app's components, so the
 /// same store (the default key-value store, or Redis with `redis_address`).
+/// On Redis a hold, confirm or release is one script that decides in the
+/// server (`place.lua`, `resolve.lua`): the least Redis allows.
 #[cfg(target_arch = "wasm32")]
 mod component {
     // The export glue `#[http_component]` generates is unsafe code by necessity.
     #![allow(unsafe_code)]
 
-    use booking_core::Component;
+    use super::{Failure, Hold, Placed, Resolve, Writes, decode, encode, problem};
+    use booking_core::{Component, Ctx, Reply, Request, SystemEnv};
+    use spin_adapter::{Backend, RedisStore};
     use spin_sdk::http::{IncomingRequest, ResponseOutparam};
     use spin_sdk::http_component;
+    use spin_sdk::redis::{RedisParameter, RedisResult};
+
+    const PLACE_SCRIPT: &str = include_str!("place.lua");
+    /// SHA-1 of [`PLACE_SCRIPT`] (a stale value only costs an `EVAL`).
+    const PLACE_SCRIPT_SHA1: &str = "329fa0a820721850239d28d6dceef7b5f90e4d26";
+    const RESOLVE_SCRIPT: &str = include_str!("resolve.lua");
+    /// SHA-1 of [`RESOLVE_SCRIPT`].
+    const RESOLVE_SCRIPT_SHA1: &str = "dadacce4bcdf4e2c439cc8f45891031cfd498811";
+
+    struct LuaWrites<'a>(&'a RedisStore);
+
+    fn binary(text: &str) -> RedisParameter {
+        RedisParameter::Binary(text.as_bytes().to_vec())
+    }
+
+    fn unexpected(reply: &[RedisResult]) -> Failure {
+        problem(
+            500,
+            "internal",
+            format!("unexpected script reply {reply:?}"),
+        )
+    }
+
+    impl Writes for LuaWrites<'_> {
+        fn place(&self, key: &str, fresh: &Hold, _: u32, _: &mut u32) -> Result<Placed, Failure> {
+            let args = vec![
+                RedisParameter::Binary(encode(fresh)),
+                binary(fresh.k.as_deref().unwrap_or_default()),
+            ];
+            let reply = self
+                .0
+                .script(PLACE_SCRIPT, PLACE_SCRIPT_SHA1, &[key], args)?;
+            match reply.as_slice() {
+                [RedisResult::Int64(1)] => Ok(Placed::New(fresh.clone())),
+                [RedisResult::Int64(2), RedisResult::Binary(hold)] => {
+                    let hold: Hold = decode(hold)?;
+                    let same = hold.q == fresh.q && hold.c == fresh.c;
+                    Ok(if same {
+                        Placed::Replay(hold)
+                    } else {
+                        Placed::Mismatch
+                    })
+                }
+                [RedisResult::Int64(0), RedisResult::Binary(free)] => {
+                    let free = String::from_utf8_lossy(free).parse().unwrap_or(0);
+                    Ok(Placed::NoRoom(free))
+                }
+                _ => Err(unexpected(&reply)),
+            }
+        }
+
+        fn resolve(
+            &self,
+            key: &str,
+            nonce: &str,
+            change: &Resolve,
+            now_ms: u64,
+            _: &mut u32,
+        ) -> Result<Hold, Failure> {
+            let args = vec![
+                binary(nonce),
+                binary(if change.confirm { "C" } else { "R" }),
+                binary(&now_ms.to_string()),
+                binary(change.payment_ref.as_deref().unwrap_or_default()),
+            ];
+            let reply = self
+                .0
+                .script(RESOLVE_SCRIPT, RESOLVE_SCRIPT_SHA1, &[key], args)?;
+            match reply.as_slice() {
+                [RedisResult::Int64(1), RedisResult::Binary(hold)] => decode(hold),
+                [RedisResult::Int64(404)] => Err(super::hold_not_found()),
+                [RedisResult::Int64(409), RedisResult::Binary(state)] if state == b"C" => {
+                    Err(problem(409, "hold-confirmed", "the hold is confirmed"))
+                }
+                [RedisResult::Int64(409), _] => {
+                    Err(problem(409, "hold-released", "the hold was released"))
+                }
+                [RedisResult::Int64(410)] => {
+                    Err(problem(410, "hold-expired", "the hold has expired"))
+                }
+                _ => Err(unexpected(&reply)),
+            }
+        }
+    }
+
+    fn handle(request: &Request, ctx: &Ctx<'_, Backend, SystemEnv>) -> Reply {
+        match ctx.store {
+            Backend::Redis(store) => super::handle_with(request, ctx, &LuaWrites(store)),
+            _ => super::handle(request, ctx),
+        }
+    }
 
     #[http_component]
-    async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
         // The inventory component's settings: the admin token and the
         // default hold lifetime.
-        spin_adapter::serve(Component::Inventory, super::handle, request, response_out).await
+        spin_adapter::serve(Component::Inventory, handle, request, response_out).await
     }
 }
 

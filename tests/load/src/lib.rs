@@ -8,7 +8,8 @@
 //! - [`stats`] and [`report`]: figures, JSON, markdown and charts;
 //! - [`server`]: starts the local runtime for a run;
 //! - [`restart`]: process faults: kills the server (SIGKILL) during a run and restarts it;
-//! - [`floor`]: the SQLite CAS micro-benchmark (the storage floor).
+//! - [`floor`]: the SQLite CAS micro-benchmark (the storage floor);
+//! - [`ruler`]: our runs beside the ideal component's, as ratios (`booking-load ruler`).
 
 pub mod check;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod floor;
 pub mod log;
 pub mod report;
 pub mod restart;
+pub mod ruler;
 pub mod scenario;
 pub mod server;
 pub mod stats;

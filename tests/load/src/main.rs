@@ -43,6 +43,8 @@ enum Command {
     Floor(FloorArgs),
     /// Side-by-side markdown (and a sweep chart) from result JSON files.
     Table(TableArgs),
+    /// Our runs beside the ideal component's (issue 20): ratios, and the sweeps' median sustained rate
+    Ruler(RulerArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -259,6 +261,21 @@ struct TableArgs {
     chart: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+struct RulerArgs {
+    /// Run JSON files (ours and the ideal component's, paired by label; other files are passed over).
+    files: Vec<PathBuf>,
+    /// A folder of one sweep pass (`<rate>/<label>.json` below it); repeat per pass.
+    #[arg(long = "sweep-pass")]
+    sweep_passes: Vec<PathBuf>,
+    /// The storage floor's JSON (`floor-before.json`): the queueing bound.
+    #[arg(long)]
+    floor: Option<PathBuf>,
+    /// Also write the table here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -290,6 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Sweep(a) => sweep_command(a).await,
         Command::Floor(a) => floor_command(&a),
         Command::Table(a) => table_command(&a),
+        Command::Ruler(a) => ruler_command(&a),
     }
 }
 
@@ -721,4 +739,55 @@ fn table_command(args: &TableArgs) -> anyhow::Result<bool> {
         && sweeps
             .iter()
             .all(|s| s.steps.iter().all(|st| st.figures.violations == 0)))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
+    let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
+}
+
+/// The sweeps of one pass: every `<rate>/<label>.json` below `dir`.
+fn sweep_pass(dir: &std::path::Path) -> anyhow::Result<Vec<SweepFile>> {
+    let mut sweeps = Vec::new();
+    for rate in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        for file in std::fs::read_dir(rate?.path())? {
+            let path = file?.path();
+            if path.extension().is_some_and(|e| e == "json")
+                && let Ok(sweep) = read_json::<SweepFile>(&path)
+            {
+                sweeps.push(sweep);
+            }
+        }
+    }
+    Ok(report::merge_sweeps(sweeps))
+}
+
+fn ruler_command(args: &RulerArgs) -> anyhow::Result<bool> {
+    // Files that are not runs (the floor's, say) are passed over: the
+    // bench hands every JSON of its folder.
+    let runs: Vec<RunFile> = args
+        .files
+        .iter()
+        .filter_map(|path| read_json::<RunFile>(path).ok())
+        .collect();
+    let passes = args
+        .sweep_passes
+        .iter()
+        .map(|dir| sweep_pass(dir))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let floor = match &args.floor {
+        Some(path) => {
+            let rows: Vec<serde_json::Value> = read_json(path)?;
+            rows.first()
+                .and_then(|row| row["round_trips_per_second"].as_f64())
+        }
+        None => None,
+    };
+    let sustained = booking_load::ruler::sustained_medians(&passes);
+    let md = booking_load::ruler::table(&runs, &sustained, floor);
+    println!("{md}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &md)?;
+    }
+    Ok(true)
 }
