@@ -177,7 +177,9 @@ impl Backend {
                         StoreError(format!("redis_wait_replicas is not a count: {n:?}"))
                     })?,
                 };
-                RedisStore::open(&address, wait_replicas).map(Backend::Redis)
+                // Turns are on unless `redis_turns` is "0" (see redis_store).
+                let turns = variable("redis_turns").is_none_or(|v| v.trim() != "0");
+                RedisStore::open(&address, wait_replicas, turns).map(Backend::Redis)
             }
             None => SpinStore::open().map(Backend::Spin),
         }

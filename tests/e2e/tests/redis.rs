@@ -168,3 +168,78 @@ async fn a_flash_sale_on_redis_sells_exactly_the_capacity() {
     assert_eq!(floor["held"], CAPACITY);
     assert_eq!(floor["available"], 0);
 }
+
+/// One Redis command over RESP (bulk-string arguments): the first line of the reply.
+fn redis_line(server: &RedisServer, args: &[&str]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port())).expect("connects");
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes()).expect("writes");
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).expect("reads");
+    line.trim_end().to_owned()
+}
+
+async fn hold_one(base: &str, id: &str) -> u16 {
+    client()
+        .post(format!("{base}/events/{id}/holds"))
+        .json(&json!({ "section": "floor", "quantity": 1 }))
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
+/// Writers of a document take turns (`redis_turns`, on by default): a hold takes the
+/// shard's turn and gives it back, so one turn waits in the list; a turn lost with a
+/// crashed request (list gone, mint marker still there) only costs a wait, never the hold;
+/// with `redis_turns = "0"` no turn is taken.
+#[tokio::test]
+async fn writers_take_turns_and_a_lost_turn_costs_only_time() {
+    let Some(server) = redis("writers_take_turns_and_a_lost_turn_costs_only_time") else {
+        return;
+    };
+    let app = runtime(RuntimeOptions::for_workspace().redis(&server));
+    let id = format!("r-{}", random_hex());
+    // 10 units: one shard (e/<id>/1/s/0/0).
+    assert_eq!(create_event(app.base_url(), &id, 10).await, 201);
+    let turns = format!("e/{id}/1/s/0/0/turn");
+    assert_eq!(hold_one(app.base_url(), &id).await, 201);
+    assert_eq!(
+        redis_line(&server, &["LLEN", &turns]),
+        ":1",
+        "one turn, given back"
+    );
+    assert_eq!(hold_one(app.base_url(), &id).await, 201);
+    assert_eq!(
+        redis_line(&server, &["LLEN", &turns]),
+        ":1",
+        "still one turn"
+    );
+    // The turn lost with a crashed holder, and no new one may be minted yet.
+    redis_line(&server, &["DEL", &turns]);
+    redis_line(
+        &server,
+        &["SET", &format!("{turns}-mint"), "1", "PX", "60000"],
+    );
+    assert_eq!(hold_one(app.base_url(), &id).await, 201);
+    assert_eq!(redis_line(&server, &["LLEN", &turns]), ":0");
+    drop(app);
+    let off = runtime(
+        RuntimeOptions::for_workspace()
+            .redis(&server)
+            .variable("redis_turns", "0"),
+    );
+    let other = format!("r-{}", random_hex());
+    assert_eq!(create_event(off.base_url(), &other, 10).await, 201);
+    assert_eq!(hold_one(off.base_url(), &other).await, 201);
+    let marker = format!("e/{other}/1/s/0/0/turn-mint");
+    assert_eq!(
+        redis_line(&server, &["EXISTS", &marker]),
+        ":0",
+        "no turn taken"
+    );
+}
