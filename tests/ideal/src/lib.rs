@@ -16,10 +16,14 @@
 //! On Redis, a hold, confirm or release is instead one Lua script that
 //! decides in the server (`place.lua`, `resolve.lua`): no conflict, no retry.
 //!
-//! An Idempotency-Key homes its hold: every attempt with the key walks the
-//! shards in the same order from the key's home and looks for the key in a
-//! shard before placing there, in the same CAS. Twins therefore meet in the
-//! first shard with room, and one of them replays the other's hold.
+//! An Idempotency-Key homes its hold: a keyed hold goes to its key's home
+//! shard only, where the same CAS (or script) that places it looks for the
+//! key first, so twins meet there and one replays the other's hold. A keyed
+//! hold whose home is full is refused (`sold-out`, with what the home has
+//! free), though another shard may have room: the least that keeps one hold
+//! per key with one write. (Walking on to other shards let twins place two
+//! holds when units were freed between their walks: the checker caught it.)
+//! An unkeyed hold starts at a random shard and walks on.
 //!
 //! Routes (the subset the load tool uses, as the PostgreSQL peer has it):
 //! `PUT /events/:id`, `GET /events/:id/availability`, `POST /events/:id/holds`,
@@ -577,7 +581,9 @@ fn place<W: Writes, S: Store, E: Env>(
     } else {
         CAS_ATTEMPTS_BEFORE_MOVING
     };
-    for step in 0..section.shards {
+    // A keyed hold tries its home only (see the module's comment).
+    let steps = if ask.key.is_some() { 1 } else { section.shards };
+    for step in 0..steps {
         let shard = (start + step) % section.shards;
         let now_ms = ctx.env.now_ms();
         let fresh = Hold {

@@ -164,3 +164,29 @@ fn bad_requests_change_nothing() {
     );
     assert_eq!(ruler.store.writes(), writes);
 }
+
+/// A keyed hold goes to its key's home only: twins always meet there, so a
+/// key never gets two holds, even when units elsewhere free up in between.
+#[test]
+fn a_keyed_hold_stays_at_its_home() {
+    let ruler = Ruler::new();
+    let keys: Vec<String> = (0..64).map(|n| format!("home-key-{n:010}")).collect();
+    let home = super::home(&keys[0], 2);
+    let same: Vec<&String> = keys.iter().filter(|k| super::home(k, 2) == home).collect();
+    // Shard 0 has 3 units, shard 1 has 2: fill the home.
+    let units = if home == 0 { 3 } else { 2 };
+    assert_eq!(ruler.hold(units, Some(same[0])).0, 201);
+    let (status, refused) = ruler.hold(1, Some(same[1]));
+    assert_eq!((status, refused["available"].as_u64()), (409, Some(0)));
+    let (available, _, _) = ruler.counts();
+    assert_eq!(
+        available,
+        5 - u64::from(units),
+        "the other shard still has room"
+    );
+    assert_eq!(
+        ruler.hold(units, Some(same[0])).0,
+        201,
+        "the key's hold, replayed"
+    );
+}
