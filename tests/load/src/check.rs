@@ -599,13 +599,15 @@ fn earliest_unknown_confirms(log: &[Record]) -> BTreeMap<&str, u64> {
 }
 
 /// A confirm refused as `hold-released` needs a release of that hold that
-/// succeeded and was sent before the refusal arrived; a release refused as
-/// `hold-confirmed` likewise needs a confirm.
+/// succeeded, or whose outcome is unknown (it may have landed), sent before
+/// the refusal arrived; a release refused as `hold-confirmed` likewise needs
+/// a confirm.
 fn check_races(log: &[Record], report: &mut Report) {
     let mut won: BTreeMap<(&str, Route), Vec<&Record>> = BTreeMap::new();
     for ex in log {
-        if let (Some(id), Route::Confirm | Route::Release, Some(200)) =
-            (ex.hold_id.as_deref(), ex.route, ex.status)
+        let may_have_won = ex.status == Some(200) || outcome_unknown(ex);
+        if let (Some(id), Route::Confirm | Route::Release, true) =
+            (ex.hold_id.as_deref(), ex.route, may_have_won)
         {
             won.entry((id, ex.route)).or_default().push(ex);
         }
@@ -2119,6 +2121,20 @@ mod tests {
             vec!["confirm-refused-only-if-released"],
             "{report:?}"
         );
+        // The same refusal backed by a release answered 503 (it landed, its
+        // reply did not say so), sent before the refusal arrived: clean.
+        let mut lost = release("h1", NOW_MS + 5, NOW_MS + 6);
+        lost.status = Some(503);
+        lost.body = problem("store-unavailable");
+        lost.retry_after = Some("1".to_owned());
+        let log = vec![
+            hold("h1", 1, "k1"),
+            lost,
+            refused(Route::Confirm, "hold-released", NOW_MS + 12),
+        ];
+        let released = at_rest(4, 0, 0, 4, &[("h1", "released")]);
+        let report = check_log(&[general_event(4)], &log, &released);
+        assert!(report.is_clean(), "{report:?}");
     }
 
     #[test]
