@@ -126,6 +126,23 @@ pub fn authorize_any(
     }
 }
 
+/// Organiser data (`/stats`, the customer ids of the change feed): the
+/// organiser or the admin token.
+pub fn authorize_organiser<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    request: &Request,
+) -> Result<(), BookingError> {
+    let config = ctx.config;
+    authorize_any(
+        request,
+        Token::Organiser,
+        &[
+            config.organiser_token.as_deref(),
+            config.admin_token.as_deref(),
+        ],
+    )
+}
+
 /// The verified buyer of a booking request (`None` with buyer identity off),
 /// checked before anything is read or written, so a refused token changes
 /// nothing.

@@ -12,8 +12,8 @@
 use crate::context::Ctx;
 use crate::customer;
 use crate::env::{Env, rfc3339};
-use crate::error::{BookingError, Token};
-use crate::http::{Reply, Request, authorize_any};
+use crate::error::BookingError;
+use crate::http::{Reply, Request, authorize_organiser};
 use crate::limits::{STATS_CUSTOMERS_MAX, STATS_PROJECTION_MINUTES};
 use crate::meta::ready_meta;
 use crate::parts;
@@ -28,15 +28,7 @@ pub fn get<S: Store, E: Env>(
     event_id: &str,
     request: &Request,
 ) -> Result<Reply, BookingError> {
-    let config = ctx.config;
-    authorize_any(
-        request,
-        Token::Organiser,
-        &[
-            config.organiser_token.as_deref(),
-            config.admin_token.as_deref(),
-        ],
-    )?;
+    authorize_organiser(ctx, request)?;
     let meta = ready_meta(ctx, event_id)?;
     let now_ms = ctx.env.now_ms();
     let mut tally = Tally::default();

@@ -353,3 +353,36 @@ fn stats_are_disabled_without_any_organiser_credential() {
         (503, "organiser-disabled")
     );
 }
+
+#[test]
+fn the_change_feed_names_customers_only_to_the_organiser() {
+    let b = booking();
+    let token = hs256(&claims("frank"));
+    assert_eq!(hold_as(&b, Some(&token), floor(1)).status, 201);
+    let placed = |answer: &Answer| -> Value {
+        let changes = answer.body["changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        changes
+            .into_iter()
+            .find(|c| c["type"] == "hold-placed")
+            .unwrap_or(Value::Null)
+    };
+    let public = b.call_exactly("GET", "/events/gig/changes", &Value::Null, &[]);
+    assert_eq!(public.status, 200);
+    let record = placed(&public);
+    assert_eq!(record["quantity"], json!(1), "{public:?}");
+    assert!(record.get("customer_id").is_none(), "{record}");
+    let stream = b.raw(
+        "GET",
+        "/events/gig/changes",
+        &[("accept", "text/event-stream")],
+    );
+    assert!(
+        stream.2.contains("hold-placed") && !stream.2.contains("frank"),
+        "{stream:?}"
+    );
+    let organiser = b.call("GET", "/events/gig/changes", &Value::Null, &[]);
+    assert_eq!(placed(&organiser)["customer_id"], json!("frank"));
+}

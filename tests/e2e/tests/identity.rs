@@ -201,6 +201,25 @@ async fn confirm_keeps_the_payment_token_and_stats_are_organiser_data() {
         figures.expect_status(200)["totals"]["confirmations"],
         json!(1)
     );
+    // The change feed names customers only to the organiser.
+    let changes = format!("/events/{id}/changes");
+    let public = as_buyer(&ctx, Method::GET, &changes, None, None).await;
+    assert!(
+        !public.expect_status(200).to_string().contains("dave"),
+        "{public}"
+    );
+    let full = ctx
+        .send(
+            ctx.request(Method::GET, &changes)
+                .header("authorization", ctx.bearer()),
+        )
+        .await;
+    assert!(
+        full.expect_status(200)
+            .to_string()
+            .contains("\"customer_id\":\"dave\""),
+        "{full}"
+    );
     // Availability stays public.
     ctx.send(ctx.request(Method::GET, &format!("/events/{id}/availability")))
         .await
