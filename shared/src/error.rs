@@ -154,8 +154,10 @@ impl BookingError {
             Disabled(Token::Admin) => (503, "admin-disabled", "Admin disabled"),
             Disabled(Token::Confirm) => (503, "confirm-disabled", "Confirm disabled"),
             Disabled(Token::Organiser) => (503, "organiser-disabled", "Organiser data disabled"),
+            // A 500, not a 503: nothing temporary, and no retry helps until
+            // the operator fixes the key (a 503's contract is `Retry-After`).
             Disabled(Token::Buyer) => (
-                503,
+                500,
                 "buyer-identity-misconfigured",
                 "Buyer identity misconfigured",
             ),

@@ -42,7 +42,7 @@ pub enum BuyerTokens {
     Off,
     /// A token signed by one of these keys is required.
     On(BuyerKeys),
-    /// A key is set but unusable: the routes answer 503 rather than let
+    /// A key is set but unusable: the routes answer 500 rather than let
     /// everyone in (the reason went to the operator's log).
     Misconfigured,
 }
@@ -137,7 +137,7 @@ impl BuyerTokens {
     }
 
     /// The buyer of a request: `None` with identity off; a 401 for a missing
-    /// or refused token; a 503 when the key is unusable.
+    /// or refused token; a 500 when the key is unusable.
     pub fn buyer(
         &self,
         authorization: Option<&str>,

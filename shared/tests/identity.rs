@@ -302,7 +302,7 @@ fn an_unusable_key_fails_closed_and_no_key_changes_nothing() {
     let answer = hold_as(&b, Some(&hs256(&claims("c"))), floor(1));
     assert_eq!(
         (answer.status, answer.problem().as_str()),
-        (503, "buyer-identity-misconfigured")
+        (500, "buyer-identity-misconfigured")
     );
     b.config.buyer_tokens = BuyerTokens::Off;
     let body = json!({"section": "floor", "quantity": 1, "customer_id": "anyone"});

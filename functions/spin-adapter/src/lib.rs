@@ -167,12 +167,12 @@ fn token_variable(name: &str) -> Option<String> {
 }
 
 /// `buyer_token_key` and `buyer_token_audience`; an unusable key turns the
-/// booking routes off (503) rather than open, with the reason in the log.
+/// booking routes off (500) rather than open, with the reason in the log.
 fn buyer_tokens() -> BuyerTokens {
     let keys = variable("buyer_token_key").unwrap_or_default();
     let audience = variable("buyer_token_audience").unwrap_or_default();
     BuyerTokens::from_variables(&keys, &audience).unwrap_or_else(|why| {
-        log_line!("booking: {why}; the booking routes answer 503 until it is fixed");
+        log_line!("booking: {why}; the booking routes answer 500 until it is fixed");
         BuyerTokens::Misconfigured
     })
 }
