@@ -193,6 +193,8 @@ fn build() -> Fixture {
     let config = Config {
         admin_token: Some(TOKEN.to_owned()),
         confirm_token: Some(TOKEN.to_owned()),
+        organiser_token: None,
+        buyer_tokens: booking_core::BuyerTokens::Off,
         hold_ttl_seconds_default: 300,
         tuning: Tuning::default(),
     };

@@ -2,6 +2,7 @@
 //! environment, the settings, and a count of CAS retries.
 
 use crate::env::Env;
+use crate::identity::BuyerTokens;
 use crate::limits::{
     ADMIN_TOKEN_LENGTH_MIN, CHANGES_PER_DOCUMENT_MAX, ENDED_PARTS_PER_DOCUMENT_MAX,
     FEED_MOVE_RECORDS_MIN, KEYED_ENDED_PARTS_PER_DOCUMENT_MAX, LEDGER_MOVE_PARTS_MIN,
@@ -19,6 +20,12 @@ pub struct Config {
     /// `None` (or empty) disables confirming holds: only the payment side,
     /// which holds this token, may confirm.
     pub confirm_token: Option<String>,
+    /// A read-only credential for organiser data (`/stats`), besides the
+    /// admin token; built with [`Config::admin_token_from`]'s rule too.
+    pub organiser_token: Option<String>,
+    /// How the booking routes know the buyer: off (a body's `customer_id`
+    /// as sent) or by a signed token (`buyer_token_key`).
+    pub buyer_tokens: BuyerTokens,
     pub hold_ttl_seconds_default: u32,
     /// Bounds a test lowers to reach rare paths often; deployments use the
     /// defaults (the constants of `limits`).
@@ -61,10 +68,17 @@ impl Config {
     /// for the operator's log) when shorter than [`ADMIN_TOKEN_LENGTH_MIN`]
     /// characters or empty.
     pub fn admin_token_from(raw: &str) -> Result<String, String> {
+        Self::token_from("admin_token", raw)
+    }
+
+    /// A bearer token variable (`admin_token`, `organiser_token`) under the
+    /// admin token's rule: trimmed, at least [`ADMIN_TOKEN_LENGTH_MIN`]
+    /// characters, else refused with the reason.
+    pub fn token_from(variable: &str, raw: &str) -> Result<String, String> {
         let token = raw.trim();
         if token.chars().count() < ADMIN_TOKEN_LENGTH_MIN {
             return Err(format!(
-                "admin_token has {} characters after trimming; at least {ADMIN_TOKEN_LENGTH_MIN} are needed, so the admin routes stay disabled",
+                "{variable} has {} characters after trimming; at least {ADMIN_TOKEN_LENGTH_MIN} are needed, so the routes it guards stay disabled",
                 token.chars().count()
             ));
         }

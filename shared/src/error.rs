@@ -18,6 +18,10 @@ pub enum Token {
     Admin,
     /// `confirm_token`: confirming holds, done by the payment side.
     Confirm,
+    /// `organiser_token` or `admin_token`: reading organiser data (stats).
+    Organiser,
+    /// A buyer's JWT, verified with `buyer_token_key`.
+    Buyer,
 }
 
 impl Token {
@@ -25,6 +29,18 @@ impl Token {
         match self {
             Token::Admin => "admin_token",
             Token::Confirm => "confirm_token",
+            Token::Organiser => "organiser_token",
+            Token::Buyer => "buyer_token_key",
+        }
+    }
+
+    /// What the client must present, as a 401 names it.
+    fn credential(self) -> &'static str {
+        match self {
+            Token::Admin => "admin_token",
+            Token::Confirm => "confirm_token",
+            Token::Organiser => "organiser_token or admin_token",
+            Token::Buyer => "a buyer token (a JWT) from the site's login",
         }
     }
 }
@@ -33,8 +49,17 @@ impl Token {
 pub enum BookingError {
     /// Malformed JSON, a bad id inside a body, a bad header.
     BadRequest(String),
-    /// The route needs `Authorization: Bearer <token>`.
+    /// The route needs `Authorization: Bearer <token>`, and none (or a
+    /// wrong one) was sent.
     Unauthorized(Token),
+    /// A buyer token was sent but is refused; the detail says why.
+    InvalidBuyerToken(String),
+    /// A verified buyer asked for what the token does not allow; `slug`
+    /// names the rule.
+    Forbidden {
+        slug: &'static str,
+        detail: String,
+    },
     NotFound(String),
     MethodNotAllowed {
         allow: &'static str,
@@ -108,6 +133,8 @@ impl BookingError {
         match self {
             BadRequest(_) => (400, "bad-request", "Bad request"),
             Unauthorized(_) => (401, "unauthorized", "Unauthorized"),
+            InvalidBuyerToken(_) => (401, "invalid-token", "Invalid buyer token"),
+            Forbidden { slug, .. } => (403, slug, "Forbidden"),
             NotFound(_) => (404, "not-found", "Not found"),
             MethodNotAllowed { .. } => (405, "method-not-allowed", "Method not allowed"),
             PayloadTooLarge { .. } => (413, "payload-too-large", "Payload too large"),
@@ -126,6 +153,14 @@ impl BookingError {
             PaymentRefMismatch => (409, "payment-ref-mismatch", "Payment reference mismatch"),
             Disabled(Token::Admin) => (503, "admin-disabled", "Admin disabled"),
             Disabled(Token::Confirm) => (503, "confirm-disabled", "Confirm disabled"),
+            Disabled(Token::Organiser) => (503, "organiser-disabled", "Organiser data disabled"),
+            // A 500, not a 503: nothing temporary, and no retry helps until
+            // the operator fixes the key (a 503's contract is `Retry-After`).
+            Disabled(Token::Buyer) => (
+                500,
+                "buyer-identity-misconfigured",
+                "Buyer identity misconfigured",
+            ),
             EventNotReady => (503, "event-not-ready", "Event not ready"),
             Contention => (503, "contention", "Too much contention"),
             BookkeepingFull(_) => (503, "bookkeeping-full", "Bookkeeping full"),
@@ -138,13 +173,17 @@ impl BookingError {
     fn detail(&self) -> String {
         use BookingError::*;
         match self {
-            BadRequest(d) | NotFound(d) | Unprocessable { detail: d, .. } => d.clone(),
+            BadRequest(d)
+            | NotFound(d)
+            | Unprocessable { detail: d, .. }
+            | Forbidden { detail: d, .. } => d.clone(),
+            InvalidBuyerToken(why) => format!("the buyer token is refused: {why}"),
             // What went wrong inside goes to the operator's log
             // ([`BookingError::internal_detail`]), never to the client.
             Internal(_) => "an internal error; it was logged".into(),
             Unauthorized(token) => format!(
                 "a valid `Authorization: Bearer <{}>` header is required",
-                token.variable()
+                token.credential()
             ),
             MethodNotAllowed { allow } => format!("this route allows {allow}"),
             PayloadTooLarge { limit_bytes } => {
@@ -176,6 +215,13 @@ impl BookingError {
                 crate::limits::ADMIN_TOKEN_LENGTH_MIN,
                 token.variable().to_ascii_uppercase()
             ),
+            Disabled(Token::Organiser) => format!(
+                "set the Spin variable `organiser_token` (read-only) or `admin_token` to at least {} characters to enable this route",
+                crate::limits::ADMIN_TOKEN_LENGTH_MIN
+            ),
+            // Failing closed: a key that was meant to be checked is never
+            // skipped because it could not be read.
+            Disabled(Token::Buyer) => "buyer identity is configured but its key (`buyer_token_key`) is unusable; the operator's log says why".into(),
             Disabled(token) => format!(
                 "set the Spin variable `{}` (for example SPIN_VARIABLE_{}=…) to enable this route",
                 token.variable(),

@@ -15,7 +15,7 @@ use crate::context::Ctx;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
 use crate::feed_pages;
-use crate::http::Request;
+use crate::http::{Request, authorize_organiser};
 use crate::ids::HoldRef;
 use crate::limits::{
     FEED_PAGE_READ_ROUNDS_MAX, FEED_PAGE_READS_MAX, FEED_PAGE_RECORDS_DEFAULT,
@@ -114,6 +114,9 @@ pub fn get<S: Store, E: Env>(
     request: &Request,
 ) -> Result<Reply, BookingError> {
     let meta = ready_meta(ctx, event_id)?;
+    // Customer ids are organiser data, as in `/stats`: a public reader (the
+    // seat map) gets the records without them.
+    let names_customers = authorize_organiser(ctx, request).is_ok();
     let query = request.path.split_once('?').map_or("", |(_, query)| query);
     let (after, limit, wait_seconds) = parse_query(&meta, query)?;
     let wants_events = request
@@ -126,13 +129,13 @@ pub fn get<S: Store, E: Env>(
                 .ok_or_else(|| bad_cursor_for(id.trim()))?,
             None => after,
         };
-        return stream(ctx, &meta, after, limit, wait_seconds);
+        return stream(ctx, &meta, after, limit, wait_seconds, names_customers);
     }
     let page = read_page(ctx, &meta, after, limit)?;
     let changes: Vec<Value> = page
         .records
         .iter()
-        .map(|record| record_json(&meta, record))
+        .map(|record| shown(record_json(&meta, record), names_customers))
         .collect();
     Ok(Reply::json(
         200,
@@ -179,6 +182,7 @@ fn stream<S: Store, E: Env>(
     after: Cursor,
     limit: usize,
     wait_seconds: u64,
+    names_customers: bool,
 ) -> Result<Reply, BookingError> {
     let rounds = (wait_seconds * 1_000 / FEED_POLL_MILLISECONDS).max(1);
     let mut page = read_page(ctx, meta, after.clone(), limit)?;
@@ -194,7 +198,7 @@ fn stream<S: Store, E: Env>(
         text.push_str(&format!("event: missed\ndata: {missed}\n\n"));
     }
     for (record, cursor) in page.records.iter().zip(&page.cursors) {
-        let mut body = record_json(meta, record);
+        let mut body = shown(record_json(meta, record), names_customers);
         let id = cursor.encode();
         body["cursor"] = json!(id);
         text.push_str(&format!("id: {id}\nevent: change\ndata: {body}\n\n"));
@@ -508,6 +512,15 @@ impl Read {
             missed: self.missed,
         }
     }
+}
+
+/// A record as this reader may see it: without its `customer_id` unless the
+/// reader presented the organiser or admin token.
+fn shown(mut record: Value, names_customers: bool) -> Value {
+    if !names_customers && let Some(fields) = record.as_object_mut() {
+        fields.remove("customer_id");
+    }
+    record
 }
 
 /// A record as the feed shows it.

@@ -262,6 +262,8 @@ mod tests {
         Config {
             admin_token: None,
             confirm_token: None,
+            organiser_token: None,
+            buyer_tokens: crate::BuyerTokens::Off,
             hold_ttl_seconds_default: 300,
             tuning: crate::context::Tuning::default(),
         }

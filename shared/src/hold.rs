@@ -12,7 +12,8 @@ use crate::context::Ctx;
 use crate::env::Env;
 use crate::error::BookingError;
 use crate::hold_status;
-use crate::http::{Reply, Request, parse_json};
+use crate::http::{Reply, Request, buyer, parse_json};
+use crate::identity::Buyer;
 use crate::ids::{invalid_id, is_printable_ascii, is_valid_id};
 use crate::keyed;
 use crate::limits::{HOLD_UNITS_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MIN};
@@ -136,15 +137,45 @@ fn idempotency_key(request: &Request) -> Result<Option<&str>, BookingError> {
     }
 }
 
+/// With buyer identity on, the hold is recorded under the token's `sub`, so
+/// `max_per_customer` counts verified buyers: a body naming someone else is
+/// refused, and so is a hold larger than the token's `max_quantity`.
+fn bind_to_buyer(hold: &mut HoldRequest, buyer: &Buyer) -> Result<(), BookingError> {
+    if hold.customer_id.as_ref().is_some_and(|c| *c != buyer.id) {
+        return Err(BookingError::Forbidden {
+            slug: "customer-mismatch",
+            detail: "customer_id differs from the buyer token's sub; leave it out or send the same"
+                .into(),
+        });
+    }
+    if let Some(max) = buyer.max_quantity
+        && hold.units() > max
+    {
+        return Err(BookingError::Forbidden {
+            slug: "token-quantity-limit",
+            detail: format!(
+                "{} requested; the buyer token allows at most {max} per hold (max_quantity)",
+                hold.units()
+            ),
+        });
+    }
+    hold.customer_id = Some(buyer.id.clone());
+    Ok(())
+}
+
 /// `POST /events/:event_id/holds`.
 pub fn post<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     event_id: &str,
     request: &Request,
 ) -> Result<Reply, BookingError> {
+    let buyer = buyer(ctx, request)?;
     let key = idempotency_key(request)?;
     let meta = ready_meta(ctx, event_id)?;
-    let hold = parse(&meta, &request.body)?;
+    let mut hold = parse(&meta, &request.body)?;
+    if let Some(buyer) = &buyer {
+        bind_to_buyer(&mut hold, buyer)?;
+    }
     if let Some(key) = key {
         return keyed::post(ctx, &meta, &hold, key);
     }

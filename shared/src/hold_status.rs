@@ -3,7 +3,7 @@
 use crate::context::Ctx;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
-use crate::http::Reply;
+use crate::http::{Reply, Request, buyer};
 use crate::ids::HoldRef;
 use crate::model::{EventMeta, HoldStatus, Part, SectionKind};
 use crate::parts::locate;
@@ -39,8 +39,16 @@ pub fn view(meta: &EventMeta, hold: &HoldRef, part: &Part, now_ms: u64) -> Value
 }
 
 /// `GET /holds/:hold_id`.
-pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, hold_id: &str) -> Result<Reply, BookingError> {
+pub fn get<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    hold_id: &str,
+    request: &Request,
+) -> Result<Reply, BookingError> {
+    let buyer = buyer(ctx, request)?;
     let (meta, hold, _, part) = locate(ctx, hold_id)?;
+    if let Some(buyer) = &buyer {
+        buyer.owns(part.customer_id.as_deref())?;
+    }
     Ok(Reply::json(
         200,
         &view(&meta, &hold, &part, ctx.env.now_ms()),

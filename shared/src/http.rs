@@ -2,7 +2,11 @@
 //! [`BookingError`] becomes a problem+json reply. The Spin adapter only
 //! converts between Spin's types and these.
 
+use crate::context::Ctx;
+use crate::env::Env;
 use crate::error::{BookingError, Token};
+use crate::identity::{Buyer, bearer_token};
+use crate::store::Store;
 use serde::Serialize;
 
 /// A request as the core sees it.
@@ -87,29 +91,68 @@ pub fn allowed_origin(configured: &str, request_origin: Option<&str>) -> Option<
 
 /// Checks `Authorization: Bearer <token>` against the configured token of
 /// a route: none configured (or empty) disables the route (503); a missing
-/// or wrong one is 401. Compared in constant time, so response timing does
-/// not leak how much of a guessed token was right.
+/// or wrong one is 401.
 pub fn authorize(
     request: &Request,
     token: Token,
     configured: Option<&str>,
 ) -> Result<(), BookingError> {
+    authorize_any(request, token, &[configured])
+}
+
+/// [`authorize`] for a route that takes any of several tokens (organiser
+/// data: the organiser or the admin token). Compared in constant time, and
+/// against every configured token, so response timing does not leak how
+/// much of a guessed token was right or which one it was near.
+pub fn authorize_any(
+    request: &Request,
+    token: Token,
+    configured: &[Option<&str>],
+) -> Result<(), BookingError> {
     use subtle::ConstantTimeEq;
-    let Some(expected) = configured.filter(|t| !t.is_empty()) else {
+    let mut expected = configured.iter().flatten().filter(|t| !t.is_empty());
+    let Some(first) = expected.next() else {
         return Err(BookingError::Disabled(token));
     };
     // The scheme is case-insensitive (RFC 9110); the token is compared as is.
-    let presented = request
-        .header("authorization")
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token)
-        .unwrap_or_default();
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+    let presented = bearer_token(request.header("authorization")).unwrap_or_default();
+    let matched = expected.fold(presented.as_bytes().ct_eq(first.as_bytes()), |any, t| {
+        any | presented.as_bytes().ct_eq(t.as_bytes())
+    });
+    if bool::from(matched) {
         Ok(())
     } else {
         Err(BookingError::Unauthorized(token))
     }
+}
+
+/// Organiser data (`/stats`, the customer ids of the change feed): the
+/// organiser or the admin token.
+pub fn authorize_organiser<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    request: &Request,
+) -> Result<(), BookingError> {
+    let config = ctx.config;
+    authorize_any(
+        request,
+        Token::Organiser,
+        &[
+            config.organiser_token.as_deref(),
+            config.admin_token.as_deref(),
+        ],
+    )
+}
+
+/// The verified buyer of a booking request (`None` with buyer identity off),
+/// checked before anything is read or written, so a refused token changes
+/// nothing.
+pub fn buyer<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    request: &Request,
+) -> Result<Option<Buyer>, BookingError> {
+    ctx.config
+        .buyer_tokens
+        .buyer(request.header("authorization"), ctx.env.now_ms())
 }
 
 /// Parses a JSON body; malformed JSON or wrong types are 400.
@@ -138,6 +181,13 @@ impl From<BookingError> for Reply {
                 reply
                     .headers
                     .push(("www-authenticate".into(), "Bearer".into()));
+            }
+            // RFC 6750 §3.1: a token was sent and is refused.
+            BookingError::InvalidBuyerToken(_) => {
+                reply.headers.push((
+                    "www-authenticate".into(),
+                    "Bearer error=\"invalid_token\"".into(),
+                ));
             }
             _ => {}
         }

@@ -18,6 +18,10 @@
 //! - `env`: the clock, randomness and back-off sleep, injected.
 //! - `error`: the one error enum and the problem document it becomes.
 //! - `ids`: identifier rules and the self-locating hold id.
+//! - `token_crypto`: the three signature checks buyer tokens may use, as
+//!   `jsonwebtoken`'s crypto provider (no RSA, no signing linked).
+//! - `identity`: the buyer's signed token (JWT) the booking routes take
+//!   when `buyer_token_key` is set, and who owns a hold.
 //! - `records`: the stored form of change records and sales tallies.
 //! - `model`: the stored documents, their key layout and the pure rules on
 //!   them (occupancy of a part, the client's hold status, seat blocks).
@@ -69,6 +73,7 @@ mod feed_pages;
 mod hold;
 mod hold_status;
 mod http;
+mod identity;
 mod ids;
 mod invariants;
 mod keyed;
@@ -86,12 +91,14 @@ mod router;
 mod stats;
 mod store;
 mod summary;
+mod token_crypto;
 mod view;
 
 pub use context::{Config, Ctx, Tuning};
 pub use env::{Env, SystemEnv};
 pub use error::{BookingError, PROBLEM_TYPE_PREFIX};
 pub use http::{Reply, Request, allowed_origin};
+pub use identity::{Buyer, BuyerTokens};
 pub use ids::HoldRef;
 #[cfg(feature = "testing")]
 pub use memory::{FailMode, ManualEnv, MemoryCas, MemoryStore};

@@ -43,6 +43,17 @@ pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 128;
 /// Shortest admin token (after trimming): a shorter one leaves the admin
 /// routes disabled, so that a placeholder like `secret` cannot guard them.
 pub const ADMIN_TOKEN_LENGTH_MIN: usize = 16;
+/// Clock difference tolerated on a buyer token's `exp` and `nbf`: the
+/// login server's clock and ours may be a few seconds apart.
+pub const BUYER_TOKEN_LEEWAY_SECONDS: u64 = 30;
+/// Keys `buyer_token_key` may list: enough for an old and a new key side by
+/// side during a rotation, and a bound on the work a bad token costs.
+pub const BUYER_TOKEN_KEYS_MAX: usize = 4;
+/// Shortest HS256 secret: RFC 7518 §3.2 asks for at least the hash's size.
+pub const BUYER_TOKEN_SECRET_BYTES_MIN: usize = 32;
+/// Longest `Authorization` value a buyer may send: a JWT from a login is a
+/// few hundred bytes; a longer one is refused before any decoding.
+pub const BUYER_TOKEN_BYTES_MAX: usize = 4096;
 /// Longest payment reference.
 pub const PAYMENT_REF_LENGTH_MAX: usize = 128;
 

@@ -7,7 +7,7 @@ use crate::context::Ctx;
 use crate::customer;
 use crate::env::Env;
 use crate::error::BookingError;
-use crate::http::Reply;
+use crate::http::{Reply, Request, buyer};
 use crate::model::PartStatus;
 use crate::parts::{End, end_parts, locate, update_primary};
 use crate::store::Store;
@@ -17,8 +17,15 @@ use serde_json::json;
 pub fn release<S: Store, E: Env>(
     ctx: &Ctx<'_, S, E>,
     hold_id: &str,
+    request: &Request,
 ) -> Result<Reply, BookingError> {
-    let (meta, hold, _, _) = locate(ctx, hold_id)?;
+    let buyer = buyer(ctx, request)?;
+    let (meta, hold, _, part) = locate(ctx, hold_id)?;
+    // The owner is fixed when the hold is placed, so the copy read here is
+    // as good as the one the swap below sees.
+    if let Some(buyer) = &buyer {
+        buyer.owns(part.customer_id.as_deref())?;
+    }
     let part = update_primary(ctx, &meta, &hold, "release", |part, now_ms| {
         match part.status {
             PartStatus::Confirmed => Err(BookingError::HoldConfirmed),

@@ -188,8 +188,10 @@ pub fn handle_confirm<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) 
 pub fn handle_release<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> Reply {
     answer(Component::Release, request, ctx, |route, method| {
         match (route, method) {
-            (Route::Hold(id), "GET") => hold_status::get(ctx, id),
-            (Route::Hold(id), "DELETE") | (Route::Release(id), "POST") => release::release(ctx, id),
+            (Route::Hold(id), "GET") => hold_status::get(ctx, id, request),
+            (Route::Hold(id), "DELETE") | (Route::Release(id), "POST") => {
+                release::release(ctx, id, request)
+            }
             _ => Err(not_allowed(route)),
         }
     })
@@ -201,7 +203,7 @@ pub fn handle_feed<S: Store, E: Env>(request: &Request, ctx: &Ctx<'_, S, E>) -> 
     answer(Component::Feed, request, ctx, |route, method| {
         match (route, method) {
             (Route::Changes(id), "GET") => feed::get(ctx, path_id(id, "event")?, request),
-            (Route::Stats(id), "GET") => stats::get(ctx, path_id(id, "event")?),
+            (Route::Stats(id), "GET") => stats::get(ctx, path_id(id, "event")?, request),
             _ => Err(not_allowed(route)),
         }
     })

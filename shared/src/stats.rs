@@ -13,7 +13,7 @@ use crate::context::Ctx;
 use crate::customer;
 use crate::env::{Env, rfc3339};
 use crate::error::BookingError;
-use crate::http::Reply;
+use crate::http::{Reply, Request, authorize_organiser};
 use crate::limits::{STATS_CUSTOMERS_MAX, STATS_PROJECTION_MINUTES};
 use crate::meta::ready_meta;
 use crate::parts;
@@ -21,8 +21,14 @@ use crate::records::Tally;
 use crate::store::Store;
 use serde_json::{Value, json};
 
-/// `GET /events/:event_id/stats`.
-pub fn get<S: Store, E: Env>(ctx: &Ctx<'_, S, E>, event_id: &str) -> Result<Reply, BookingError> {
+/// `GET /events/:event_id/stats`: organiser data (it names customers in
+/// its fraud signals), so it takes the organiser or the admin token.
+pub fn get<S: Store, E: Env>(
+    ctx: &Ctx<'_, S, E>,
+    event_id: &str,
+    request: &Request,
+) -> Result<Reply, BookingError> {
+    authorize_organiser(ctx, request)?;
     let meta = ready_meta(ctx, event_id)?;
     let now_ms = ctx.env.now_ms();
     let mut tally = Tally::default();

@@ -69,6 +69,8 @@ fn config() -> Config {
     Config {
         admin_token: Some(ADMIN_TOKEN.into()),
         confirm_token: Some(CONFIRM_TOKEN.into()),
+        organiser_token: None,
+        buyer_tokens: booking_core::BuyerTokens::Off,
         hold_ttl_seconds_default: 300,
         tuning: Tuning::default(),
     }

@@ -38,6 +38,11 @@ export async function api(method, path, { body, headers = {} } = {}) {
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
+// The organiser's credential for organiser data (GET /stats): the admin token
+// (the app takes the organiser or the admin token there).
+export const organiserHeaders = { authorization: "Bearer " + adminToken };
+export const organiserFragment = "#token=" + encodeURIComponent(adminToken);
+
 export async function createEvent(definition) {
   const id = uniqueId(definition.prefix || "page");
   const { prefix, ...body } = definition;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
   api, availability, base, clickSeat, confirmByApi, createEvent, drawn, expectedLiveMode, holdAnswer, holdByApi,
-  launch, openPage, runtime, screenshot, seatIds, waitDrawn,
+  launch, openPage, organiserFragment, organiserHeaders, runtime, screenshot, seatIds, waitDrawn,
 } from "./lib.mjs";
 
 // The issue's bound: a buyer sees a seat someone else took within a second.
@@ -153,7 +153,7 @@ test("hold by quantity and by typed seats, release; the organiser view shows wha
   await clickSeat(buyer, "stalls", "G-15");
   await screenshot(buyer, "seatmap.png");
 
-  const organiser = await openPage(browser, "/app/organiser?event=" + eventId, { width: 1280, height: 1000 });
+  const organiser = await openPage(browser, "/app/organiser?event=" + eventId + organiserFragment, { width: 1280, height: 1000 });
   const expected = await availability(eventId);
   // The view re-reads on its own; wait until it has caught up, then compare.
   await organiser.waitForFunction((want) => window.organiser.sections.every((s) =>
@@ -170,7 +170,9 @@ test("hold by quantity and by typed seats, release; the organiser view shows wha
   assert.equal(expected.get("floor").held, 4);
   const totalSold = Array.from(expected.values()).reduce((sum, s) => sum + s.sold, 0);
   assert.equal(Number(await organiser.textContent("#sections-total [data-field=sold]")), totalSold);
-  const stats = await api("GET", "/events/" + eventId + "/stats");
+  const stats = await api("GET", "/events/" + eventId + "/stats", { headers: organiserHeaders });
+  // Organiser data: nobody without the token reads it.
+  assert.equal((await api("GET", "/events/" + eventId + "/stats")).status, 401);
   const shown = await organiser.getAttribute("#stats-card", "data-stats");
   assert.equal(shown, stats.status === 200 ? "available" : "unavailable");
   if (stats.status !== 200) {

@@ -1,5 +1,8 @@
 // The organiser view: inventory per section (always, from availability) and
 // the event's statistics with charts (where the server has GET /stats).
+// The stats are organiser data: they take the organiser (or admin) token,
+// typed into the form the page shows on a 401 or passed as #token=… (a
+// fragment never reaches a server or its logs), and kept for this tab only.
 "use strict";
 
 (function () {
@@ -17,6 +20,7 @@
   ];
 
   const element = (id) => document.getElementById(id);
+  const tokenStorageKey = "booking-organiser-token";
   const state = { eventId: B.eventIdFromLocation(), sections: [], stats: null, statsAvailable: null, ready: false, live: null };
 
   function say(text, bad) {
@@ -152,16 +156,44 @@
     render();
   }
 
+  // The token from the URL's #token=… (then dropped from the address bar)
+  // or from this tab's storage.
+  function organiserToken() {
+    const fragment = new URLSearchParams(window.location.hash.slice(1)).get("token");
+    if (fragment) {
+      sessionStorage.setItem(tokenStorageKey, fragment);
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+    return sessionStorage.getItem(tokenStorageKey) || "";
+  }
+
+  function askForToken(refused) {
+    element("token-form").hidden = false;
+    element("stats-status").textContent = refused
+      ? "Stats are organiser data: this token was refused; enter the organiser or admin token."
+      : "Stats are organiser data: enter the organiser or admin token to see them.";
+  }
+
+  element("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(tokenStorageKey, element("organiser-token").value.trim());
+    element("organiser-token").value = "";
+    readStats();
+  });
+
   async function readStats() {
     let answer;
+    const token = organiserToken();
+    const headers = token ? { Authorization: "Bearer " + token } : {};
     try {
-      answer = await B.request("GET", "/events/" + encodeURIComponent(state.eventId) + "/stats");
+      answer = await B.request("GET", "/events/" + encodeURIComponent(state.eventId) + "/stats", { headers });
     } catch (error) {
       element("stats-status").textContent = "Stats unreachable (" + error.message + "); retrying.";
       return;
     }
     const available = answer.status === 200 && answer.body !== null && typeof answer.body === "object";
     state.statsAvailable = available;
+    element("token-form").hidden = answer.status !== 401;
     state.stats = available ? answer.body : null;
     element("stats-card").dataset.stats = available ? "available" : "unavailable";
     element("minutes-chart").hidden = !available;
@@ -169,6 +201,7 @@
       ? "As of " + time(answer.body.as_of) + "."
       : "Stats are unavailable on this server (GET /events/" + state.eventId + "/stats answered " + answer.status +
         "): the charts show availability only.";
+    if (answer.status === 401) askForToken(Boolean(token));
     if (state.sections.length) render();
   }
 

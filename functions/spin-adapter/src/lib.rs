@@ -12,8 +12,8 @@
 
 use booking_core::limits::HOLD_TTL_SECONDS_DEFAULT;
 use booking_core::{
-    BookingError, Component, Config, Ctx, Reply, Request, Snapshot, Store, StoreError, Swap,
-    SystemEnv, Tuning, allowed_origin,
+    BookingError, BuyerTokens, Component, Config, Ctx, Reply, Request, Snapshot, Store, StoreError,
+    Swap, SystemEnv, Tuning, allowed_origin,
 };
 use futures::StreamExt;
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingResponse, ResponseOutparam};
@@ -124,32 +124,57 @@ fn variable(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The settings `component` uses. Each component reads only the secret it
+/// The settings `component` uses. Each component reads only the secrets it
 /// needs (every request instantiates a component, so the others skip those
 /// host calls): the inventory component the admin variables, the confirm
-/// component the confirm token.
+/// component the confirm token, the hold and release components the buyer
+/// token key, the feed component the organiser credentials (for `/stats`).
 fn config(component: Component) -> Config {
     let mut config = Config {
         admin_token: None,
         confirm_token: None,
+        organiser_token: None,
+        buyer_tokens: BuyerTokens::Off,
         hold_ttl_seconds_default: HOLD_TTL_SECONDS_DEFAULT,
         tuning: Tuning::default(),
     };
     match component {
         Component::Inventory => {
-            config.admin_token = variable("admin_token").and_then(|raw| {
-                Config::admin_token_from(&raw)
-                    .map_err(|why| log_line!("booking: {why}"))
-                    .ok()
-            });
+            config.admin_token = token_variable("admin_token");
             if let Some(ttl) = variable("hold_ttl_seconds").and_then(|v| v.trim().parse().ok()) {
                 config.hold_ttl_seconds_default = ttl;
             }
         }
         Component::Confirm => config.confirm_token = variable("confirm_token"),
-        Component::Availability | Component::Hold | Component::Release | Component::Feed => {}
+        Component::Hold | Component::Release => config.buyer_tokens = buyer_tokens(),
+        Component::Feed => {
+            config.admin_token = token_variable("admin_token");
+            config.organiser_token = token_variable("organiser_token");
+        }
+        Component::Availability => {}
     }
     config
+}
+
+/// A bearer token variable under the admin token's rule; a too short one
+/// is left unset (its routes disabled), with the reason in the log.
+fn token_variable(name: &str) -> Option<String> {
+    variable(name).and_then(|raw| {
+        Config::token_from(name, &raw)
+            .map_err(|why| log_line!("booking: {why}"))
+            .ok()
+    })
+}
+
+/// `buyer_token_key` and `buyer_token_audience`; an unusable key turns the
+/// booking routes off (500) rather than open, with the reason in the log.
+fn buyer_tokens() -> BuyerTokens {
+    let keys = variable("buyer_token_key").unwrap_or_default();
+    let audience = variable("buyer_token_audience").unwrap_or_default();
+    BuyerTokens::from_variables(&keys, &audience).unwrap_or_else(|why| {
+        log_line!("booking: {why}; the booking routes answer 500 until it is fixed");
+        BuyerTokens::Misconfigured
+    })
 }
 
 /// The store a request runs on: either backend behind one type, so a

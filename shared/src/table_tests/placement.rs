@@ -514,6 +514,8 @@ fn unit_plans() {
     let config = Config {
         admin_token: None,
         confirm_token: None,
+        organiser_token: None,
+        buyer_tokens: crate::BuyerTokens::Off,
         hold_ttl_seconds_default: 300,
         tuning: Tuning::default(),
     };
@@ -759,6 +761,8 @@ fn busy_shards_are_avoided() {
     let config = Config {
         admin_token: None,
         confirm_token: None,
+        organiser_token: None,
+        buyer_tokens: crate::BuyerTokens::Off,
         hold_ttl_seconds_default: 300,
         tuning: Tuning::default(),
     };

@@ -744,6 +744,8 @@ fn dispatch_methods() {
     let config = Config {
         admin_token: Some("secret".into()),
         confirm_token: Some("pay".into()),
+        organiser_token: None,
+        buyer_tokens: crate::BuyerTokens::Off,
         hold_ttl_seconds_default: 300,
         tuning: Tuning::default(),
     };

@@ -52,6 +52,8 @@ impl Booking {
             config: Config {
                 admin_token: Some(TOKEN.into()),
                 confirm_token: Some(TOKEN.into()),
+                organiser_token: None,
+                buyer_tokens: booking_core::BuyerTokens::Off,
                 hold_ttl_seconds_default: 300,
                 tuning: Tuning::default(),
             },

@@ -181,7 +181,12 @@ pub struct Ctx {
 impl Ctx {
     /// Starts (or reaches) the server; `test` names this test's events.
     pub fn new(test: &str) -> Ctx {
-        let target = target();
+        Ctx::for_target(test, target())
+    }
+
+    /// A view of another server than the suite's (one a test started with
+    /// other variables); `test` names this test's events.
+    pub fn for_target(test: &str, target: &Target) -> Ctx {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .pool_max_idle_per_host(64)

@@ -66,8 +66,15 @@ async fn the_feed_pages_resume_exactly_and_the_stats_count_the_sale() {
         .await;
     reply.expect_problem(422, "cursor-not-of-this-event");
 
+    // Organiser data: refused without a credential, read with the admin token.
+    let path = format!("/events/{id}/stats");
+    let refused = ctx.send(ctx.request(Method::GET, &path)).await;
+    refused.expect_problem(401, "unauthorized");
     let stats = ctx
-        .send(ctx.request(Method::GET, &format!("/events/{id}/stats")))
+        .send(
+            ctx.request(Method::GET, &path)
+                .header("authorization", ctx.bearer()),
+        )
         .await;
     let stats = stats.expect_status(200);
     assert_eq!(

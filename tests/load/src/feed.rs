@@ -94,8 +94,9 @@ pub async fn follow(
     feeds
 }
 
-/// Reads every event's feed until a page comes back empty, then its stats.
-pub async fn drain(base_url: &str, feeds: &mut FeedLog) {
+/// Reads every event's feed until a page comes back empty, then its stats
+/// (organiser data: read with the admin token).
+pub async fn drain(base_url: &str, admin_token: &str, feeds: &mut FeedLog) {
     let client = reqwest::Client::new();
     for (event, feed) in feeds.iter_mut() {
         for _ in 0..DRAIN_PAGES_MAX {
@@ -104,7 +105,7 @@ pub async fn drain(base_url: &str, feeds: &mut FeedLog) {
             }
         }
         let url = format!("{base_url}/events/{event}/stats");
-        if let Ok(answer) = client.get(&url).send().await
+        if let Ok(answer) = client.get(&url).bearer_auth(admin_token).send().await
             && answer.status().as_u16() == 200
         {
             feed.stats = answer.json().await.ok();

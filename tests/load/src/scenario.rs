@@ -385,7 +385,7 @@ pub async fn run_with_kills(
     let mut report = check::check_with_kills(&ctx.events, &log, &final_state, &kills);
     if let Some(follower) = follower {
         let mut feeds = follower.await?;
-        feed::drain(base_url, &mut feeds).await;
+        feed::drain(base_url, admin_token, &mut feeds).await;
         for (rule, evidence) in feed::check(&feeds, &log, &final_state) {
             report.add(rule, evidence);
         }
