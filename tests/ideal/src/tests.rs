@@ -21,6 +21,8 @@ impl Ruler {
             config: Config {
                 admin_token: Some(TOKEN.into()),
                 confirm_token: None,
+                organiser_token: None,
+                buyer_tokens: booking_core::BuyerTokens::Off,
                 hold_ttl_seconds_default: 300,
                 tuning: Tuning::default(),
             },
